@@ -1,0 +1,3 @@
+"""The benchmark harness: scenarios, load driver, overhead measurement and reports."""
+
+__all__: list[str] = []
