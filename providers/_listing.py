@@ -1,0 +1,116 @@
+"""Reading a gateway's live models listing (OpenAI style, with OpenRouter-style extras).
+
+The listing is ``{"data": [{"id": ..., "context_length": ..., "pricing":
+{"prompt": ..., "completion": ...}}, ...]}``; prices there are USD per token
+(strings or numbers) and become USD per million tokens here. An entry without a
+usable id is skipped and counted; an entry whose price is missing, negative
+(OpenRouter uses -1 for "varies") or not a number keeps an unknown price.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+import aiohttp
+
+from ._errors import CatalogError
+from ._gateway import Gateway
+from ._offer import Offer, PriceSource
+
+__all__ = ["fetch_listing", "parse_listing"]
+
+_PER_MILLION: Final = Decimal(1_000_000)
+_MAX_LISTING_BYTES: Final = 32 * 1024 * 1024
+
+
+def _per_million(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    try:
+        per_token = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    if not per_token.is_finite() or per_token < 0:
+        return None
+    return float(per_token * _PER_MILLION)
+
+
+def parse_listing(gateway: str, payload: Any) -> tuple[tuple[Offer, ...], int]:
+    """Turn a models listing into offers of ``gateway``; returns (offers, entries skipped).
+
+    Each offer's ``model`` is the listed id; the provider graph canonicalises it.
+
+    Raises:
+        CatalogError: when the payload has no ``data`` list.
+    """
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+        raise CatalogError(f"models listing of {gateway} has no 'data' list")
+    offers: list[Offer] = []
+    skipped = 0
+    for entry in payload["data"]:
+        model_id = entry.get("id") if isinstance(entry, dict) else None
+        if not isinstance(model_id, str) or not model_id.strip():
+            skipped += 1
+            continue
+        pricing = entry.get("pricing")
+        inp = out = None
+        if isinstance(pricing, dict):
+            inp, out = _per_million(pricing.get("prompt")), _per_million(pricing.get("completion"))
+            if inp is None or out is None:
+                inp = out = None
+        context = entry.get("context_length")
+        if isinstance(context, bool) or not isinstance(context, int) or context <= 0:
+            context = None
+        offers.append(
+            Offer(
+                model_id,
+                model_id,
+                inp,
+                out,
+                context,
+                price_source=PriceSource.UNKNOWN if inp is None else PriceSource.LIVE,
+                gateway=gateway,
+            )
+        )
+    return tuple(offers), skipped
+
+
+async def fetch_listing(
+    session: aiohttp.ClientSession, gateway: Gateway, timeout: float
+) -> tuple[tuple[Offer, ...], int]:
+    """GET the gateway's models listing and parse it.
+
+    The key goes only to the gateway's own origin: redirects are not followed.
+
+    Raises:
+        CatalogError: on a network failure, a status other than 200, or a body
+            that is not a listing. The message never contains the key.
+    """
+    url = gateway.models_url
+    if url is None:
+        raise CatalogError(f"gateway {gateway.name} has no models listing")
+    headers = {"Accept": "application/json"}
+    if gateway.api_key is not None:
+        headers["Authorization"] = f"Bearer {gateway.api_key.reveal()}"
+    try:
+        async with session.get(
+            url, headers=headers, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as response:
+            if response.status != 200:
+                raise CatalogError(f"models listing of {gateway.name} answered HTTP {response.status}")
+            body = await response.content.read(_MAX_LISTING_BYTES + 1)
+    except TimeoutError as exc:
+        raise CatalogError(f"models listing of {gateway.name} timed out after {timeout:g}s") from exc
+    except aiohttp.ClientError as exc:
+        raise CatalogError(
+            f"models listing of {gateway.name} could not be read ({type(exc).__name__})"
+        ) from exc
+    if len(body) > _MAX_LISTING_BYTES:
+        raise CatalogError(f"models listing of {gateway.name} is larger than {_MAX_LISTING_BYTES} bytes")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"models listing of {gateway.name} is not JSON") from exc
+    return parse_listing(gateway.name, payload)

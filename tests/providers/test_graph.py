@@ -1,0 +1,265 @@
+"""The provider graph: lookups, joins, conflicts, user overrides and fallbacks."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable
+
+import pytest
+
+from providers import (
+    CatalogConflictWarning,
+    ConfigError,
+    Gateway,
+    Offer,
+    PriceSource,
+    ProviderGraph,
+    UnknownModelError,
+)
+
+
+def test_graph_joins_one_model_across_gateways(graph: ProviderGraph) -> None:
+    """gpt-4o-mini is served by OneLLM and Onetoken; deepseek-v3 by OneLLM and OneAI."""
+    assert [(o.gateway, o.gateway_model) for o in graph.offers("gpt-4o-mini")] == [
+        ("onellm", "GPT-4o-mini"),
+        ("onetoken", "gpt-4o-mini"),
+    ]
+    assert [(o.gateway, o.gateway_model) for o in graph.offers("deepseek-v3")] == [
+        ("onellm", "DeepSeek-Chat"),
+        ("oneai", "deepseek-v3"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("asked", "canonical"),
+    [
+        ("claude-3.5-sonnet", "claude-3.5-sonnet"),
+        ("claude-3-5-sonnet@20240620", "claude-3.5-sonnet"),
+        ("GPT-4o-mini", "gpt-4o-mini"),
+        ("gpt-4o-MINI", "gpt-4o-mini"),
+        ("Sonnet-3.7", "claude-3.7-sonnet"),
+        ("anthropic/claude-3-5-sonnet-20240620", "claude-3.5-sonnet"),
+    ],
+)
+def test_lookup_by_canonical_or_gateway_id(graph: ProviderGraph, asked: str, canonical: str) -> None:
+    """Any spelling a gateway or a user might use resolves to the canonical model."""
+    assert graph.resolve(asked) == canonical
+    assert all(o.model == canonical for o in graph.offers(asked))
+
+
+def test_lookup_of_one_gateway_offer(graph: ProviderGraph) -> None:
+    """offer() and by_gateway_model() find an offer by its wire id."""
+    offer = graph.offer("onerouter", "claude-3-5-sonnet@20240620")
+    assert offer.model == "claude-3.5-sonnet" and offer.context_window == 200_000
+    assert graph.by_gateway_model("GPT-4o-mini") == (graph.offer("onellm", "GPT-4o-mini"),)
+    assert graph.by_gateway_model("nope") == ()
+    with pytest.raises(UnknownModelError, match="did you mean 'deepseek-v3'"):
+        graph.offer("oneai", "deepseek-v33")
+
+
+@pytest.mark.parametrize(
+    ("asked", "suggested"),
+    [
+        ("gpt-4o-mimi", "gpt-4o-mini"),
+        ("claude-3.5-sonet", "claude-3.5-sonnet"),
+        ("deepsek-r1", "deepseek-r1"),
+    ],
+)
+def test_unknown_model_names_the_closest_ids(graph: ProviderGraph, asked: str, suggested: str) -> None:
+    """An unknown model raises UnknownModelError naming the closest known ids."""
+    with pytest.raises(UnknownModelError) as info:
+        graph.offers(asked)
+    assert info.value.model == asked
+    assert info.value.suggestions[0] == suggested
+    assert f"did you mean {suggested!r}" in str(info.value)
+    assert isinstance(info.value, LookupError)
+
+
+def test_unknown_model_without_close_ids_says_where_to_look(graph: ProviderGraph) -> None:
+    """With nothing close, the error points at `switchyard catalog`."""
+    with pytest.raises(UnknownModelError, match="switchyard catalog") as info:
+        graph.resolve("zzzzzzzzzzzz")
+    assert info.value.suggestions == ()
+
+
+def test_oneai_duplicate_is_resolved_by_the_stated_rule_and_warned(builtin_gateways: list[Gateway]) -> None:
+    """deepseek-r1's two OneAI rows become one at the higher prices, with a visible warning."""
+    with pytest.warns(CatalogConflictWarning, match="deepseek-r1") as record:
+        graph = ProviderGraph.from_catalogs(builtin_gateways)
+    assert len(record) == 1
+    (conflict,) = graph.conflicts
+    assert (conflict.gateway, conflict.gateway_model, len(conflict.rows)) == ("oneai", "deepseek-r1", 2)
+    offer = graph.offer("oneai", "deepseek-r1")
+    assert (offer.input_price, offer.output_price, offer.price_source) == (0.80, 3.50, PriceSource.PUBLISHED)
+    assert offer is conflict.kept
+
+
+def test_conflict_rule_is_most_conservative_field_by_field() -> None:
+    """Highest price of each kind, smallest context window, capabilities only where all agree."""
+    gw = Gateway.openai_compatible(
+        "g",
+        "http://127.0.0.1:1/v1",
+        "k",
+        offers=[
+            Offer("m", input_price=1.0, output_price=2.0, context_window=8000),
+            Offer("m", input_price=0.5, output_price=3.0, context_window=4000),
+        ],
+    )
+    with pytest.warns(CatalogConflictWarning):
+        graph = ProviderGraph.from_catalogs([gw])
+    offer = graph.offer("g", "m")
+    assert (offer.input_price, offer.output_price, offer.context_window) == (1.0, 3.0, 4000)
+
+    unknown = Gateway.openai_compatible(
+        "u", "http://127.0.0.1:1/v1", "k", offers=[Offer("m", input_price=1.0, output_price=2.0), Offer("m")]
+    )
+    with pytest.warns(CatalogConflictWarning):
+        assert not ProviderGraph.from_catalogs([unknown]).offer("u", "m").priced
+
+
+def test_identical_duplicates_are_not_conflicts() -> None:
+    """The same row listed twice is merged silently."""
+    gw = Gateway.openai_compatible("g", "http://127.0.0.1:1/v1", "k", offers=[Offer("m"), Offer("m")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        graph = ProviderGraph.from_catalogs([gw])
+    assert graph.conflicts == () and len(graph) == 1
+
+
+def test_custom_gateway_offers_join_builtin_ones(builtin_gateways: list[Gateway]) -> None:
+    """A custom gateway's offers join the shipped ones by canonical id."""
+    local = Gateway.openai_compatible(
+        "local", "http://127.0.0.1:8080/v1", "k", offers=[Offer("GPT-4o-mini", "gpt-4o-mini-local", 0.1, 0.4)]
+    )
+    graph = ProviderGraph.from_catalogs([*builtin_gateways, local])
+    assert [o.gateway for o in graph.offers("gpt-4o-mini")] == ["onellm", "onetoken", "local"]
+
+
+def test_user_price_override_and_extra_offers(graph: ProviderGraph) -> None:
+    """set_price gives an offer the user's numbers; add_offers adds or replaces offers."""
+    version = graph.version
+    offer = graph.set_price("onetoken", "gpt-4o-mini", 0.15, 0.60)
+    assert (offer.input_price, offer.output_price, offer.price_source) == (0.15, 0.60, PriceSource.USER)
+    assert graph.version > version
+    graph.add_offers([Offer("gpt-4o", "GPT-4o", 2.5, 10.0, 128_000, gateway="onellm")])
+    replaced = graph.offer("onellm", "GPT-4o")
+    assert (replaced.input_price, replaced.context_window, replaced.price_source) == (
+        2.5,
+        128_000,
+        PriceSource.USER,
+    )
+    graph.add_offers([Offer("brand-new", "brand-new-v1", gateway="oneai")])
+    assert graph.offers("brand-new")[0].gateway_model == "brand-new-v1"
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda g: g.set_price("nowhere", "x", 1, 1), "no gateway called 'nowhere'"),
+        (lambda g: g.set_price("oneai", "deepseek-v33", 1, 1), "did you mean 'deepseek-v3'"),
+        (lambda g: g.set_price("oneai", "deepseek-v3", -1, 1), "non-negative"),
+        (lambda g: g.add_offers([Offer("m")]), "must name its gateway"),
+        (lambda g: g.add_offers([Offer("m", gateway="nowhere")]), "no gateway called"),
+    ],
+)
+def test_bad_overrides_are_refused(
+    graph: ProviderGraph, call: Callable[[ProviderGraph], object], match: str
+) -> None:
+    """Overrides naming unknown gateways or offers, or bad prices, raise ConfigError."""
+    with pytest.raises(ConfigError, match=match):
+        call(graph)
+
+
+def test_fallbacks_follow_the_configured_order(graph: ProviderGraph) -> None:
+    """candidates() lists a model's offers, then each fallback's, depth-first and each once."""
+    graph.set_fallbacks({"claude-3.5-sonnet": ["Sonnet-3.7", "gpt-4o-mini"], "Sonnet-3.7": ["deepseek-v3"]})
+    assert graph.fallbacks("claude-3.5-sonnet") == ("claude-3.7-sonnet", "deepseek-v3", "gpt-4o-mini")
+    gateways = [(o.model, o.gateway) for o in graph.candidates("claude-3-5-sonnet@20240620")]
+    assert gateways == [
+        ("claude-3.5-sonnet", "onerouter"),
+        ("claude-3.7-sonnet", "onellm"),
+        ("deepseek-v3", "onellm"),
+        ("deepseek-v3", "oneai"),
+        ("gpt-4o-mini", "onellm"),
+        ("gpt-4o-mini", "onetoken"),
+    ]
+    assert graph.candidates("kimi") == graph.offers("kimi")
+
+
+def test_fallback_cycles_are_cut(graph: ProviderGraph) -> None:
+    """A -> B -> A visits each model once."""
+    graph.set_fallbacks({"kimi": ["glm-4"], "glm-4": ["kimi"]})
+    assert graph.fallbacks("kimi") == ("glm-4",)
+    assert graph.fallbacks("glm-4") == ("kimi",)
+
+
+@pytest.mark.parametrize(
+    ("fallbacks", "error"),
+    [
+        ({"gpt-4o": ["gpt-4o-mimi"]}, UnknownModelError),
+        ({"gpt-4o-mimi": ["gpt-4o"]}, UnknownModelError),
+        ({"gpt-4o": ["GPT-4o"]}, ConfigError),
+        ({"gpt-4o": "gpt-4o-mini"}, ConfigError),
+    ],
+)
+def test_bad_fallbacks_are_refused(
+    graph: ProviderGraph, fallbacks: dict[str, object], error: type[Exception]
+) -> None:
+    """Fallbacks to unknown models, to the model itself, or as a bare string raise."""
+    with pytest.raises(error):
+        graph.set_fallbacks(fallbacks)  # type: ignore[arg-type]
+
+
+def test_graph_configuration_errors() -> None:
+    """No gateways, or two with one name, are refused."""
+    with pytest.raises(ConfigError, match="at least one gateway"):
+        ProviderGraph.from_catalogs([])
+    with pytest.raises(ConfigError, match="unique"):
+        ProviderGraph.from_catalogs([Gateway.onellm("k"), Gateway.onellm("k2")])
+
+
+def _synthetic_graph(n: int) -> ProviderGraph:
+    offers = [Offer(f"model-{i}", f"Model-{i}", 0.1 + i % 7, 0.2 + i % 5, 8192) for i in range(n)]
+    gw = Gateway.openai_compatible("synthetic", "http://127.0.0.1:1/v1", "k", offers=offers)
+    graph = ProviderGraph.from_catalogs([gw], fallbacks={"model-5": ["model-7", "model-3"]})
+    assert len(graph) == n
+    return graph
+
+
+def _lines_executed(call: Callable[[], object]) -> int:
+    """How many Python lines run during ``call()``: a measure of work that is not time."""
+    count = 0
+
+    def tracer(frame: object, event: str, arg: object) -> object:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return tracer
+
+    call()  # warm the canonicalizer's memo so both graphs are measured the same way
+    sys.settrace(tracer)  # type: ignore[arg-type]
+    try:
+        call()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+LOOKUPS: dict[str, Callable[[ProviderGraph], object]] = {
+    "offers-canonical": lambda g: g.offers("model-5"),
+    "offers-other-case": lambda g: g.offers("MODEL-5"),
+    "offers-normalised": lambda g: g.offers("vendor/Model-5@2024"),
+    "candidates-with-fallbacks": lambda g: g.candidates("model-5"),
+    "offer-by-key": lambda g: g.offer("synthetic", "Model-5"),
+    "by-gateway-model": lambda g: g.by_gateway_model("Model-5"),
+    "resolve-gateway-id": lambda g: g.resolve("Model-5"),
+}
+
+
+@pytest.mark.parametrize("lookup", LOOKUPS.values(), ids=LOOKUPS.keys())
+def test_lookup_cost_does_not_grow_with_the_catalog(lookup: Callable[[ProviderGraph], object]) -> None:
+    """A lookup runs the same number of lines in a graph of 10 offers and one of 10,000."""
+    small, large = _synthetic_graph(10), _synthetic_graph(10_000)
+    assert lookup(small) == lookup(large)
+    assert _lines_executed(lambda: lookup(small)) == _lines_executed(lambda: lookup(large))

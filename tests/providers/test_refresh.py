@@ -1,0 +1,221 @@
+"""Live refresh: a gateway's models listing merged with source 'live', cached with a TTL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+import aiohttp
+import pytest
+from aioresponses import CallbackResult, aioresponses
+
+from providers import FakeClock, Gateway, Offer, PriceSource, ProviderGraph, Secret
+from providers._listing import parse_listing
+
+ROUTER_MODELS = "https://llm.onerouter.pro/v1/models"
+KEY = "or-secret-key-0001"
+
+LISTING: dict[str, Any] = {
+    "data": [
+        {
+            "id": "claude-3-5-sonnet@20240620",
+            "context_length": 200000,
+            "pricing": {"prompt": "0.0000024", "completion": "0.000012"},
+        },
+        {
+            "id": "anthropic/claude-3-7-sonnet-20250219",
+            "pricing": {"prompt": "0.000003", "completion": "0.000015"},
+        },
+        {"id": "openai/gpt-4o-mini", "context_length": 128000},
+        {"id": "openrouter/auto", "pricing": {"prompt": "-1", "completion": "-1"}},
+        {"name": "no id here"},
+        "not an object",
+    ]
+}
+
+
+def _graph(clock: FakeClock | None = None, ttl: float = 600.0) -> ProviderGraph:
+    return ProviderGraph.from_catalogs([Gateway.onerouter(KEY)], clock=clock, refresh_ttl=ttl)
+
+
+def _requests(mocked: aioresponses) -> list[Any]:
+    return [call for calls in mocked.requests.values() for call in calls]
+
+
+async def test_refresh_merges_live_prices_and_new_models() -> None:
+    """Listed prices (USD per token) become USD per 1M with source 'live'; new models join by canonical id."""
+    graph = _graph()
+    with aioresponses() as mocked:
+        mocked.get(ROUTER_MODELS, payload=LISTING)
+        report = await graph.refresh()
+    assert report.fetched == ("onerouter",) and not report.failed
+    assert report.skipped_entries == {"onerouter": 2}
+
+    sonnet = graph.offer("onerouter", "claude-3-5-sonnet@20240620")
+    assert (sonnet.input_price, sonnet.output_price, sonnet.price_source) == (2.4, 12.0, PriceSource.LIVE)
+    assert sonnet.capabilities.streaming is True  # snapshot knowledge kept
+    (new,) = graph.offers("claude-3.7-sonnet")
+    assert (new.gateway_model, new.input_price, new.output_price) == (
+        "anthropic/claude-3-7-sonnet-20250219",
+        3.0,
+        15.0,
+    )
+    (mini,) = graph.offers("gpt-4o-mini")
+    assert mini.price_source is PriceSource.UNKNOWN and mini.context_window == 128_000
+    (auto,) = graph.offers("openrouter/auto")
+    assert not auto.priced, "OneRouter's -1 means 'varies', never a negative or zero price"
+
+
+async def test_refresh_sends_the_key_only_to_its_own_listing() -> None:
+    """The listing is read at base_url + /models with the gateway's own key, redirects not followed."""
+    graph = ProviderGraph.from_catalogs([Gateway.onerouter(KEY), Gateway.oneai("oneai-key-0002")])
+    with aioresponses() as mocked:
+        mocked.get(ROUTER_MODELS, payload=LISTING)
+        await graph.refresh()
+    (call,) = _requests(mocked)
+    assert call.kwargs["headers"]["Authorization"] == f"Bearer {KEY}"
+    assert call.kwargs["allow_redirects"] is False
+
+
+async def test_redirect_is_refused_and_the_key_stays_home() -> None:
+    """A 3xx from the listing is a failure; nothing is sent to the other origin."""
+    graph = _graph()
+    with aioresponses() as mocked:
+        mocked.get(ROUTER_MODELS, status=302, headers={"Location": "https://evil.example/models"})
+        report = await graph.refresh()
+    assert "HTTP 302" in report.failed["onerouter"]
+    assert [str(url) for (_, url) in mocked.requests] == [ROUTER_MODELS]
+
+
+async def test_fresh_listing_is_not_fetched_again_until_the_ttl_passes() -> None:
+    """Within the TTL a refresh is served from the cache; after it, the listing is fetched again."""
+    clock = FakeClock()
+    graph = _graph(clock, ttl=600)
+    with aioresponses() as mocked:
+        mocked.get(ROUTER_MODELS, payload=LISTING, repeat=True)
+        assert (await graph.refresh()).fetched == ("onerouter",)
+        clock.advance(599)
+        assert (await graph.refresh()).cached == ("onerouter",)
+        assert len(_requests(mocked)) == 1
+        assert (await graph.refresh(force=True)).fetched == ("onerouter",)
+        clock.advance(601)
+        assert (await graph.refresh()).fetched == ("onerouter",)
+        assert len(_requests(mocked)) == 3
+
+
+@pytest.mark.parametrize(
+    ("mock", "reason"),
+    [
+        ({"status": 500, "body": "oops"}, "HTTP 500"),
+        ({"status": 401, "payload": {"error": {"message": "bad key"}}}, "HTTP 401"),
+        ({"status": 200, "body": "<html>maintenance</html>"}, "not JSON"),
+        ({"status": 200, "payload": {"models": []}}, "no 'data' list"),
+        ({"exception": aiohttp.ClientConnectionError("refused")}, "could not be read"),
+        ({"exception": TimeoutError()}, "timed out"),
+    ],
+)
+async def test_failed_refresh_keeps_the_last_good_listing(
+    mock: dict[str, Any], reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing listing is reported and logged, never raised, and the last good data stays."""
+    clock = FakeClock()
+    graph = _graph(clock, ttl=60)
+    with aioresponses() as mocked:
+        mocked.get(ROUTER_MODELS, payload=LISTING)
+        await graph.refresh()
+        clock.advance(61)
+        mocked.get(ROUTER_MODELS, **mock)
+        with caplog.at_level(logging.WARNING, logger="switchyard.catalog"):
+            report = await graph.refresh()
+    assert reason in report.failed["onerouter"]
+    assert KEY not in report.failed["onerouter"] and KEY not in caplog.text
+    assert "onerouter" in caplog.text
+    assert graph.offer("onerouter", "claude-3-5-sonnet@20240620").price_source is PriceSource.LIVE
+
+
+async def test_lookups_answer_while_a_refresh_is_in_flight() -> None:
+    """Routing never waits for a refresh: lookups serve the snapshot until the new index is swapped in."""
+    graph = _graph()
+    release = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def slow_listing(url: Any, **kwargs: Any) -> CallbackResult:
+        entered.set()
+        await release.wait()
+        return CallbackResult(payload=LISTING)
+
+    with aioresponses() as mocked:
+        mocked.get(ROUTER_MODELS, callback=slow_listing)
+        task = asyncio.create_task(graph.refresh())
+        await entered.wait()
+        during = graph.offer("onerouter", "claude-3-5-sonnet@20240620")
+        assert during.price_source is PriceSource.REFERENCE
+        release.set()
+        await task
+    assert graph.offer("onerouter", "claude-3-5-sonnet@20240620").price_source is PriceSource.LIVE
+
+
+async def test_user_prices_outlive_a_refresh() -> None:
+    """A user's price override beats the live listing."""
+    graph = _graph()
+    graph.set_price("onerouter", "claude-3-5-sonnet@20240620", 1.0, 5.0)
+    with aioresponses() as mocked:
+        mocked.get(ROUTER_MODELS, payload=LISTING)
+        await graph.refresh()
+    offer = graph.offer("onerouter", "claude-3-5-sonnet@20240620")
+    assert (offer.input_price, offer.output_price, offer.price_source) == (1.0, 5.0, PriceSource.USER)
+
+
+async def test_a_session_passed_in_is_used_and_left_open() -> None:
+    """refresh() uses the caller's session and does not close it."""
+    graph = _graph()
+    async with aiohttp.ClientSession() as session:
+        with aioresponses() as mocked:
+            mocked.get(ROUTER_MODELS, payload=LISTING)
+            await graph.refresh(session)
+        assert not session.closed
+
+
+async def test_gateways_without_a_listing_are_not_asked() -> None:
+    """Only gateways with a models listing are refreshed; a custom one opts in with models_path."""
+    custom = Gateway.openai_compatible(
+        "local", "http://127.0.0.1:8080/v1", Secret("local-key-3"), offers=[Offer("m")], models_path="/models"
+    )
+    graph = ProviderGraph.from_catalogs([Gateway.onetoken("k"), custom])
+    with aioresponses() as mocked:
+        mocked.get("http://127.0.0.1:8080/v1/models", payload={"data": [{"id": "m2"}]})
+        report = await graph.refresh()
+    assert report.fetched == ("local",)
+    assert {str(url) for (_, url) in mocked.requests} == {"http://127.0.0.1:8080/v1/models"}
+    assert graph.offers("m2")[0].gateway == "local"
+
+
+@pytest.mark.parametrize(
+    ("pricing", "expected"),
+    [
+        ({"prompt": "0.000003", "completion": "0.000015"}, (3.0, 15.0)),
+        ({"prompt": 0.0000005, "completion": 0.0000015}, (0.5, 1.5)),
+        ({"prompt": "0", "completion": "0"}, (0.0, 0.0)),
+        ({"prompt": "-1", "completion": "0.00001"}, (None, None)),
+        ({"prompt": "abc", "completion": "0.00001"}, (None, None)),
+        ({"prompt": "0.000001"}, (None, None)),
+        (None, (None, None)),
+    ],
+)
+def test_listing_prices_convert_exactly(
+    pricing: dict[str, Any] | None, expected: tuple[float | None, ...]
+) -> None:
+    """Per-token prices convert to per-million exactly; a partial or invalid price stays unknown."""
+    (offer,), _ = parse_listing("g", {"data": [{"id": "m", "pricing": pricing}]})
+    assert (offer.input_price, offer.output_price) == expected
+
+
+def test_listing_context_length_must_be_positive_int() -> None:
+    """A context length that is not a positive whole number is ignored."""
+    offers, _ = parse_listing(
+        "g", {"data": [{"id": "a", "context_length": -1}, {"id": "b", "context_length": "8k"}]}
+    )
+    assert [o.context_window for o in offers] == [None, None]
+    assert re.search("unknown", offers[0].price_source.value)
