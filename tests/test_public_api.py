@@ -1,0 +1,78 @@
+"""Each package exports exactly its public names, and the layers depend one way."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pathlib
+import subprocess
+import sys
+import types
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PACKAGES = ["router", "policies", "providers", "benchmarks"]
+# providers <- policies <- router <- benchmarks: what each package may import.
+ALLOWED = {
+    "providers": set(),
+    "policies": {"providers"},
+    "router": {"providers", "policies"},
+    "benchmarks": {"providers", "policies", "router"},
+}
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_all_matches_public_names(name: str) -> None:
+    """__all__ lists exactly the public, non-module names of the package, and each exists."""
+    module = importlib.import_module(name)
+    public = {
+        n for n, v in vars(module).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)
+    } - {"annotations"}
+    assert set(module.__all__) == public
+    assert sorted(module.__all__) == list(module.__all__)
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_dependencies_point_one_way(name: str) -> None:
+    """No package imports a layer above it."""
+    others = set(PACKAGES) - {name}
+    for path in (ROOT / name).rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets = [node.module]
+            else:
+                continue
+            for target in targets:
+                top = target.split(".")[0]
+                if top in others:
+                    assert top in ALLOWED[name], f"{path.relative_to(ROOT)} imports {target}"
+
+
+def test_router_errors_share_one_root() -> None:
+    """router.RouterError is the root users catch, re-exported from the lowest layer."""
+    import providers
+    import router
+
+    assert router.RouterError is providers.RouterError
+    assert issubclass(router.UnknownModelError, router.RouterError)
+    assert issubclass(router.ConfigError, ValueError)
+
+
+def test_import_router_stays_light() -> None:
+    """`import router` does not pull in the CLI, the benchmarks or plotting."""
+    code = (
+        "import router, sys; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'benchmarks', 'matplotlib', 'rich', 'argparse', 'router'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert eval(out) == ["router"]
+
+
+def test_typed_marker_is_shipped() -> None:
+    """Every package ships py.typed."""
+    for name in PACKAGES:
+        assert (ROOT / name / "py.typed").exists()
