@@ -1,42 +1,131 @@
-"""Gateways, their catalogs and the provider graph.
+"""Gateways, their catalogs, the provider graph, and the wire to them.
 
 The lowest layer of switchyard: values (:class:`Gateway`, :class:`Offer`,
-:class:`Tier`), the shipped catalog snapshots, canonical model ids, the
-:class:`ProviderGraph`, the clock seam and the root of the error tree.
+:class:`Tier`, :class:`ChatRequest`, :class:`Reply`), the shipped catalog
+snapshots, canonical model ids, the :class:`ProviderGraph`, the wire adapters
+and transport, the clock seam, and the error tree rooted at :class:`RouterError`.
 """
 
+from ._adapters import (
+    Adapter,
+    Dialect,
+    OneLLMAdapter,
+    OpenAIAdapter,
+    RawResponse,
+    StreamDelta,
+    WireRequest,
+    adapter_for,
+)
 from ._canonical import Canonicalizer
 from ._catalog import ModelInfo, known_models, shipped_canonicalizer
+from ._classify import STATUS_CLASSES, classify, parse_retry_after
 from ._clock import Clock, FakeClock, MonotonicClock
-from ._errors import CatalogError, ConfigError, RouterError, UnknownModelError
+from ._errors import (
+    AccountError,
+    AuthenticationError,
+    BadRequest,
+    CatalogError,
+    ConfigError,
+    ContentFiltered,
+    ContextLengthExceeded,
+    EndpointError,
+    InsufficientBalance,
+    MalformedReply,
+    NonRetryableError,
+    Overloaded,
+    PermissionDenied,
+    RateLimited,
+    RetryableError,
+    RouterError,
+    ServerError,
+    StreamCut,
+    UnknownModelError,
+    UnsupportedFeature,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamTimeout,
+    ValidationError,
+)
 from ._gateway import BUILTIN_GATEWAYS, Gateway, Wire
 from ._graph import CatalogConflictWarning, Conflict, ProviderGraph, RefreshReport
 from ._offer import Capabilities, Offer, PriceSource
+from ._params import PARAMS, Action
+from ._reply import Attempt, Reply, Route, Usage
+from ._request import ChatRequest, Message
 from ._secret import Secret
+from ._sse import SSEDecoder, SSEEvent, sse_events
 from ._tier import Tier
+from ._transport import AiohttpTransport, MockTransport, StreamResponse, Timeouts, Transport
 
 __all__ = [
     "BUILTIN_GATEWAYS",
+    "PARAMS",
+    "STATUS_CLASSES",
+    "AccountError",
+    "Action",
+    "Adapter",
+    "AiohttpTransport",
+    "Attempt",
+    "AuthenticationError",
+    "BadRequest",
     "Canonicalizer",
     "Capabilities",
     "CatalogConflictWarning",
     "CatalogError",
+    "ChatRequest",
     "Clock",
     "ConfigError",
     "Conflict",
+    "ContentFiltered",
+    "ContextLengthExceeded",
+    "Dialect",
+    "EndpointError",
     "FakeClock",
     "Gateway",
+    "InsufficientBalance",
+    "MalformedReply",
+    "Message",
+    "MockTransport",
     "ModelInfo",
     "MonotonicClock",
+    "NonRetryableError",
     "Offer",
+    "OneLLMAdapter",
+    "OpenAIAdapter",
+    "Overloaded",
+    "PermissionDenied",
     "PriceSource",
     "ProviderGraph",
+    "RateLimited",
+    "RawResponse",
     "RefreshReport",
+    "Reply",
+    "RetryableError",
+    "Route",
     "RouterError",
+    "SSEDecoder",
+    "SSEEvent",
     "Secret",
+    "ServerError",
+    "StreamCut",
+    "StreamDelta",
+    "StreamResponse",
     "Tier",
+    "Timeouts",
+    "Transport",
     "UnknownModelError",
+    "UnsupportedFeature",
+    "UpstreamConnectionError",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "Usage",
+    "ValidationError",
     "Wire",
+    "WireRequest",
+    "adapter_for",
+    "classify",
     "known_models",
+    "parse_retry_after",
     "shipped_canonicalizer",
+    "sse_events",
 ]

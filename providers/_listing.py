@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import aiohttp
 
+from ._body import BodyTooLarge, read_body
 from ._errors import CatalogError
 from ._gateway import Gateway
 from ._offer import Offer, PriceSource
@@ -100,15 +101,17 @@ async def fetch_listing(
         ) as response:
             if response.status != 200:
                 raise CatalogError(f"models listing of {gateway.name} answered HTTP {response.status}")
-            body = await response.content.read(_MAX_LISTING_BYTES + 1)
+            body = await read_body(response, _MAX_LISTING_BYTES)
+    except BodyTooLarge:
+        raise CatalogError(
+            f"models listing of {gateway.name} is larger than {_MAX_LISTING_BYTES} bytes"
+        ) from None
     except TimeoutError as exc:
         raise CatalogError(f"models listing of {gateway.name} timed out after {timeout:g}s") from exc
     except aiohttp.ClientError as exc:
         raise CatalogError(
             f"models listing of {gateway.name} could not be read ({type(exc).__name__})"
         ) from exc
-    if len(body) > _MAX_LISTING_BYTES:
-        raise CatalogError(f"models listing of {gateway.name} is larger than {_MAX_LISTING_BYTES} bytes")
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

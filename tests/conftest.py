@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
+import looptime
 import pytest
 
 from providers import BUILTIN_GATEWAYS, Gateway, ProviderGraph
@@ -9,6 +13,28 @@ from providers import BUILTIN_GATEWAYS, Gateway, ProviderGraph
 from . import _aioresponses_compat
 
 _aioresponses_compat.install()
+
+
+def _fake_time_capable_loop() -> asyncio.AbstractEventLoop:
+    """An asyncio loop that can run on fake time; it does only where a test asks (``fake_time``)."""
+    return looptime.new_event_loop(_enabled=False)
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
+    """pytest-asyncio makes every test's loop with this one factory."""
+    return {"asyncio": _fake_time_capable_loop}
+
+
+@pytest.fixture
+async def fake_time() -> AsyncIterator[looptime.LoopTimeEventLoop]:
+    """Run the test on fake loop time: sleeps and timeouts take no real time, socket I/O none of loop time.
+
+    Yields the loop; ``loop.time()`` is the fake clock.
+    """
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, looptime.LoopTimeEventLoop)
+    with loop.looptime_enabled():
+        yield loop
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,126 @@
+"""The one table of how each wire format takes each request parameter.
+
+Every parameter is sent as is, renamed, dropped, or needed:
+
+- ``send``: the target takes it under the same name;
+- ``rename``: the target takes it under another name (OneLLM's ``stop_sequences``);
+- ``drop``: the target does not take it and leaving it out only changes sampling;
+  it is left out and listed in ``Reply.dropped_params``;
+- ``needs``: the answer depends on it (tools, JSON mode, web search), so a target
+  that cannot carry it is not used at all; the router filters such candidates
+  out, and an adapter asked anyway raises :class:`UnsupportedFeature`.
+
+On top of the wire format, an offer's ``capabilities.unsupported_params`` drops
+what that model rejects (Onetoken's search models and ``temperature``), and a
+capability marked False (``tools=False``) makes a ``needs`` parameter unmet.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+
+from ._gateway import Wire
+from ._offer import Capabilities
+from ._request import ChatRequest
+
+__all__ = ["PARAMS", "Action", "Rule", "translate_params", "unmet_needs"]
+
+
+class Action(enum.StrEnum):
+    """What a wire format does with a parameter."""
+
+    SEND = "send"
+    RENAME = "rename"
+    DROP = "drop"
+    NEEDS = "needs"
+
+
+@attrs.frozen
+class Rule:
+    """One cell of the table: the action, and the wire name for ``rename``."""
+
+    action: Action
+    wire_name: str | None = None
+
+
+_SEND: Final = Rule(Action.SEND)
+_DROP: Final = Rule(Action.DROP)
+_NEEDS: Final = Rule(Action.NEEDS)
+
+PARAMS: Final[Mapping[str, Mapping[Wire, Rule]]] = {
+    "temperature": {Wire.OPENAI: _SEND, Wire.ONELLM: _SEND},
+    "top_p": {Wire.OPENAI: _SEND, Wire.ONELLM: _SEND},
+    "max_tokens": {Wire.OPENAI: _SEND, Wire.ONELLM: _SEND},
+    "stop": {Wire.OPENAI: _SEND, Wire.ONELLM: Rule(Action.RENAME, "stop_sequences")},
+    "seed": {Wire.OPENAI: _SEND, Wire.ONELLM: _DROP},
+    "frequency_penalty": {Wire.OPENAI: _SEND, Wire.ONELLM: _DROP},
+    "presence_penalty": {Wire.OPENAI: _SEND, Wire.ONELLM: _DROP},
+    "user": {Wire.OPENAI: _SEND, Wire.ONELLM: _DROP},
+    "tools": {Wire.OPENAI: _SEND, Wire.ONELLM: _NEEDS},
+    "tool_choice": {Wire.OPENAI: _SEND, Wire.ONELLM: _NEEDS},
+    "response_format": {Wire.OPENAI: _SEND, Wire.ONELLM: _NEEDS},
+    "web_search_options": {Wire.OPENAI: _SEND, Wire.ONELLM: _NEEDS},
+}
+"""Parameter -> wire format -> rule. OneLLM's document lists model, messages,
+temperature, max_tokens, top_p and stop_sequences; everything else is dropped or
+needed there."""
+
+# What each ``ChatRequest.needs`` entry requires of the wire format and the offer.
+_NEED_PARAMS: Final[Mapping[str, str]] = {
+    "tools": "tools",
+    "json_mode": "response_format",
+    "web_search": "web_search_options",
+}
+_NEED_CAPABILITY: Final[Mapping[str, str]] = {"tools": "tools", "web_search": "web_search"}
+
+
+def unmet_needs(request: ChatRequest, wire: Wire, capabilities: Capabilities) -> frozenset[str]:
+    """What the request needs that this wire format or offer cannot carry.
+
+    A capability marked False is unmet; web search needs a model marked True;
+    images need the OpenAI wire format (OneLLM's document has text content only).
+    """
+    unmet = set()
+    for need in request.needs:
+        param = _NEED_PARAMS.get(need)
+        if param is not None and PARAMS[param][wire].action is Action.NEEDS:
+            unmet.add(need)
+            continue
+        if need == "images" and wire is Wire.ONELLM:
+            unmet.add(need)
+            continue
+        capability = _NEED_CAPABILITY.get(need)
+        if capability is None:
+            continue
+        value = getattr(capabilities, capability)
+        if value is False or (need == "web_search" and value is not True):
+            unmet.add(need)
+    return frozenset(unmet)
+
+
+def translate_params(
+    request: ChatRequest, wire: Wire, capabilities: Capabilities
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The request's parameters in the target's names, and the ones dropped.
+
+    Callers check :func:`unmet_needs` first; a ``needs`` parameter reaching here
+    is a bug, so it raises KeyError rather than being sent blindly.
+    """
+    out: dict[str, Any] = {}
+    dropped: list[str] = []
+    for name, value in request.sampling().items():
+        rule = PARAMS[name][wire]
+        if name in capabilities.unsupported_params or rule.action is Action.DROP:
+            dropped.append(name)
+        elif rule.action is Action.SEND:
+            out[name] = value
+        elif rule.action is Action.RENAME:
+            assert rule.wire_name is not None
+            out[rule.wire_name] = value
+        else:
+            raise KeyError(f"{name} cannot be carried by {wire.value}; check unmet_needs first")
+    return out, tuple(dropped)

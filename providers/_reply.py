@@ -1,0 +1,172 @@
+"""The normalized reply: the same value whichever gateway and wire format served it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+
+from ._request import thaw
+
+__all__ = ["FINISH_REASONS", "Attempt", "Reply", "Route", "Usage", "normalize_finish_reason"]
+
+FINISH_REASONS: Final = ("stop", "length", "tool_calls", "content_filter")
+
+# Gateways pass their upstream provider's words through (OneLLM says its provider,
+# e.g. "anthropic"); this maps them onto OpenAI's four.
+_FINISH_SYNONYMS: Final[Mapping[str, str]] = {
+    "stop": "stop",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "eos": "stop",
+    "end": "stop",
+    "complete": "stop",
+    "completed": "stop",
+    "length": "length",
+    "max_tokens": "length",
+    "max_output_tokens": "length",
+    "model_length": "length",
+    "tool_calls": "tool_calls",
+    "tool_use": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+    "safety": "content_filter",
+    "recitation": "content_filter",
+    "blocklist": "content_filter",
+    "prohibited_content": "content_filter",
+}
+
+
+def normalize_finish_reason(raw: str | None) -> str:
+    """One of ``stop``, ``length``, ``tool_calls``, ``content_filter``.
+
+    A complete reply with no reason, or a reason nobody documents, counts as
+    ``stop``; the gateway's own word is kept in ``Reply.raw_finish_reason``.
+    (An ``error`` reason is not a finish: adapters raise on it.)
+    """
+    if raw is None:
+        return "stop"
+    return _FINISH_SYNONYMS.get(raw.strip().lower(), "stop")
+
+
+@attrs.frozen
+class Usage:
+    """Tokens used by one reply.
+
+    Attributes:
+        prompt_tokens: tokens read.
+        completion_tokens: tokens written.
+        total_tokens: their sum, as the gateway reported it.
+        reported_cost_usd: the cost the gateway itself reported (OneRouter with
+            ``usage: {include: true}``), or None.
+        estimated: True when the gateway gave no usage and these are estimates.
+    """
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    reported_cost_usd: float | None = None
+    estimated: bool = False
+
+    def to_openai(self) -> dict[str, int]:
+        """The usage as OpenAI's ``usage`` object."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@attrs.frozen
+class Attempt:
+    """One try at one target, as the trace records it.
+
+    Attributes:
+        gateway: the gateway tried.
+        gateway_model: the id sent on the wire.
+        model: the canonical model.
+        outcome: ``ok``, or the error class (``ServerError``, ``RateLimited``...).
+        latency: seconds from sending to the outcome.
+        status: the HTTP status, when there was one.
+        error: the error's message, when it failed.
+    """
+
+    gateway: str
+    gateway_model: str
+    model: str
+    outcome: str
+    latency: float
+    status: int | None = None
+    error: str | None = None
+
+
+@attrs.frozen
+class Route:
+    """Where a reply came from, and every attempt made for it.
+
+    Attributes:
+        gateway: the gateway that answered.
+        gateway_model: the id it was asked for.
+        model: the canonical model that answered (a fallback's, if one was used).
+        attempts: every attempt in order, the successful one last.
+    """
+
+    gateway: str
+    gateway_model: str
+    model: str
+    attempts: tuple[Attempt, ...] = ()
+
+
+@attrs.frozen
+class Reply:
+    """A complete answer, normalized from any gateway's wire format.
+
+    Attributes:
+        id: the gateway's response id (or one made up when it gave none).
+        text: the answer.
+        finish_reason: ``stop``, ``length``, ``tool_calls`` or ``content_filter``.
+        usage: tokens used (and the gateway's own cost, when it reported one).
+        cost_usd: the cost of the successful attempt: the gateway's reported cost,
+            else the offer's prices times the usage; None when the price is unknown.
+            Failed attempts are not billed here.
+        route: the gateway, the gateway's model id, the model, and the attempts.
+        created: Unix time of the answer.
+        tool_calls: the tool calls the model made, OpenAI-shaped, if any.
+        dropped_params: request parameters the target does not take, left out.
+        raw_finish_reason: the gateway's own finish reason, before normalizing.
+    """
+
+    id: str
+    text: str
+    finish_reason: str
+    usage: Usage
+    cost_usd: float | None
+    route: Route
+    created: int
+    tool_calls: tuple[Mapping[str, Any], ...] | None = None
+    dropped_params: tuple[str, ...] = ()
+    raw_finish_reason: str | None = None
+
+    @property
+    def model(self) -> str:
+        """The canonical model that answered."""
+        return self.route.model
+
+    def to_openai(self) -> dict[str, Any]:
+        """The reply as an OpenAI ``chat.completion`` dict (the official SDK's types accept it)."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            message["tool_calls"] = thaw(self.tool_calls)
+            if not self.text:
+                message["content"] = None
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.route.gateway_model,
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": self.finish_reason, "logprobs": None}
+            ],
+            "usage": self.usage.to_openai(),
+        }

@@ -1,0 +1,99 @@
+"""Server-sent events, as the WHATWG HTML standard defines them, for OpenAI-style streams.
+
+The decoder is pure: it takes lines and yields events. Lines come from aiohttp's
+own ``StreamReader`` line iteration (which does the buffering, so an event split
+across network reads arrives whole). Per the standard:
+
+- ``data:`` lines of one event are joined with newlines (multi-line data);
+- a line starting with ``:`` is a comment (OneRouter's ``: OPENROUTER PROCESSING``
+  keep-alives); comments are counted and otherwise ignored;
+- a blank line dispatches the event; an event with no data is not dispatched;
+- an event still open when the stream ends is discarded (it may be incomplete) and
+  counted, so a stream cut mid-event is never mistaken for a finished one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+
+import attrs
+
+__all__ = ["SSEDecoder", "SSEEvent", "sse_events"]
+
+
+@attrs.frozen
+class SSEEvent:
+    """One dispatched event."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Turns lines into :class:`SSEEvent` values; counts comments and discarded events."""
+
+    __slots__ = ("_data", "_event", "_id", "_retry", "comments", "discarded", "events")
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self._retry: int | None = None
+        self.comments = 0
+        self.events = 0
+        self.discarded = 0
+
+    def feed(self, raw: bytes | str) -> SSEEvent | None:
+        """Feed one line (with or without its line ending); return an event when one is complete."""
+        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        line = line.rstrip("\r\n")
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            self.comments += 1
+            return None
+        field, sep, value = line.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        elif field == "id" and "\0" not in value:
+            self._id = value
+        elif field == "retry" and value.isdigit():
+            self._retry = int(value)
+        # Other fields are ignored, as the standard says.
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        if not self._data:
+            self._event = ""
+            return None
+        event = SSEEvent(
+            data="\n".join(self._data), event=self._event or "message", id=self._id, retry=self._retry
+        )
+        self._data = []
+        self._event = ""
+        self.events += 1
+        return event
+
+    def close(self) -> None:
+        """The stream ended: discard (and count) an event that was never completed."""
+        if self._data:
+            self.discarded += 1
+            self._data = []
+
+
+async def sse_events(
+    lines: AsyncIterable[bytes], decoder: SSEDecoder | None = None
+) -> AsyncIterator[SSEEvent]:
+    """The events in a stream of lines (e.g. ``async for line in response.content``)."""
+    decoder = SSEDecoder() if decoder is None else decoder
+    async for line in lines:
+        event = decoder.feed(line)
+        if event is not None:
+            yield event
+    decoder.close()

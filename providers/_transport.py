@@ -1,0 +1,342 @@
+"""The transport: the one place requests meet the network.
+
+:class:`AiohttpTransport` owns (or borrows) one ``aiohttp.ClientSession`` and maps
+every aiohttp and timeout exception to switchyard's error tree, once, here, with
+``raise ... from exc``. :class:`MockTransport` is its in-memory double for tests:
+a function from a :class:`WireRequest` to a :class:`RawResponse`.
+
+Timeouts per attempt (:class:`Timeouts`): ``connect`` bounds the TCP/TLS
+connect, ``first_byte`` bounds the wait for the response headers, ``total`` bounds
+the whole exchange. Redirects are never followed, so a key never leaves its
+gateway's origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Final, Protocol
+
+import aiohttp
+import attrs
+from aiohttp.http_exceptions import LineTooLong
+
+from ._adapters import RawResponse, WireRequest
+from ._body import BodyTooLarge, read_body
+from ._errors import (
+    ConfigError,
+    MalformedReply,
+    RouterError,
+    StreamCut,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
+__all__ = ["AiohttpTransport", "MockTransport", "StreamResponse", "Timeouts", "Transport"]
+
+_MAX_BODY: Final = 64 * 1024 * 1024
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is None and attribute.name == "first_byte":
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"Timeouts.{attribute.name} must be a positive number of seconds, not {value!r}")
+
+
+@attrs.frozen
+class Timeouts:
+    """Per-attempt time limits, in seconds.
+
+    Args:
+        connect: to open the connection.
+        first_byte: to receive the response headers; None means up to ``total``.
+            For a complete (non-streamed) reply the headers come when the model is
+            done, so this is the generation time.
+        total: for the whole exchange, body included.
+    """
+
+    connect: float = attrs.field(default=10.0, validator=_positive)
+    first_byte: float | None = attrs.field(default=None, validator=_positive)
+    total: float = attrs.field(default=120.0, validator=_positive)
+
+
+class StreamResponse(Protocol):
+    """An open streamed response: status and headers now, the body line by line."""
+
+    status: int
+    headers: Mapping[str, str]
+
+    async def read(self) -> bytes:
+        """The whole body (for an error status)."""
+        ...
+
+    def lines(self) -> AsyncIterator[bytes]:
+        """The body's lines, as they arrive."""
+        ...
+
+
+class Transport(Protocol):
+    """Sends :class:`WireRequest` values; raises only switchyard errors."""
+
+    async def send(self, wire: WireRequest, timeouts: Timeouts) -> RawResponse:
+        """Send and read the complete answer.
+
+        Raises:
+            UpstreamTimeout, UpstreamConnectionError: when no complete answer arrived.
+        """
+        ...
+
+    def stream(self, wire: WireRequest, timeouts: Timeouts) -> Any:
+        """An async context manager giving a :class:`StreamResponse` once headers arrive."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the transport owns."""
+        ...
+
+
+def _check_origin(wire: WireRequest) -> None:
+    if "Authorization" in wire.headers and wire.url.origin() != wire.key_origin:
+        raise ConfigError(f"refusing to send {wire.gateway}'s key to another origin ({wire.url.origin()})")
+
+
+class AiohttpTransport:
+    """A transport over one ``aiohttp.ClientSession``.
+
+    Args:
+        session: a session to use; it is never closed by switchyard. When None, one
+            is created on first use (with a connection limit per host and no cookie
+            jar) and closed by :meth:`aclose`.
+        limit: the most connections in all, for a session made here.
+        limit_per_host: the most connections to one host, for a session made here.
+    """
+
+    def __init__(
+        self, session: aiohttp.ClientSession | None = None, *, limit: int = 256, limit_per_host: int = 64
+    ) -> None:
+        if limit <= 0 or limit_per_host <= 0:
+            raise ConfigError("connection limits must be positive")
+        self._session = session
+        self._owned = session is None
+        self._limit = limit
+        self._limit_per_host = limit_per_host
+        self._closed = False
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The session, created on first use."""
+        if self._closed:
+            raise RouterError("this transport is closed; make a new Router")
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit_per_host)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                read_bufsize=2**20,  # lines (SSE events) up to 2 MiB, twice this, before they are malformed
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the session if it was made here; a borrowed one is left open."""
+        self._closed = True
+        if self._owned and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    def _timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect)
+
+    def _request(self, wire: WireRequest, timeouts: Timeouts) -> Any:
+        _check_origin(wire)
+        return self.session.request(
+            wire.method,
+            wire.url,
+            data=wire.body,
+            headers=dict(wire.headers),
+            allow_redirects=False,
+            raise_for_status=False,
+            timeout=self._timeout(timeouts),
+        )
+
+    async def _open(self, wire: WireRequest, timeouts: Timeouts) -> aiohttp.ClientResponse:
+        """Send and wait for the headers, under the first-byte limit."""
+        first_byte = timeouts.first_byte if timeouts.first_byte is not None else timeouts.total
+        try:
+            async with asyncio.timeout(first_byte) as scope:
+                response: aiohttp.ClientResponse = await self._request(wire, timeouts)
+        except TimeoutError as exc:
+            raise _timeout_error(wire, exc, scope.expired(), first_byte, timeouts) from exc
+        except aiohttp.ClientError as exc:
+            raise _client_error(wire, exc) from exc
+        return response
+
+    async def send(self, wire: WireRequest, timeouts: Timeouts) -> RawResponse:
+        """POST and read the whole answer (at most 64 MiB)."""
+        response = await self._open(wire, timeouts)
+        try:
+            async with response:
+                body = await read_body(response, _MAX_BODY)
+        except BodyTooLarge:
+            raise MalformedReply(
+                wire.gateway, status=response.status, detail="the reply is larger than 64 MiB"
+            ) from None
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                wire.gateway,
+                status=response.status,
+                detail=(f"the reply did not finish within {timeouts.total:g}s"),
+            ) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise UpstreamConnectionError(
+                wire.gateway, status=response.status, detail="the connection broke while reading the reply"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise _client_error(wire, exc) from exc
+        if len(body) > _MAX_BODY:
+            raise MalformedReply(
+                wire.gateway, status=response.status, detail="the reply is larger than 64 MiB"
+            )
+        return RawResponse(status=response.status, headers=response.headers, body=body)
+
+    @asynccontextmanager
+    async def stream(self, wire: WireRequest, timeouts: Timeouts) -> AsyncIterator[StreamResponse]:
+        """Open a streamed response; leaving the block closes it at once."""
+        response = await self._open(wire, timeouts)
+        try:
+            yield _AiohttpStream(wire.gateway, response, timeouts)
+        finally:
+            # close(), not release(): a consumer that stopped early must not leave the
+            # rest of a stream to be drained into a pooled connection.
+            response.close()
+
+
+def _timeout_error(
+    wire: WireRequest, exc: TimeoutError, first_byte_expired: bool, first_byte: float, timeouts: Timeouts
+) -> UpstreamTimeout:
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return UpstreamTimeout(wire.gateway, detail=f"could not connect within {timeouts.connect:g}s")
+    if first_byte_expired:
+        return UpstreamTimeout(wire.gateway, detail=f"no response within {first_byte:g}s")
+    return UpstreamTimeout(wire.gateway, detail=f"no complete response within {timeouts.total:g}s")
+
+
+def _client_error(wire: WireRequest, exc: aiohttp.ClientError) -> UpstreamError:
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return UpstreamConnectionError(wire.gateway, detail=f"could not resolve {wire.url.host}")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamConnectionError(wire.gateway, detail=f"could not connect to {wire.url.origin()}")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return UpstreamConnectionError(wire.gateway, detail="the server closed the connection")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return MalformedReply(
+            wire.gateway, status=exc.status or None, detail="the response is not valid HTTP"
+        )
+    return UpstreamConnectionError(wire.gateway, detail=f"connection failed ({type(exc).__name__})")
+
+
+class _AiohttpStream:
+    """A :class:`StreamResponse` over an aiohttp response."""
+
+    def __init__(self, gateway: str, response: aiohttp.ClientResponse, timeouts: Timeouts) -> None:
+        self._gateway = gateway
+        self._response = response
+        self._timeouts = timeouts
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    async def read(self) -> bytes:
+        try:
+            return await read_body(self._response, _MAX_BODY)
+        except BodyTooLarge:
+            raise MalformedReply(
+                self._gateway, status=self.status, detail="the error body is over 64 MiB"
+            ) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise UpstreamConnectionError(
+                self._gateway, status=self.status, detail="the error body was cut"
+            ) from exc
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        content = self._response.content
+        while True:
+            try:
+                line = await content.readline()
+            except TimeoutError as exc:
+                raise UpstreamTimeout(
+                    self._gateway,
+                    status=self.status,
+                    detail=f"the stream did not finish within {self._timeouts.total:g}s",
+                ) from exc
+            except (ValueError, LineTooLong) as exc:  # a line longer than aiohttp's read limit
+                raise MalformedReply(
+                    self._gateway, status=self.status, detail="a stream line longer than the 2 MiB read limit"
+                ) from exc
+            except aiohttp.ClientPayloadError as exc:
+                raise StreamCut(
+                    self._gateway, status=self.status, detail="the stream broke mid-transfer"
+                ) from exc
+            except aiohttp.ClientError as exc:
+                raise StreamCut(
+                    self._gateway, status=self.status, detail=f"the stream broke ({type(exc).__name__})"
+                ) from exc
+            if not line:
+                return
+            yield line
+
+
+Handler = Callable[[WireRequest], RawResponse | Awaitable[RawResponse]]
+
+
+class MockTransport:
+    """An in-memory transport: ``handler(wire)`` returns the response (or raises an error).
+
+    Streams are served from the same handler: the response body is split into
+    lines. Every request is kept in :attr:`requests`.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.requests: list[WireRequest] = []
+        self.closed = False
+
+    async def _call(self, wire: WireRequest) -> RawResponse:
+        if self.closed:
+            raise RouterError("this transport is closed; make a new Router")
+        _check_origin(wire)
+        self.requests.append(wire)
+        result = self._handler(wire)
+        if inspect.isawaitable(result):
+            result = await result
+        assert isinstance(result, RawResponse)
+        return result
+
+    async def send(self, wire: WireRequest, timeouts: Timeouts) -> RawResponse:
+        """Answer from the handler."""
+        return await self._call(wire)
+
+    @asynccontextmanager
+    async def stream(self, wire: WireRequest, timeouts: Timeouts) -> AsyncIterator[StreamResponse]:
+        """Answer from the handler, body split into lines."""
+        yield _MockStream(await self._call(wire))
+
+    async def aclose(self) -> None:
+        """Mark the transport closed."""
+        self.closed = True
+
+
+class _MockStream:
+    def __init__(self, response: RawResponse) -> None:
+        self.status = response.status
+        self.headers = response.headers
+        self._body = response.body
+
+    async def read(self) -> bytes:
+        return self._body
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        for line in self._body.splitlines(keepends=True):
+            yield line

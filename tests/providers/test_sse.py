@@ -1,0 +1,213 @@
+"""Server-sent events: the decoder, and OpenAI-style streams read over loopback in pieces."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from yarl import URL
+
+from providers import (
+    AiohttpTransport,
+    Gateway,
+    MalformedReply,
+    OpenAIAdapter,
+    ServerError,
+    SSEDecoder,
+    SSEEvent,
+    StreamDelta,
+    Timeouts,
+    UpstreamError,
+    WireRequest,
+    adapter_for,
+    sse_events,
+)
+
+from .._loopback import read_request, response_head, serve
+
+
+def _decode(*lines: str) -> tuple[list[SSEEvent], SSEDecoder]:
+    decoder = SSEDecoder()
+    events = [e for line in lines if (e := decoder.feed(line)) is not None]
+    decoder.close()
+    return events, decoder
+
+
+def test_comments_are_counted_and_skipped() -> None:
+    """OneRouter's ': OPENROUTER PROCESSING' lines are comments: counted, never events."""
+    events, decoder = _decode(": OPENROUTER PROCESSING", "", ": OPENROUTER PROCESSING", "data: {}", "")
+    assert events == [SSEEvent(data="{}")]
+    assert decoder.comments == 2
+
+
+def test_multi_line_data_joins_with_newlines() -> None:
+    """Several data lines of one event join with '\\n'; one leading space is dropped."""
+    events, _ = _decode("data: line one", "data:line two", "data:  indented", "")
+    assert events == [SSEEvent(data="line one\nline two\n indented")]
+
+
+def test_fields_and_line_endings() -> None:
+    """event, id and retry are kept; CRLF endings work; unknown fields are ignored."""
+    events, _ = _decode(
+        "event: update\r\n", "id: 7\r\n", "retry: 1500\r\n", "foo: bar\r\n", "data: x\r\n", "\r\n"
+    )
+    assert events == [SSEEvent(data="x", event="update", id="7", retry=1500)]
+
+
+def test_blank_lines_without_data_dispatch_nothing() -> None:
+    """A blank line with no data pending is not an event."""
+    events, decoder = _decode("", "", "event: ping", "", "data: y", "")
+    assert [e.data for e in events] == ["y"] and decoder.events == 1
+
+
+def test_an_event_open_at_the_end_is_discarded() -> None:
+    """A stream that ends mid-event does not dispatch it: a cut is never mistaken for a finish."""
+    events, decoder = _decode("data: [DONE]", "")
+    assert [e.data for e in events] == ["[DONE]"] and decoder.discarded == 0
+    events, decoder = _decode('data: {"choices": [{"delta": {"content": "par')
+    assert events == [] and decoder.discarded == 1
+
+
+# -- OpenAI-style streams over loopback ---------------------------------------------------
+
+GATEWAY = Gateway.onerouter("sse-key-000111")
+
+
+def _chunk(text: str | None = None, finish: str | None = None, usage: dict[str, Any] | None = None) -> str:
+    body: dict[str, Any] = {"id": "gen-1", "object": "chat.completion.chunk"}
+    body["choices"] = (
+        []
+        if usage and text is None
+        else [{"index": 0, "delta": {} if text is None else {"content": text}, "finish_reason": finish}]
+    )
+    if usage:
+        body["usage"] = usage
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+STREAM = (
+    ": OPENROUTER PROCESSING\n\n"
+    + _chunk("Hél")
+    + _chunk("lo, ")
+    + _chunk("wörld")
+    + _chunk(None, "stop")
+    + _chunk(usage={"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7, "cost": 0.00002})
+    + "data: [DONE]\n\n"
+)
+
+
+def _pieces(data: bytes, sizes: list[int]) -> list[bytes]:
+    out, i = [], 0
+    for size in sizes:
+        out.append(data[i : i + size])
+        i += size
+    out.append(data[i:])
+    return [p for p in out if p]
+
+
+async def _stream(pieces: list[bytes]) -> AsyncIterator[bytes]:
+    """Serve one chunked SSE response written in ``pieces``, and yield the client's lines."""
+    transport = AiohttpTransport()
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            response_head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"})
+        )
+        for piece in pieces:
+            writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.001)  # fake time: lets the client read each piece on its own
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    try:
+        async with serve(script) as base:
+            url = URL(base + "/v1/chat/completions")
+            wire = WireRequest(
+                gateway="onerouter",
+                method="POST",
+                url=url,
+                key_origin=url.origin(),
+                headers={},
+                body=b"{}",
+                stream=True,
+            )
+            async with transport.stream(wire, Timeouts()) as response:
+                assert response.status == 200
+                async for line in response.lines():
+                    yield line
+    finally:
+        await transport.aclose()
+
+
+async def _deltas(pieces: list[bytes]) -> tuple[list[StreamDelta], SSEDecoder]:
+    adapter = adapter_for(GATEWAY)
+    assert isinstance(adapter, OpenAIAdapter)
+    decoder = SSEDecoder()
+    deltas = [
+        adapter.parse_event(e.data, GATEWAY, wall_now=0) async for e in sse_events(_stream(pieces), decoder)
+    ]
+    return deltas, decoder
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [],
+        [1] * 40,
+        [7, 3, 50, 2, 1, 90],
+        [len(': OPENROUTER PROCESSING\n\ndata: {"id": "gen-1", "ob')],
+        [21, 1, 1, 1, 1],
+    ],
+    ids=["whole", "byte-by-byte-head", "ragged", "mid-field", "mid-comment"],
+)
+async def test_events_split_across_reads_arrive_whole(
+    sizes: list[int], fake_time: asyncio.AbstractEventLoop
+) -> None:
+    """However the bytes are split (mid-line, mid-field, mid-character), the deltas are the same."""
+    data = STREAM.encode()
+    deltas, decoder = await _deltas(_pieces(data, sizes))
+    assert "".join(d.text for d in deltas) == "Héllo, wörld"
+    assert [d.finish_reason for d in deltas if d.finish_reason] == ["stop"]
+    (usage,) = [d.usage for d in deltas if d.usage]
+    assert usage.total_tokens == 7 and usage.reported_cost_usd == 0.00002
+    assert deltas[-1].done and decoder.comments == 1
+
+
+async def test_a_multibyte_character_split_between_reads(fake_time: asyncio.AbstractEventLoop) -> None:
+    """A UTF-8 character split over two network reads is decoded whole."""
+    data = STREAM.encode()
+    cut = data.index("ö".encode()) + 1  # between the two bytes of 'ö'
+    deltas, _ = await _deltas([data[:cut], data[cut:]])
+    assert "".join(d.text for d in deltas) == "Héllo, wörld"
+
+
+@pytest.mark.parametrize(
+    ("event", "cls", "match"),
+    [
+        (
+            'data: {"error": {"code": 502, "message": "Provider returned error"}}\n\n',
+            ServerError,
+            "Provider returned error",
+        ),
+        ("data: <html>oops</html>\n\n", MalformedReply, "not JSON"),
+    ],
+)
+async def test_errors_inside_a_200_stream(
+    event: str, cls: type[UpstreamError], match: str, fake_time: asyncio.AbstractEventLoop
+) -> None:
+    """An error event, or a non-JSON event, after good chunks raises its typed error."""
+    data = (_chunk("Hel") + event + "data: [DONE]\n\n").encode()
+    with pytest.raises(cls, match=match):
+        await _deltas([data])
+
+
+async def test_a_line_over_the_read_buffer_is_malformed(fake_time: asyncio.AbstractEventLoop) -> None:
+    """A single SSE line over aiohttp's read limit is a malformed reply, not a crash or a hang."""
+    huge = b"data: " + b"x" * (3 * 2**20) + b"\n\n"
+    with pytest.raises(MalformedReply, match="2 MiB read limit"):
+        await _deltas([huge])
