@@ -106,6 +106,45 @@ def _catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emulate(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from providers import ConfigError
+    from providers.emulator import Emulator, FaultsFile
+
+    settings = FaultsFile()
+    if args.faults:
+        try:
+            with open(args.faults, encoding="utf-8") as f:
+                settings = FaultsFile.parse(json.load(f))
+        except (OSError, ValueError) as exc:
+            print(f"switchyard emulate: cannot read {args.faults}: {exc}", file=sys.stderr)
+            return 2
+    seed = settings.seed if args.seed is None else args.seed
+
+    async def serve() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            async with Emulator(seed=seed, port=args.port, host=args.host) as emu:
+                await emu.apply(settings)
+                for name in ("onellm", "oneai", "onetoken", "onerouter"):
+                    print(f"{name} {emu.base_url(name)}", flush=True)
+                await stop.wait()
+        except ConfigError as exc:
+            print(f"switchyard emulate: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"switchyard emulate: cannot listen: {exc}", file=sys.stderr)
+            return 1
+        return 0
+
+    return asyncio.run(serve())
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="switchyard",
@@ -125,6 +164,31 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print a JSON array of offers instead of a table"
     )
     catalog.set_defaults(func=_catalog)
+
+    emulate = sub.add_parser(
+        "emulate",
+        help="serve the four gateways on loopback, with faults, for tests and trials",
+        description=(
+            "Serve OneLLM, OneAI, Onetoken and OneRouter on 127.0.0.1, one port each. Prints one line per "
+            "gateway, '<gateway> <base_url>', where base_url is what the matching Gateway constructor takes. "
+            "Stops on Ctrl-C or SIGTERM."
+        ),
+    )
+    emulate.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="first port; the gateways take N to N+3 (default: free ports)",
+    )
+    emulate.add_argument(
+        "--faults", metavar="FILE", help="a JSON faults file (see providers.emulator.FaultsFile)"
+    )
+    emulate.add_argument(
+        "--seed", type=int, default=None, help="seed for the random faults (default: the file's, or 0)"
+    )
+    emulate.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    emulate.set_defaults(func=_emulate)
     return parser
 
 
