@@ -19,21 +19,25 @@ from ._adapters import (
 from ._canonical import Canonicalizer
 from ._catalog import ModelInfo, known_models, shipped_canonicalizer
 from ._classify import STATUS_CLASSES, classify, parse_retry_after
-from ._clock import Clock, FakeClock, MonotonicClock
+from ._clock import Clock, FakeClock, LoopClock, MonotonicClock
 from ._errors import (
     AccountError,
+    AllCandidatesFailed,
     AuthenticationError,
     BadRequest,
     CatalogError,
     ConfigError,
     ContentFiltered,
     ContextLengthExceeded,
+    DeadlineExceeded,
     EndpointError,
     InsufficientBalance,
     MalformedReply,
+    NoCandidatesError,
     NonRetryableError,
     Overloaded,
     PermissionDenied,
+    PromptTooLong,
     RateLimited,
     RetryableError,
     RouterError,
@@ -55,6 +59,7 @@ from ._request import ChatRequest, Message
 from ._secret import Secret
 from ._sse import SSEDecoder, SSEEvent, sse_events
 from ._tier import Tier
+from ._tokens import HeuristicEstimator, TokenEstimator
 from ._transport import AiohttpTransport, MockTransport, StreamResponse, Timeouts, Transport
 
 __all__ = [
@@ -65,6 +70,7 @@ __all__ = [
     "Action",
     "Adapter",
     "AiohttpTransport",
+    "AllCandidatesFailed",
     "Attempt",
     "AuthenticationError",
     "BadRequest",
@@ -78,16 +84,20 @@ __all__ = [
     "Conflict",
     "ContentFiltered",
     "ContextLengthExceeded",
+    "DeadlineExceeded",
     "Dialect",
     "EndpointError",
     "FakeClock",
     "Gateway",
+    "HeuristicEstimator",
     "InsufficientBalance",
+    "LoopClock",
     "MalformedReply",
     "Message",
     "MockTransport",
     "ModelInfo",
     "MonotonicClock",
+    "NoCandidatesError",
     "NonRetryableError",
     "Offer",
     "OneLLMAdapter",
@@ -95,6 +105,7 @@ __all__ = [
     "Overloaded",
     "PermissionDenied",
     "PriceSource",
+    "PromptTooLong",
     "ProviderGraph",
     "RateLimited",
     "RawResponse",
@@ -112,6 +123,7 @@ __all__ = [
     "StreamResponse",
     "Tier",
     "Timeouts",
+    "TokenEstimator",
     "Transport",
     "UnknownModelError",
     "UnsupportedFeature",

@@ -7,10 +7,11 @@ Breakers, buckets, latency statistics and catalog caches read ``clock.now()``
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "FakeClock", "MonotonicClock"]
+__all__ = ["Clock", "FakeClock", "LoopClock", "MonotonicClock"]
 
 
 @runtime_checkable
@@ -33,6 +34,28 @@ class MonotonicClock:
 
     def __repr__(self) -> str:
         return "MonotonicClock()"
+
+
+class LoopClock:
+    """The running event loop's clock (``loop.time()``).
+
+    In production that is :func:`time.monotonic`; under a fake-time loop (as the
+    tests run) it is the fake time, so latencies, backoffs and deadlines measured
+    with it agree with the loop's own sleeps and timeouts. Outside a running loop
+    it falls back to :func:`time.monotonic`.
+    """
+
+    __slots__ = ()
+
+    def now(self) -> float:
+        """Return the running loop's time."""
+        try:
+            return asyncio.get_running_loop().time()
+        except RuntimeError:
+            return time.monotonic()
+
+    def __repr__(self) -> str:
+        return "LoopClock()"
 
 
 class FakeClock:

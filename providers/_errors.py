@@ -8,7 +8,12 @@ import as ``router.RouterError``::
     ├── UnknownModelError (LookupError)     no configured gateway serves the model
     ├── CatalogError (ValueError)           a catalog snapshot or models listing cannot be read
     ├── ValidationError (ValueError)        the caller's request is invalid; nothing was sent
-    │   └── UnsupportedFeature              this target cannot carry what the request needs
+    │   ├── UnsupportedFeature              no target can carry what the request needs
+    │   └── PromptTooLong                   the estimated prompt + max_tokens fits no context window
+    ├── NoCandidatesError                   every candidate was excluded before sending (open
+    │                                       circuits, missing keys, price cap...); says why for each
+    ├── AllCandidatesFailed                 every attempt failed; carries each attempt and error
+    ├── DeadlineExceeded (TimeoutError)     the request's overall deadline passed
     └── UpstreamError                       a gateway failed or refused; carries gateway, status,
         │                                   retry_after, upstream_message, retryable, failover
         ├── RetryableError                  the same target may be tried again (budgeted)
@@ -41,18 +46,22 @@ from typing import ClassVar
 
 __all__ = [
     "AccountError",
+    "AllCandidatesFailed",
     "AuthenticationError",
     "BadRequest",
     "CatalogError",
     "ConfigError",
     "ContentFiltered",
     "ContextLengthExceeded",
+    "DeadlineExceeded",
     "EndpointError",
     "InsufficientBalance",
     "MalformedReply",
+    "NoCandidatesError",
     "NonRetryableError",
     "Overloaded",
     "PermissionDenied",
+    "PromptTooLong",
     "RateLimited",
     "RetryableError",
     "RouterError",
@@ -92,7 +101,70 @@ class ValidationError(RouterError, ValueError):
 
 
 class UnsupportedFeature(ValidationError):
-    """The chosen target cannot carry something the request needs (tools, JSON mode, images)."""
+    """The target cannot carry something the request needs (tools, JSON mode, images, search)."""
+
+
+class PromptTooLong(ValidationError):
+    """The estimated prompt plus max_tokens is more than every candidate's context window."""
+
+
+class NoCandidatesError(RouterError):
+    """Every candidate was excluded before anything was sent.
+
+    Attributes:
+        model: the canonical model asked for.
+        exclusions: (gateway, gateway model, reason) for each candidate.
+    """
+
+    def __init__(self, model: str, exclusions: Sequence[tuple[str, str, str]]) -> None:
+        self.model = model
+        self.exclusions = tuple(exclusions)
+        lines = "; ".join(f"{g}:{m}: {why}" for g, m, why in self.exclusions)
+        super().__init__(f"no candidate can serve {model!r}: {lines}")
+
+
+class AllCandidatesFailed(RouterError):
+    """Every attempt failed; nothing complete reached the caller.
+
+    Attributes:
+        model: the canonical model asked for.
+        attempts: every attempt, in order (``providers.Attempt``).
+        errors: the error of each failed attempt, in order; the first is also the
+            ``__cause__``, since the first failure is usually the real one.
+        reason: why the router stopped (candidates exhausted, retry budget spent...).
+    """
+
+    def __init__(
+        self, model: str, attempts: Sequence[object], errors: Sequence[UpstreamError], reason: str
+    ) -> None:
+        self.model = model
+        self.attempts = tuple(attempts)
+        self.errors = tuple(errors)
+        self.reason = reason
+        listed = "; ".join(str(e) for e in self.errors)
+        super().__init__(f"{model!r}: {len(self.errors)} attempt(s) failed and {reason}: {listed}")
+
+
+class DeadlineExceeded(RouterError, TimeoutError):
+    """The request's overall deadline passed before a complete answer arrived.
+
+    Attributes:
+        deadline: the deadline, in seconds.
+        attempts: the attempts made before it passed.
+        errors: their errors.
+    """
+
+    def __init__(
+        self, deadline: float, attempts: Sequence[object] = (), errors: Sequence[UpstreamError] = ()
+    ) -> None:
+        self.deadline = deadline
+        self.attempts = tuple(attempts)
+        self.errors = tuple(errors)
+        tail = "; ".join(str(e) for e in self.errors)
+        super().__init__(
+            f"no complete answer within the {deadline:g}s deadline after {len(self.attempts)} attempt(s)"
+            + (f": {tail}" if tail else "")
+        )
 
 
 class UnknownModelError(RouterError, LookupError):
@@ -149,6 +221,8 @@ class UpstreamError(RouterError):
         self.status = status
         self.upstream_message = upstream_message
         self.retry_after = retry_after
+        self.attempts: tuple[object, ...] = ()
+        """Every attempt the router made, when the router raised this error itself."""
         parts = [gateway + ":"]
         if status is not None:
             parts.append(f"HTTP {status}")
@@ -180,6 +254,7 @@ def _rebuild(
     Exception.__init__(error, text)
     error.gateway, error.status = gateway, status
     error.upstream_message, error.retry_after = upstream_message, retry_after
+    error.attempts = ()
     return error
 
 

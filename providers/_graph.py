@@ -536,6 +536,10 @@ class ProviderGraph:
         canonical = self.resolve(model)
         return self._index.chains.get(canonical, (canonical,))[1:]
 
+    def direct_fallbacks(self, model: str) -> tuple[str, ...]:
+        """The fallback models configured for ``model`` itself, in order (not followed further)."""
+        return self._fallbacks.get(self.resolve(model), ())
+
     def candidates(self, model: str) -> tuple[Offer, ...]:
         """The offers of ``model``, then those of its fallbacks in order.
 

@@ -78,14 +78,14 @@ _NEED_PARAMS: Final[Mapping[str, str]] = {
 _NEED_CAPABILITY: Final[Mapping[str, str]] = {"tools": "tools", "web_search": "web_search"}
 
 
-def unmet_needs(request: ChatRequest, wire: Wire, capabilities: Capabilities) -> frozenset[str]:
-    """What the request needs that this wire format or offer cannot carry.
+def unmet_needs(needs: frozenset[str], wire: Wire, capabilities: Capabilities) -> frozenset[str]:
+    """What of ``needs`` (a request's :attr:`ChatRequest.needs`) this wire format or offer cannot carry.
 
     A capability marked False is unmet; web search needs a model marked True;
     images need the OpenAI wire format (OneLLM's document has text content only).
     """
     unmet = set()
-    for need in request.needs:
+    for need in needs:
         param = _NEED_PARAMS.get(need)
         if param is not None and PARAMS[param][wire].action is Action.NEEDS:
             unmet.add(need)
@@ -110,6 +110,8 @@ def translate_params(
     Callers check :func:`unmet_needs` first; a ``needs`` parameter reaching here
     is a bug, so it raises KeyError rather than being sent blindly.
     """
+    if wire is Wire.OPENAI and not capabilities.unsupported_params:
+        return dict(request.sampling()), ()  # the OpenAI wire sends every parameter as it is
     out: dict[str, Any] = {}
     dropped: list[str] = []
     for name, value in request.sampling().items():

@@ -1,5 +1,91 @@
-"""switchyard's async core: the router, its values and errors, and the ``switchyard`` CLI."""
+"""switchyard's async core: the Router, its values and errors, and the ``switchyard`` CLI.
 
-from providers import ConfigError, RouterError, UnknownModelError
+``Router(graph, policy=...)`` sends each chat request to the best candidate and
+fails over when one breaks; every error it raises derives from :class:`RouterError`.
+"""
 
-__all__ = ["ConfigError", "RouterError", "UnknownModelError"]
+from providers import (
+    AccountError,
+    AllCandidatesFailed,
+    Attempt,
+    AuthenticationError,
+    BadRequest,
+    ChatRequest,
+    ConfigError,
+    ContentFiltered,
+    ContextLengthExceeded,
+    DeadlineExceeded,
+    EndpointError,
+    InsufficientBalance,
+    MalformedReply,
+    NoCandidatesError,
+    NonRetryableError,
+    Overloaded,
+    PermissionDenied,
+    PromptTooLong,
+    RateLimited,
+    Reply,
+    RetryableError,
+    Route,
+    RouterError,
+    ServerError,
+    StreamCut,
+    Timeouts,
+    UnknownModelError,
+    UnsupportedFeature,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamTimeout,
+    Usage,
+    ValidationError,
+)
+
+from ._backoff import Backoff
+from ._budget import RetryBudget
+from ._events import Event, Hook
+from ._explain import Excluded, Explanation, Ranked
+from ._router import Router
+
+__all__ = [
+    "AccountError",
+    "AllCandidatesFailed",
+    "Attempt",
+    "AuthenticationError",
+    "Backoff",
+    "BadRequest",
+    "ChatRequest",
+    "ConfigError",
+    "ContentFiltered",
+    "ContextLengthExceeded",
+    "DeadlineExceeded",
+    "EndpointError",
+    "Event",
+    "Excluded",
+    "Explanation",
+    "Hook",
+    "InsufficientBalance",
+    "MalformedReply",
+    "NoCandidatesError",
+    "NonRetryableError",
+    "Overloaded",
+    "PermissionDenied",
+    "PromptTooLong",
+    "Ranked",
+    "RateLimited",
+    "Reply",
+    "RetryBudget",
+    "RetryableError",
+    "Route",
+    "Router",
+    "RouterError",
+    "ServerError",
+    "StreamCut",
+    "Timeouts",
+    "UnknownModelError",
+    "UnsupportedFeature",
+    "UpstreamConnectionError",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "Usage",
+    "ValidationError",
+]

@@ -63,13 +63,13 @@ def test_router_errors_share_one_root() -> None:
 
 
 def test_import_router_stays_light() -> None:
-    """`import router` does not pull in the CLI, the benchmarks or plotting."""
+    """`import router` loads no CLI, emulator, benchmarks or plotting."""
     code = (
-        "import router, sys; print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "{'benchmarks', 'matplotlib', 'rich', 'argparse', 'router'}))"
+        "import router, policies, providers, sys; print(sorted(m for m in sys.modules if m in "
+        "{'router._cli', 'providers.emulator', 'benchmarks', 'matplotlib', 'rich', 'openai'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert eval(out) == ["router"]
+    assert out.strip() == "[]"
 
 
 def test_typed_marker_is_shipped() -> None:

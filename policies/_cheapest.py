@@ -1,0 +1,43 @@
+"""Cheapest per token: the lowest expected cost first, unknown prices last."""
+
+from __future__ import annotations
+
+from providers import Offer
+
+from ._policy import OrderingPolicy, RequestContext
+
+__all__ = ["CheapestPerToken", "expected_cost"]
+
+
+def expected_cost(offer: Offer, ctx: RequestContext) -> float | None:
+    """Estimated prompt tokens x input price + expected output tokens x output price, in USD.
+
+    None when the offer's price is unknown (never treated as free).
+    """
+    return offer.cost_usd(ctx.prompt_tokens, ctx.output_tokens)
+
+
+class CheapestPerToken(OrderingPolicy):
+    """Orders by expected cost for this request; offers with unknown prices go last.
+
+    Expected cost = estimated prompt tokens x input price + expected output tokens
+    x output price (``max_tokens``, or the router's default expectation). Equal
+    costs keep catalog order unless chained: ``CheapestPerToken().then(LowestLatency())``.
+    """
+
+    name = "cheapest-per-token"
+
+    def key(self, offer: Offer, ctx: RequestContext) -> tuple[int, float]:
+        """(0, cost) for a priced offer, (1, 0) for an unknown price."""
+        cost = expected_cost(offer, ctx)
+        return (1, 0.0) if cost is None else (0, cost)
+
+    def reason(self, offer: Offer, ctx: RequestContext) -> str:
+        """The expected cost and how it is made up."""
+        cost = expected_cost(offer, ctx)
+        if cost is None:
+            return "price unknown (ranked after every priced offer)"
+        return (
+            f"expected ${cost:.6f} ({ctx.prompt_tokens} prompt x ${offer.input_price:g} + "
+            f"{ctx.output_tokens} output x ${offer.output_price:g} per 1M, {offer.price_source.value} price)"
+        )

@@ -1,0 +1,76 @@
+"""Failover on 5xx: an explicit gateway order, moving on only for server-side failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from providers import (
+    MalformedReply,
+    Offer,
+    ServerError,
+    StreamCut,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
+from ._policy import OrderingPolicy, RequestContext
+
+__all__ = ["DEFAULT_FAILOVER_ON", "FailoverOn5xx"]
+
+DEFAULT_FAILOVER_ON: Final[tuple[type[UpstreamError], ...]] = (
+    ServerError,
+    UpstreamTimeout,
+    UpstreamConnectionError,
+    MalformedReply,
+    StreamCut,
+)
+"""5xx, timeouts, connection failures, malformed replies and cut streams."""
+
+
+class FailoverOn5xx(OrderingPolicy):
+    """Try gateways in an explicit order, moving to the next only on server-side failures.
+
+    Args:
+        order: gateway names, primary first. Gateways not named come after them,
+            in catalog order.
+        on: the error classes that move on to the next candidate; by default 5xx,
+            timeouts, connection failures, malformed replies and cut streams. A
+            400/422 never moves on, whatever is listed; add ``RateLimited`` or
+            ``AccountError`` to move on from a 429 or a refused account too.
+
+    Raises:
+        ValueError: when ``order`` is empty or names a gateway twice.
+    """
+
+    name = "failover-on-5xx"
+
+    def __init__(
+        self, order: Sequence[str], *, on: Iterable[type[UpstreamError]] = DEFAULT_FAILOVER_ON
+    ) -> None:
+        if isinstance(order, str) or not order:
+            raise ValueError("FailoverOn5xx needs a list of gateway names, primary first")
+        if len(set(order)) != len(order):
+            raise ValueError(f"FailoverOn5xx order names a gateway twice: {list(order)}")
+        self.order = tuple(order)
+        self._index = {name: i for i, name in enumerate(self.order)}
+        self.on = tuple(on)
+
+    def key(self, offer: Offer, ctx: RequestContext) -> int:
+        """The gateway's place in the order (unnamed gateways after all named ones)."""
+        return self._index.get(offer.gateway or "", len(self.order))
+
+    def reason(self, offer: Offer, ctx: RequestContext) -> str:
+        """The gateway's place in the configured order."""
+        place = self._index.get(offer.gateway or "")
+        if place is None:
+            return f"{offer.gateway} is not in the failover order; after {', '.join(self.order)}"
+        return "primary" if place == 0 else f"failover #{place} in the configured order"
+
+    def failover_on(self, error: UpstreamError) -> bool:
+        """Only the listed failures move on, and never a rejected request (400/422)."""
+        return error.failover and isinstance(error, self.on)
+
+    def __repr__(self) -> str:
+        return f"FailoverOn5xx({list(self.order)!r})"

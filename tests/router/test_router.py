@@ -1,0 +1,268 @@
+"""The router against the emulator: choice, failover, fallbacks, errors, deadline, budget, trace."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from openai.types.chat import ChatCompletion
+
+from policies import CheapestPerToken, FailoverOn5xx
+from providers import (
+    AllCandidatesFailed,
+    BadRequest,
+    ContextLengthExceeded,
+    DeadlineExceeded,
+    NoCandidatesError,
+    PromptTooLong,
+    ProviderGraph,
+    UnknownModelError,
+    UnsupportedFeature,
+    ValidationError,
+)
+from providers.emulator import Emulator, Faults
+from router import Event, RetryBudget, Router
+
+from .conftest import HI
+
+Loop = asyncio.AbstractEventLoop
+
+
+async def test_cheapest_per_token_picks_the_cheapest(emu: Emulator, graph: ProviderGraph) -> None:
+    """gpt-4o-mini goes to OneLLM ($0.10/$0.40), not Onetoken ($0.15/$0.60); swap prices, it follows."""
+    async with Router(graph, policy=CheapestPerToken()) as router:
+        reply = await router.chat("gpt-4o-mini", HI, max_tokens=8)
+        assert (reply.route.gateway, reply.route.gateway_model) == ("onellm", "GPT-4o-mini")
+        assert [a.outcome for a in reply.route.attempts] == ["ok"]
+        assert reply.cost_usd == pytest.approx((reply.usage.prompt_tokens * 0.10 + 8 * 0.40) / 1e6)
+        graph.set_price("onellm", "GPT-4o-mini", 0.20, 0.80)
+        reply = await router.chat("gpt-4o-mini", HI, max_tokens=8)
+        assert reply.route.gateway == "onetoken"
+    assert (emu.stats("onellm").requests, emu.stats("onetoken").requests) == (1, 1)
+
+
+async def test_a_5xx_fails_over_with_both_attempts_traced(emu: Emulator, graph: ProviderGraph) -> None:
+    """A 500 at the cheapest moves on; the route lists both attempts; only the success is billed."""
+    await emu.set_faults("onellm", Faults(errors={500: 1.0}))
+    async with Router(graph) as router:
+        reply = await router.chat("gpt-4o-mini", HI, max_tokens=5)
+    assert reply.route.gateway == "onetoken"
+    attempts = reply.route.attempts
+    assert [(a.gateway, a.outcome, a.status) for a in attempts] == [
+        ("onellm", "ServerError", 500),
+        ("onetoken", "ok", 200),
+    ]
+    assert all(a.latency >= 0 for a in attempts)
+    assert reply.cost_usd == pytest.approx((reply.usage.prompt_tokens * 0.15 + 5 * 0.60) / 1e6)
+    ChatCompletion.model_validate(reply.to_openai())
+
+
+async def test_a_400_reaches_the_caller_after_exactly_one_attempt(
+    emu: Emulator, graph: ProviderGraph
+) -> None:
+    """A rejected request is not tried anywhere else."""
+    await emu.set_faults("onellm", Faults(errors={400: 1.0}))
+    async with Router(graph) as router:
+        with pytest.raises(BadRequest) as info:
+            await router.chat("gpt-4o-mini", HI)
+    assert info.value.gateway == "onellm" and len(info.value.attempts) == 1
+    assert (emu.stats("onellm").requests, emu.stats("onetoken").requests) == (1, 0)
+
+
+async def test_fallbacks_engage_when_every_gateway_of_a_model_is_down(
+    emu: Emulator, graph: ProviderGraph
+) -> None:
+    """gpt-4o-mini's two gateways refuse connections; its fallback deepseek-v3 answers."""
+    await emu.set_faults("onellm", Faults(outage="refuse"))
+    await emu.set_faults("onetoken", Faults(outage="refuse"))
+    events: list[Event] = []
+    async with Router(graph, fallbacks={"gpt-4o-mini": ["deepseek-v3"]}, hooks=[events.append]) as router:
+        reply = await router.chat("gpt-4o-mini", HI)
+    assert reply.model == "deepseek-v3" and reply.route.gateway == "oneai"  # priced, so ahead of OneLLM's
+    assert [a.outcome for a in reply.route.attempts] == ["UpstreamConnectionError"] * 2 + ["ok"]
+    assert [e.name for e in events if e.name in ("failover", "fallback")] == ["failover", "fallback"]
+
+
+async def test_failover_on_5xx_follows_its_order(emu: Emulator, graph: ProviderGraph) -> None:
+    """FailoverOn5xx tries its primary first whatever the price, and moves on only on 5xx."""
+    async with Router(graph, policy=FailoverOn5xx(["onetoken", "onellm"])) as router:
+        assert (await router.chat("gpt-4o-mini", HI)).route.gateway == "onetoken"
+        await emu.set_faults("onetoken", Faults(errors={503: 1.0}))
+        reply = await router.chat("gpt-4o-mini", HI)
+        assert [a.gateway for a in reply.route.attempts] == ["onetoken", "onellm"]
+        await emu.set_faults("onetoken", Faults(errors={429: 1.0}))
+        with pytest.raises(Exception, match="429"):
+            await router.chat("gpt-4o-mini", HI)  # a 429 is not a 5xx: FailoverOn5xx does not move on
+
+
+async def test_every_failover_event_in_order(emu: Emulator, graph: ProviderGraph) -> None:
+    """One failover emits exactly this sequence of events."""
+    await emu.set_faults("onellm", Faults(errors={502: 1.0}))
+    events: list[Event] = []
+    async with Router(graph, hooks=[events.append]) as router:
+        await router.chat("gpt-4o-mini", HI)
+    assert [(e.name, e.gateway, e.outcome) for e in events] == [
+        ("request.started", None, None),
+        ("attempt.started", "onellm", None),
+        ("attempt.finished", "onellm", "ServerError"),
+        ("failover", "onetoken", None),
+        ("attempt.started", "onetoken", None),
+        ("attempt.finished", "onetoken", "ok"),
+        ("request.finished", None, "ok"),
+    ]
+    assert {e.request_id for e in events} == {1}
+    assert events[0].detail == "gpt-4o-mini" and events[3].detail == "from onellm:GPT-4o-mini"
+    assert [e.attempt for e in events if e.name.startswith("attempt.")] == [1, 1, 2, 2]
+
+
+async def test_every_gateway_failing_raises_with_every_attempt(emu: Emulator, graph: ProviderGraph) -> None:
+    """When all fail, AllCandidatesFailed carries each attempt and error; the first error is the cause."""
+    await emu.set_faults("onellm", Faults(errors={503: 1.0}))
+    await emu.set_faults("onetoken", Faults(errors={500: 1.0}))
+    async with Router(graph, seed=1) as router:
+        with pytest.raises(AllCandidatesFailed) as info:
+            await router.chat("gpt-4o-mini", HI, deadline=30)
+    error = info.value
+    assert [a.gateway for a in error.attempts][:2] == ["onellm", "onetoken"]
+    assert len(error.attempts) == 4, "each target once, then one retry each"
+    assert error.__cause__ is error.errors[0] and error.errors[0].status == 503
+    assert "503" in str(error) and "500" in str(error)
+
+
+async def test_validation_happens_before_anything_is_sent(emu: Emulator, graph: ProviderGraph) -> None:
+    """Bad input raises typed errors and the emulator receives nothing."""
+    async with Router(graph) as router:
+        with pytest.raises(UnknownModelError, match="did you mean 'gpt-4o-mini'"):
+            await router.chat("gpt-4o-mimi", HI)
+        with pytest.raises(ValidationError, match="temperature"):
+            await router.chat("gpt-4o-mini", HI, temperature=3)
+        with pytest.raises(ValidationError, match="role"):
+            await router.chat("gpt-4o-mini", [{"role": "wizard", "content": "x"}])
+        with pytest.raises(PromptTooLong, match="context window of 32,000"):
+            await router.chat("qwen-max", HI, max_tokens=40_000)
+        with pytest.raises(UnsupportedFeature, match="tools"):
+            await router.chat("Sonnet-4", HI, tools=[{"type": "function", "function": {"name": "f"}}])
+    assert sum(emu.stats(g).requests for g in ("onellm", "oneai", "onetoken", "onerouter")) == 0
+
+
+async def test_price_cap_and_missing_keys_exclude_candidates(emu: Emulator) -> None:
+    """max_cost_usd excludes unknown and dear offers; a gateway without a key is not tried."""
+    gateways = emu.gateways()
+    graph = ProviderGraph.from_catalogs(
+        [*gateways[:1], gateways[1], type(gateways[2]).onetoken(None, base_url=emu.base_url("onetoken"))]
+    )
+    async with Router(graph) as router:
+        reply = await router.chat("deepseek-v3", HI, max_tokens=10, max_cost_usd=0.01)
+        assert reply.route.gateway == "oneai"
+        with pytest.raises(NoCandidatesError) as info:
+            await router.chat("deepseek-v3", HI, max_tokens=10, max_cost_usd=1e-9)
+        reasons = {(g, m): why for g, m, why in info.value.exclusions}
+        assert "over max_cost_usd" in reasons[("oneai", "deepseek-v3")]
+        assert "price is unknown" in reasons[("onellm", "DeepSeek-Chat")]
+        with pytest.raises(NoCandidatesError, match="no API key for onetoken"):
+            await router.chat("gpt-4o-search-preview", HI)
+
+
+async def test_context_length_rejection_moves_only_to_larger_windows(
+    emu: Emulator, graph: ProviderGraph
+) -> None:
+    """A context-length 400 moves on only to a larger window; with none, the 400 reaches the caller."""
+
+    class Underestimate:
+        def prompt_tokens(self, request: Any) -> int:
+            return 1
+
+        def text_tokens(self, text: str) -> int:
+            return 1
+
+    async with Router(
+        graph, estimator=Underestimate(), fallbacks={"qwen-max": ["glm-4", "qwen-coder"]}
+    ) as router:
+        reply = await router.chat("qwen-max", [{"role": "user", "content": "x" * 400}], max_tokens=31_990)
+        assert reply.model == "glm-4"
+        assert [a.outcome for a in reply.route.attempts] == ["ContextLengthExceeded", "ok"]
+    async with Router(graph, estimator=Underestimate()) as router:
+        with pytest.raises(ContextLengthExceeded) as info:
+            await router.chat("qwen-max", [{"role": "user", "content": "x" * 400}], max_tokens=31_990)
+        assert len(info.value.attempts) == 1
+
+
+async def test_the_deadline_holds(emu: Emulator, graph: ProviderGraph, fake_time: Loop) -> None:
+    """Every gateway hangs: the request ends at its deadline, not at the per-attempt timeout."""
+    await emu.set_faults("onellm", Faults(outage="hang"))
+    await emu.set_faults("onetoken", Faults(outage="hang"))
+    async with Router(graph, timeout=30, deadline=45) as router:
+        start = fake_time.time()
+        with pytest.raises(DeadlineExceeded) as info:
+            await router.chat("gpt-4o-mini", HI)
+        assert fake_time.time() - start == pytest.approx(45, abs=0.5)
+    assert [a.outcome for a in info.value.attempts] == ["UpstreamTimeout", "UpstreamTimeout"]
+    assert isinstance(info.value, TimeoutError)
+
+
+async def test_a_total_outage_cannot_multiply_traffic(emu: Emulator, graph: ProviderGraph) -> None:
+    """With every gateway failing, the shared budget caps extra attempts at its ratio."""
+    await emu.set_faults("onellm", Faults(errors={500: 1.0}))
+    await emu.set_faults("onetoken", Faults(errors={500: 1.0}))
+    budget = RetryBudget(ratio=0.5, min_per_second=0)
+    async with Router(graph, retry_budget=budget, seed=3) as router:
+        for _ in range(100):
+            with pytest.raises(AllCandidatesFailed):
+                await router.chat("gpt-4o-mini", HI)
+    sent = emu.stats("onellm").requests + emu.stats("onetoken").requests
+    assert 100 <= sent <= 150, f"{sent} upstream requests for 100 callers"
+
+
+async def test_a_429_waits_for_retry_after_before_the_same_target(
+    emu: Emulator, graph: ProviderGraph, fake_time: Loop
+) -> None:
+    """Only target 429s with Retry-After: 1; it is asked again only after that second."""
+    await emu.set_faults("onellm", Faults(errors={429: 1.0}))
+    await emu.set_faults("onetoken", Faults(outage="refuse"))
+    events: list[Event] = []
+    async with Router(graph, hooks=[events.append], seed=0) as router:
+        with pytest.raises(AllCandidatesFailed):
+            await router.chat("gpt-4o-mini", HI)
+    (retry,) = [e for e in events if e.name == "retry" and e.gateway == "onellm"]
+    assert retry.latency is not None and retry.latency >= 1.0
+
+
+async def test_explain_ranks_and_excludes_without_sending(emu: Emulator, graph: ProviderGraph) -> None:
+    """explain() gives the order with reasons and each exclusion, and sends nothing."""
+    async with Router(graph, fallbacks={"gpt-4o-mini": ["deepseek-v3"]}) as router:
+        plan = router.explain("GPT-4o-mini", HI, max_tokens=100)
+    assert [(c.rank, c.gateway, c.fallback) for c in plan.candidates] == [
+        (1, "onellm", 0),
+        (2, "onetoken", 0),
+        (3, "oneai", 1),
+        (4, "onellm", 1),
+    ]
+    assert "expected $0.000041" in plan.candidates[0].reason
+    assert plan.candidates[3].reason.startswith("price unknown")
+    assert plan.model == "gpt-4o-mini" and plan.output_tokens == 100
+    text = str(plan)
+    assert "1. onellm:GPT-4o-mini" in text and "(fallback 1: deepseek-v3)" in text
+    tools = router.explain("deepseek-v3", HI, tools=[{"type": "function", "function": {"name": "f"}}])
+    assert [(e.gateway, e.reason) for e in tools.excluded] == [("onellm", "cannot carry tools")]
+    assert sum(emu.stats(g).requests for g in ("onellm", "oneai", "onetoken", "onerouter")) == 0
+
+
+def test_from_env_builds_the_gateways_it_has_keys_for(emu: Emulator) -> None:
+    """Router.from_env takes keys, base URLs and tiers from the environment."""
+    env = {
+        "ONEAI_API_KEY": "k1",
+        "ONEAI_BASE_URL": emu.base_url("oneai"),
+        "ONEAI_TIER": "free",
+        "ONELLM_API_KEY": "k2",
+        "ONELLM_CHAT_PATH": "/v1/chat/completions",
+    }
+    router = Router.from_env(env)
+    gateways = router.graph.gateways
+    assert list(gateways) == ["onellm", "oneai"]
+    assert gateways["oneai"].base_url == emu.base_url("oneai") and gateways["oneai"].tier is not None
+    assert gateways["onellm"].chat_path == "/v1/chat/completions"
+    with pytest.raises(Exception, match="ONEAI_API_KEY"):
+        Router.from_env({})
+    with pytest.raises(Exception, match="free' or 'pro"):
+        Router.from_env({"ONEAI_API_KEY": "k", "ONEAI_TIER": "gold"})
