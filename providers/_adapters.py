@@ -22,7 +22,7 @@ from ._errors import ServerError, UnsupportedFeature, UpstreamError
 from ._gateway import Gateway, Wire
 from ._offer import Offer
 from ._params import translate_params, unmet_needs
-from ._reply import Reply, Route, Usage, normalize_finish_reason
+from ._reply import Attempt, Reply, Route, Usage, normalize_finish_reason
 from ._request import ChatRequest, Message
 
 __all__ = [
@@ -35,6 +35,10 @@ __all__ = [
     "WireRequest",
     "adapter_for",
 ]
+
+
+# One encoder for every body: json.dumps() with any option builds a new encoder per call.
+_ENCODE: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _mask_headers(headers: Mapping[str, str]) -> str:
@@ -107,9 +111,16 @@ class Adapter(Protocol):
         ...
 
     def parse(
-        self, response: RawResponse, wire: WireRequest, offer: Offer, gateway: Gateway, *, wall_now: float
+        self,
+        response: RawResponse,
+        wire: WireRequest,
+        offer: Offer,
+        gateway: Gateway,
+        *,
+        wall_now: float,
+        attempts: tuple[Attempt, ...] = (),
     ) -> Reply:
-        """The normalized reply for a complete answer to ``wire``.
+        """The normalized reply for a complete answer to ``wire``; ``attempts`` go in its route.
 
         Raises:
             UpstreamError: the typed error for a failure, a refusal or a malformed body.
@@ -141,12 +152,11 @@ def _int(value: object) -> int | None:
 
 
 def _decode(response: RawResponse, gateway: Gateway) -> Any:
-    if not response.body.strip():
-        raise malformed(gateway.name, response.status, "empty body")
     try:
         return json.loads(response.body)
     except (ValueError, UnicodeDecodeError):
-        what = "an HTML page" if response.body.lstrip()[:1] == b"<" else "not JSON"
+        body = response.body.lstrip()
+        what = "empty body" if not body else "an HTML page" if body[:1] == b"<" else "not JSON"
         raise malformed(gateway.name, response.status, what) from None
 
 
@@ -215,7 +225,7 @@ class OpenAIAdapter:
 
     def unmet(self, request: ChatRequest, offer: Offer) -> frozenset[str]:
         """What the request needs that this target cannot carry."""
-        return unmet_needs(request, Wire.OPENAI, offer.capabilities)
+        return unmet_needs(request.needs, Wire.OPENAI, offer.capabilities)
 
     def messages(self, messages: tuple[Message, ...]) -> list[dict[str, Any]]:
         """The messages in this dialect (``developer`` sent as ``system`` where not taken)."""
@@ -227,7 +237,8 @@ class OpenAIAdapter:
         self, request: ChatRequest, offer: Offer, gateway: Gateway, *, stream: bool = False
     ) -> WireRequest:
         """The POST to ``<base_url>/chat/completions``."""
-        _check_unmet(self.unmet(request, offer), offer, gateway)
+        if request.needs:
+            _check_unmet(self.unmet(request, offer), offer, gateway)
         params, dropped = translate_params(request, Wire.OPENAI, offer.capabilities)
         body: dict[str, Any] = {"model": offer.gateway_model, "messages": self.messages(request.messages)}
         body.update(params)
@@ -245,13 +256,20 @@ class OpenAIAdapter:
             url=gateway.chat_url,
             key_origin=gateway.origin,
             headers=_headers(gateway, stream=stream),
-            body=json.dumps(body, separators=(",", ":")).encode(),
+            body=_ENCODE(body).encode(),
             stream=stream,
             dropped=dropped,
         )
 
     def parse(
-        self, response: RawResponse, wire: WireRequest, offer: Offer, gateway: Gateway, *, wall_now: float
+        self,
+        response: RawResponse,
+        wire: WireRequest,
+        offer: Offer,
+        gateway: Gateway,
+        *,
+        wall_now: float,
+        attempts: tuple[Attempt, ...] = (),
     ) -> Reply:
         """A ``chat.completion`` body to a :class:`Reply`."""
         if response.status != 200:
@@ -294,7 +312,7 @@ class OpenAIAdapter:
             finish_reason=normalize_finish_reason(raw_finish),
             usage=usage,
             cost_usd=_cost(usage, offer),
-            route=Route(gateway=gateway.name, gateway_model=offer.gateway_model, model=offer.model),
+            route=Route(gateway.name, offer.gateway_model, offer.model, attempts),
             created=int(wall_now) if created is None else created,
             tool_calls=tuple(tool_calls) if tool_calls else None,
             dropped_params=wire.dropped,
@@ -363,7 +381,7 @@ class OneLLMAdapter:
 
     def unmet(self, request: ChatRequest, offer: Offer) -> frozenset[str]:
         """What the request needs that OneLLM cannot carry (tools, JSON mode, search, images)."""
-        return unmet_needs(request, Wire.ONELLM, offer.capabilities)
+        return unmet_needs(request.needs, Wire.ONELLM, offer.capabilities)
 
     def build(
         self, request: ChatRequest, offer: Offer, gateway: Gateway, *, stream: bool = False
@@ -377,7 +395,8 @@ class OneLLMAdapter:
             raise UnsupportedFeature(
                 f"{gateway.name} does not stream; ask for a complete reply", param="stream"
             )
-        _check_unmet(self.unmet(request, offer), offer, gateway)
+        if request.needs:
+            _check_unmet(self.unmet(request, offer), offer, gateway)
         params, dropped = translate_params(request, Wire.ONELLM, offer.capabilities)
         messages = [
             {"role": "system" if m.role == "developer" else m.role, "content": m.text}
@@ -391,13 +410,20 @@ class OneLLMAdapter:
             url=gateway.chat_url,
             key_origin=gateway.origin,
             headers=_headers(gateway, stream=False),
-            body=json.dumps(body, separators=(",", ":")).encode(),
+            body=_ENCODE(body).encode(),
             stream=False,
             dropped=dropped,
         )
 
     def parse(
-        self, response: RawResponse, wire: WireRequest, offer: Offer, gateway: Gateway, *, wall_now: float
+        self,
+        response: RawResponse,
+        wire: WireRequest,
+        offer: Offer,
+        gateway: Gateway,
+        *,
+        wall_now: float,
+        attempts: tuple[Attempt, ...] = (),
     ) -> Reply:
         """OneLLM's flat body (``content``, ``usage.input_tokens``...) to a :class:`Reply`."""
         if response.status != 200:
@@ -435,7 +461,7 @@ class OneLLMAdapter:
             finish_reason=normalize_finish_reason(raw_finish if isinstance(raw_finish, str) else None),
             usage=usage,
             cost_usd=_cost(usage, offer),
-            route=Route(gateway=gateway.name, gateway_model=offer.gateway_model, model=offer.model),
+            route=Route(gateway.name, offer.gateway_model, offer.model, attempts),
             created=int(wall_now),
             dropped_params=wire.dropped,
             raw_finish_reason=raw_finish if isinstance(raw_finish, str) else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -148,17 +149,17 @@ class Gateway:
                 f"gateway {self.name!r}: give either its own offers or a shipped catalog, not both or neither"
             )
 
-    @property
+    @functools.cached_property
     def chat_url(self) -> URL:
         """The absolute URL chat requests are POSTed to."""
         return URL(self.base_url + self.chat_path)
 
-    @property
+    @functools.cached_property
     def models_url(self) -> URL | None:
         """The absolute URL of the models listing, or None when the gateway has none."""
         return None if self.models_path is None else URL(self.base_url + self.models_path)
 
-    @property
+    @functools.cached_property
     def origin(self) -> URL:
         """The scheme, host and port the key may be sent to."""
         return URL(self.base_url).origin()

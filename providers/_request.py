@@ -33,7 +33,10 @@ SAMPLING_PARAMS: Final = (
 """The request parameters switchyard knows; each gateway's handling of each is in ``_params``."""
 
 _ROUTING_PARAMS: Final = ("max_cost_usd",)
+_PLAIN_ROLES: Final = frozenset({"system", "developer", "user", "assistant"})
+_MESSAGE_KEYS: Final = frozenset({"role", "content", "name", "tool_call_id", "tool_calls"})
 _MAX_STOP: Final = 4
+_NO_NEEDS: Final[frozenset[str]] = frozenset()
 
 
 def _freeze(value: Any) -> Any:
@@ -83,12 +86,20 @@ class Message:
         """
         if isinstance(raw, Message):
             return raw
+        # The common case, a plain {"role", "content": str}, needs no further checks.
+        if (
+            type(raw) is dict
+            and len(raw) == 2
+            and type(raw.get("content")) is str
+            and raw.get("role") in _PLAIN_ROLES
+        ):
+            return cls(role=raw["role"], content=raw["content"])
         where = f"messages[{index}]"
         if not isinstance(raw, Mapping):
             raise ValidationError(
                 f"{where} must be a dict with 'role' and 'content', not {raw!r}", param="messages"
             )
-        unknown = set(raw) - {"role", "content", "name", "tool_call_id", "tool_calls"}
+        unknown = set(raw) - _MESSAGE_KEYS
         if unknown:
             raise ValidationError(f"{where} has unknown keys {sorted(unknown)}", param="messages")
         role = raw.get("role")
@@ -149,6 +160,13 @@ class Message:
 
     def to_openai(self, role: str | None = None) -> dict[str, Any]:
         """The message as an OpenAI chat message dict, optionally with another role."""
+        if (
+            type(self.content) is str
+            and self.name is None
+            and self.tool_call_id is None
+            and self.tool_calls is None
+        ):
+            return {"role": role or self.role, "content": self.content}
         out: dict[str, Any] = {"role": role or self.role, "content": thaw(self.content)}
         if self.name is not None:
             out["name"] = self.name
@@ -220,6 +238,49 @@ def _mapping(name: str, value: object) -> Mapping[str, Any] | None:
     return frozen
 
 
+def _tool_choice(value: object) -> str | Mapping[str, Any]:
+    if isinstance(value, Mapping):
+        frozen: Mapping[str, Any] = _freeze(value)
+        return frozen
+    if value not in ("none", "auto", "required"):
+        raise ValidationError(
+            f"tool_choice must be 'none', 'auto', 'required' or a dict, not {value!r}", param="tool_choice"
+        )
+    assert isinstance(value, str)
+    return value
+
+
+def _seed(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"seed must be a whole number, not {value!r}", param="seed")
+    return value
+
+
+def _user(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValidationError("user must be a string", param="user")
+    return value
+
+
+# One check per parameter, run only for the parameters a request sets.
+_CHECKS: Final[Mapping[str, Any]] = {
+    "temperature": lambda v: _number("temperature", v, 0, 2),
+    "top_p": lambda v: _number("top_p", v, 0, 1),
+    "max_tokens": lambda v: _positive_int("max_tokens", v),
+    "stop": _stop,
+    "seed": _seed,
+    "frequency_penalty": lambda v: _number("frequency_penalty", v, -2, 2),
+    "presence_penalty": lambda v: _number("presence_penalty", v, -2, 2),
+    "tools": _tools,
+    "tool_choice": _tool_choice,
+    "response_format": lambda v: _mapping("response_format", v),
+    "web_search_options": lambda v: _mapping("web_search_options", v),
+    "user": _user,
+    "max_cost_usd": lambda v: _number("max_cost_usd", v, 0, math.inf),
+}
+assert set(_CHECKS) == set(SAMPLING_PARAMS + _ROUTING_PARAMS)
+
+
 @attrs.frozen
 class ChatRequest:
     """One chat request, validated; build it with :meth:`create`.
@@ -245,6 +306,31 @@ class ChatRequest:
     web_search_options: Mapping[str, Any] | None = None
     user: str | None = None
     max_cost_usd: float | None = None
+    needs: frozenset[str] = attrs.field(init=False, eq=False, repr=False)
+    """What a target must be able to carry: ``tools``, ``json_mode``, ``web_search``, ``images``."""
+    _sampling: Mapping[str, Any] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        # Derived once here, not on every use: the router reads both on its hot path.
+        sampling: dict[str, Any] = {}
+        for name in SAMPLING_PARAMS:
+            value = getattr(self, name)
+            if value is not None:
+                sampling[name] = thaw(value)
+        object.__setattr__(self, "_sampling", MappingProxyType(sampling))
+        needs = set()
+        if self.tools is not None:
+            needs.add("tools")
+        if self.response_format is not None and self.response_format.get("type") != "text":
+            needs.add("json_mode")
+        if self.web_search_options is not None:
+            needs.add("web_search")
+        for m in self.messages:
+            if type(m.content) is not str and m.has_non_text:
+                needs.add("images")
+            if m.role == "tool" or m.tool_calls:
+                needs.add("tools")
+        object.__setattr__(self, "needs", frozenset(needs) if needs else _NO_NEEDS)
 
     @classmethod
     def create(cls, model: str, messages: Iterable[object], **params: Any) -> ChatRequest:
@@ -254,82 +340,37 @@ class ChatRequest:
             ValidationError: on an unknown parameter (naming close ones), a bad
                 message, or a value out of range; nothing has been sent.
         """
-        known = SAMPLING_PARAMS + _ROUTING_PARAMS
-        for name in params:
-            if name not in known:
+        values: dict[str, Any] = {}
+        for name, value in params.items():
+            check = _CHECKS.get(name)
+            if check is None:
+                known = SAMPLING_PARAMS + _ROUTING_PARAMS
                 close = difflib.get_close_matches(name, known, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; known parameters: {', '.join(known)}"
                 raise ValidationError(f"unknown parameter {name!r}{hint}", param=name)
-        if not isinstance(model, str) or not model.strip():
+            if value is not None:
+                values[name] = check(value)
+        if type(model) is not str or not model or model.isspace():
             raise ValidationError(f"model must be a non-empty id, not {model!r}", param="model")
-        if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
+        if type(messages) is not list and (
+            isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable)
+        ):
             raise ValidationError("messages must be a list of message dicts", param="messages")
-        parsed = tuple(Message.parse(m, i) for i, m in enumerate(messages))
+        parsed = tuple([Message.parse(m, i) for i, m in enumerate(messages)])
         if not parsed:
             raise ValidationError("messages must not be empty", param="messages")
-        if all(m.role in ("system", "developer") for m in parsed):
+        for m in parsed:
+            if m.role not in ("system", "developer"):
+                break
+        else:
             raise ValidationError(
                 "messages need at least one user, assistant or tool message", param="messages"
             )
-
-        tool_choice = params.get("tool_choice")
-        if tool_choice is not None:
-            if isinstance(tool_choice, Mapping):
-                tool_choice = _mapping("tool_choice", tool_choice)
-            elif tool_choice not in ("none", "auto", "required"):
-                raise ValidationError(
-                    f"tool_choice must be 'none', 'auto', 'required' or a dict, not {tool_choice!r}",
-                    param="tool_choice",
-                )
-        tools = _tools(params.get("tools"))
-        if tool_choice is not None and tools is None and tool_choice != "none":
+        tool_choice = values.get("tool_choice")
+        if tool_choice is not None and tool_choice != "none" and "tools" not in values:
             raise ValidationError("tool_choice needs tools", param="tool_choice")
-        seed = params.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValidationError(f"seed must be a whole number, not {seed!r}", param="seed")
-        user = params.get("user")
-        if user is not None and not isinstance(user, str):
-            raise ValidationError("user must be a string", param="user")
-        max_cost = params.get("max_cost_usd")
-        if max_cost is not None:
-            _number("max_cost_usd", max_cost, 0, math.inf)
-        return cls(
-            model=model,
-            messages=parsed,
-            temperature=_number("temperature", params.get("temperature"), 0, 2),
-            top_p=_number("top_p", params.get("top_p"), 0, 1),
-            max_tokens=_positive_int("max_tokens", params.get("max_tokens")),
-            stop=_stop(params.get("stop")),
-            seed=seed,
-            frequency_penalty=_number("frequency_penalty", params.get("frequency_penalty"), -2, 2),
-            presence_penalty=_number("presence_penalty", params.get("presence_penalty"), -2, 2),
-            tools=tools,
-            tool_choice=tool_choice,
-            response_format=_mapping("response_format", params.get("response_format")),
-            web_search_options=_mapping("web_search_options", params.get("web_search_options")),
-            user=user,
-            max_cost_usd=None if max_cost is None else float(max_cost),
-        )
+        return cls(model=model, messages=parsed, **values)
 
-    def sampling(self) -> dict[str, Any]:
-        """The sampling parameters that are set, by OpenAI name, JSON-ready."""
-        out: dict[str, Any] = {}
-        for name in SAMPLING_PARAMS:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = thaw(value)
-        return out
-
-    @property
-    def needs(self) -> frozenset[str]:
-        """What a target must be able to carry: ``tools``, ``json_mode``, ``web_search``, ``images``."""
-        needs = set()
-        if self.tools is not None or any(m.role == "tool" or m.tool_calls for m in self.messages):
-            needs.add("tools")
-        if self.response_format is not None and self.response_format.get("type") != "text":
-            needs.add("json_mode")
-        if self.web_search_options is not None:
-            needs.add("web_search")
-        if any(m.has_non_text for m in self.messages):
-            needs.add("images")
-        return frozenset(needs)
+    def sampling(self) -> Mapping[str, Any]:
+        """The sampling parameters that are set, by OpenAI name, JSON-ready (read-only)."""
+        return self._sampling

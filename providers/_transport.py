@@ -125,6 +125,7 @@ class AiohttpTransport:
         self._limit = limit
         self._limit_per_host = limit_per_host
         self._closed = False
+        self._client_timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -148,38 +149,70 @@ class AiohttpTransport:
         self._session = None
 
     def _timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect)
+        cached = self._client_timeouts.get(timeouts)
+        if cached is None:
+            cached = aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect)
+            if len(self._client_timeouts) < 1024:  # per-attempt clipped limits vary; keep the cache small
+                self._client_timeouts[timeouts] = cached
+        return cached
 
-    def _request(self, wire: WireRequest, timeouts: Timeouts) -> Any:
+    async def _open(self, wire: WireRequest, timeouts: Timeouts) -> aiohttp.ClientResponse:
+        """Send and wait for the headers, under the first-byte limit when it is tighter than the total."""
         _check_origin(wire)
-        return self.session.request(
+        request = self.session.request(
             wire.method,
             wire.url,
             data=wire.body,
-            headers=dict(wire.headers),
+            headers=wire.headers,
             allow_redirects=False,
             raise_for_status=False,
             timeout=self._timeout(timeouts),
         )
-
-    async def _open(self, wire: WireRequest, timeouts: Timeouts) -> aiohttp.ClientResponse:
-        """Send and wait for the headers, under the first-byte limit."""
-        first_byte = timeouts.first_byte if timeouts.first_byte is not None else timeouts.total
+        first_byte = timeouts.first_byte
         try:
-            async with asyncio.timeout(first_byte) as scope:
-                response: aiohttp.ClientResponse = await self._request(wire, timeouts)
+            if first_byte is None or first_byte >= timeouts.total:
+                # aiohttp's own total timeout bounds the wait for the headers.
+                response: aiohttp.ClientResponse = await request
+            else:
+                async with asyncio.timeout(first_byte) as scope:
+                    response = await request
         except TimeoutError as exc:
-            raise _timeout_error(wire, exc, scope.expired(), first_byte, timeouts) from exc
+            expired = first_byte is not None and first_byte < timeouts.total and scope.expired()
+            raise _timeout_error(wire, exc, expired, first_byte or timeouts.total, timeouts) from exc
         except aiohttp.ClientError as exc:
             raise _client_error(wire, exc) from exc
         return response
 
     async def send(self, wire: WireRequest, timeouts: Timeouts) -> RawResponse:
         """POST and read the whole answer (at most 64 MiB)."""
-        response = await self._open(wire, timeouts)
+        first_byte = timeouts.first_byte
+        if first_byte is None or first_byte >= timeouts.total:
+            # The common case, inline (one coroutine less per request): aiohttp's own
+            # total timeout bounds the wait for the headers.
+            _check_origin(wire)
+            try:
+                response = await self.session.request(
+                    wire.method,
+                    wire.url,
+                    data=wire.body,
+                    headers=wire.headers,
+                    allow_redirects=False,
+                    raise_for_status=False,
+                    timeout=self._timeout(timeouts),
+                )
+            except TimeoutError as exc:
+                raise _timeout_error(wire, exc, False, timeouts.total, timeouts) from exc
+            except aiohttp.ClientError as exc:
+                raise _client_error(wire, exc) from exc
+        else:
+            response = await self._open(wire, timeouts)
         try:
             async with response:
-                body = await read_body(response, _MAX_BODY)
+                length = response.content_length
+                if length is not None and length <= _MAX_BODY:
+                    body = await response.read()  # aiohttp checks the length it was promised
+                else:
+                    body = await read_body(response, _MAX_BODY)
         except BodyTooLarge:
             raise MalformedReply(
                 wire.gateway, status=response.status, detail="the reply is larger than 64 MiB"
@@ -188,7 +221,7 @@ class AiohttpTransport:
             raise UpstreamTimeout(
                 wire.gateway,
                 status=response.status,
-                detail=(f"the reply did not finish within {timeouts.total:g}s"),
+                detail=f"the reply did not finish within {timeouts.total:g}s",
             ) from exc
         except aiohttp.ClientPayloadError as exc:
             raise UpstreamConnectionError(
@@ -196,10 +229,6 @@ class AiohttpTransport:
             ) from exc
         except aiohttp.ClientError as exc:
             raise _client_error(wire, exc) from exc
-        if len(body) > _MAX_BODY:
-            raise MalformedReply(
-                wire.gateway, status=response.status, detail="the reply is larger than 64 MiB"
-            )
         return RawResponse(status=response.status, headers=response.headers, body=body)
 
     @asynccontextmanager

@@ -18,13 +18,16 @@ def _blocks(lang: str) -> list[str]:
 def test_readme_python_blocks_run_in_order() -> None:
     """Every ```python block runs, in order, in one namespace, and prints what it says."""
     blocks = _blocks("python")
-    assert len(blocks) >= 5
+    assert len(blocks) >= 8
     namespace: dict[str, object] = {"__name__": "__readme__"}
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         for i, block in enumerate(blocks):
             exec(compile(block, f"README.md:python-block-{i}", "exec"), namespace)
     printed = out.getvalue()
+    assert "oneai deepseek-v3 ['ok']" in printed
+    assert "1. oneai:qwen-max: expected $0.000245 (8 prompt x $0.6 + 100 output x $2.4 per 1M" in printed
+    assert "2. oneai:glm-4 (fallback 1: glm-4): expected $0.000122" in printed
     assert "oneai deepseek-v3 0.5 published" in printed
     assert "oneai-sk-example" not in printed
     assert "did you mean 'gpt-4o-mini'?" in printed

@@ -1,0 +1,24 @@
+"""The overhead benchmark runs end to end (figures go in notes, never into assertions)."""
+
+from __future__ import annotations
+
+from benchmarks.overhead import decision_times, import_costs, request_overhead
+
+
+def test_request_overhead_reports_both_sides() -> None:
+    """A small interleaved run reports CPU per request and throughput for bare and router, and ratios."""
+    result = request_overhead(requests=150, concurrency=8, rounds=1)
+    for key in ("bare_cpu_us_per_request", "router_cpu_us_per_request", "cpu_ratio", "throughput_ratio"):
+        assert result[key] > 0
+
+
+def test_decision_times_cover_each_size() -> None:
+    """Routing decisions are timed for each catalog size, with the ratio to the smallest."""
+    result = decision_times(sizes=(8, 400), repeat=20)
+    assert set(result) == {"8", "400"} and result["8"]["ratio_to_smallest"] == 1.0
+
+
+def test_import_costs_are_measured() -> None:
+    """Import time and memory are measured next to aiohttp's."""
+    result = import_costs(samples=1)
+    assert result["aiohttp_ms"] > 0 and result["router_policies_providers_extra_mib"] > 0
