@@ -13,6 +13,7 @@ import as ``router.RouterError``::
     ├── NoCandidatesError                   every candidate was excluded before sending (open
     │                                       circuits, missing keys, price cap...); says why for each
     ├── AllCandidatesFailed                 every attempt failed; carries each attempt and error
+    ├── SaturatedError                      every candidate is at a rate limit past the deadline
     ├── DeadlineExceeded (TimeoutError)     the request's overall deadline passed
     └── UpstreamError                       a gateway failed or refused; carries gateway, status,
         │                                   retry_after, upstream_message, retryable, failover
@@ -65,6 +66,7 @@ __all__ = [
     "RateLimited",
     "RetryableError",
     "RouterError",
+    "SaturatedError",
     "ServerError",
     "StreamCut",
     "UnknownModelError",
@@ -143,6 +145,24 @@ class AllCandidatesFailed(RouterError):
         self.reason = reason
         listed = "; ".join(str(e) for e in self.errors)
         super().__init__(f"{model!r}: {len(self.errors)} attempt(s) failed and {reason}: {listed}")
+
+
+class SaturatedError(RouterError):
+    """Every candidate is at one of its account's limits, and the deadline leaves no time to wait.
+
+    Attributes:
+        model: the canonical model asked for.
+        limits: for each deferred candidate, which limit and when it frees, in words.
+        frees_in: seconds until the earliest of them frees (None: when a request in
+            flight ends, or never for a request larger than a limit).
+    """
+
+    def __init__(self, model: str, limits: Sequence[str], frees_in: float | None) -> None:
+        self.model = model
+        self.limits = tuple(limits)
+        self.frees_in = frees_in
+        when = "" if frees_in is None else f"; the earliest frees in {frees_in:.1f}s"
+        super().__init__(f"every candidate for {model!r} is at a rate limit ({'; '.join(self.limits)}){when}")
 
 
 class DeadlineExceeded(RouterError, TimeoutError):

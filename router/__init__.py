@@ -28,6 +28,7 @@ from providers import (
     RetryableError,
     Route,
     RouterError,
+    SaturatedError,
     ServerError,
     StreamCut,
     Timeouts,
@@ -41,9 +42,11 @@ from providers import (
 )
 
 from ._backoff import Backoff
+from ._breaker import BreakerConfig, BreakerState, CircuitBreaker, Permission, Transition
 from ._budget import RetryBudget
 from ._events import Event, Hook
 from ._explain import Excluded, Explanation, Ranked
+from ._health import Health, Permit, Reported
 from ._router import Router
 
 __all__ = [
@@ -53,7 +56,10 @@ __all__ = [
     "AuthenticationError",
     "Backoff",
     "BadRequest",
+    "BreakerConfig",
+    "BreakerState",
     "ChatRequest",
+    "CircuitBreaker",
     "ConfigError",
     "ContentFiltered",
     "ContextLengthExceeded",
@@ -62,25 +68,31 @@ __all__ = [
     "Event",
     "Excluded",
     "Explanation",
+    "Health",
     "Hook",
     "InsufficientBalance",
     "MalformedReply",
     "NoCandidatesError",
     "NonRetryableError",
     "Overloaded",
+    "Permission",
     "PermissionDenied",
+    "Permit",
     "PromptTooLong",
     "Ranked",
     "RateLimited",
     "Reply",
+    "Reported",
     "RetryBudget",
     "RetryableError",
     "Route",
     "Router",
     "RouterError",
+    "SaturatedError",
     "ServerError",
     "StreamCut",
     "Timeouts",
+    "Transition",
     "UnknownModelError",
     "UnsupportedFeature",
     "UpstreamConnectionError",

@@ -24,7 +24,9 @@ One request goes like this:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import math
 import os
 import random
 import time
@@ -33,7 +35,16 @@ from typing import Any, Final
 
 import aiohttp
 
-from policies import CheapestPerToken, OrderingPolicy, Outcome, Policy, RequestContext
+from policies import (
+    CheapestPerToken,
+    Deferral,
+    MemoryStore,
+    Outcome,
+    Policy,
+    RateLimitAware,
+    RequestContext,
+    StateStore,
+)
 from providers import (
     BUILTIN_GATEWAYS,
     AiohttpTransport,
@@ -51,8 +62,10 @@ from providers import (
     Offer,
     PromptTooLong,
     ProviderGraph,
+    RateLimited,
     Reply,
     RouterError,
+    SaturatedError,
     Tier,
     Timeouts,
     TokenEstimator,
@@ -65,15 +78,19 @@ from providers._gateway import env_var
 from providers._params import unmet_needs
 
 from ._backoff import Backoff
+from ._breaker import BreakerConfig, BreakerState
 from ._budget import RetryBudget
 from ._events import Event, Hook, Hooks
 from ._explain import Excluded, Explanation, Ranked
+from ._health import Health, Reported
 
 __all__ = ["Router"]
 
 _TIERS_FROM_ENV: Final = {"free": Tier.FREE, "pro": Tier.PRO}
 
 Plan = list[tuple[int, Offer]]
+
+_MIN_WAIT: Final = 0.001  # the least a re-deferred request waits before asking again
 
 
 class _Exclusions:
@@ -141,6 +158,8 @@ class Router:
         clock: Clock | None = None,
         wall_clock: Callable[[], float] = time.time,
         seed: int | None = None,
+        breaker: BreakerConfig | None = None,
+        store: StateStore | None = None,
     ) -> None:
         if not isinstance(graph, ProviderGraph):
             raise ConfigError(f"Router takes a ProviderGraph, not {type(graph).__name__}")
@@ -155,7 +174,14 @@ class Router:
         if transport is not None and session is not None:
             raise ConfigError("pass a transport or a session, not both")
         self._graph = graph
-        self._policy: Policy = policy if policy is not None else CheapestPerToken()
+        # Rate-limit awareness is always on: a tier given to a gateway, or a 429's
+        # Retry-After, is never ignored whatever ordering policy is chosen.
+        inner = policy if policy is not None else CheapestPerToken()
+        self._limits = inner if isinstance(inner, RateLimitAware) else RateLimitAware(inner, store=store)
+        self._limits.attach(graph.gateways)
+        self._limits.on_release(self._capacity_freed)
+        self._freed: asyncio.Event | None = None
+        self._policy: Policy = self._limits
         self._deadline = float(deadline)
         self._budget = retry_budget if retry_budget is not None else RetryBudget()
         self._backoff = backoff if backoff is not None else Backoff()
@@ -166,6 +192,7 @@ class Router:
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._wall = wall_clock
         self._rng = random.Random(seed)
+        self._health = Health(breaker, store if store is not None else MemoryStore(), random.Random(seed))
         self._ids = itertools.count(1)
         self._closed = False
         self._fallbacks: dict[str, tuple[str, ...]] = {}
@@ -181,11 +208,7 @@ class Router:
             self._fallbacks[source] = chain
         self._tiers: dict[str, tuple[int, tuple[tuple[str, tuple[Offer, ...]], ...]]] = {}
         # A policy that learns nothing is not told about attempts (no Outcome per attempt).
-        self._policy_learns = not (
-            isinstance(self._policy, OrderingPolicy)
-            and type(self._policy).started is OrderingPolicy.started
-            and type(self._policy).observe is OrderingPolicy.observe
-        )
+        self._policy_learns = self._limits.learns
         # Our aiohttp transport honours Timeouts (tested); any other gets a deadline timer.
         self._honours_timeouts = type(self._transport) is AiohttpTransport
         self._adapters = {name: adapter_for(gw) for name, gw in graph.gateways.items()}
@@ -259,6 +282,28 @@ class Router:
         """The retry budget all requests share."""
         return self._budget
 
+    @property
+    def health(self) -> Health:
+        """The circuit breakers."""
+        return self._health
+
+    @property
+    def limits(self) -> RateLimitAware:
+        """The rate-limit accounts (token buckets and slots per gateway)."""
+        return self._limits
+
+    def _capacity_freed(self) -> None:
+        # Wake every request waiting for a slot; they race for it and the rest wait again.
+        event = self._freed
+        if event is not None:
+            self._freed = None
+            event.set()
+
+    def _capacity_event(self) -> asyncio.Event:
+        if self._freed is None:
+            self._freed = asyncio.Event()
+        return self._freed
+
     def subscribe(self, hook: Hook) -> Callable[[], None]:
         """Receive every :class:`Event`; returns a function that unsubscribes."""
         return self._hooks.add(hook)
@@ -293,6 +338,9 @@ class Router:
         gateway = self._graph.gateways[offer.gateway or ""]
         if gateway.api_key is None:
             return "key", f"no API key for {gateway.name} (set {env_var(gateway.name, 'API_KEY')})"
+        unhealthy = self._health.exclusion(offer, ctx.now)
+        if unhealthy is not None:
+            return "health", unhealthy
         if needs:
             unmet = unmet_needs(needs, gateway.wire, offer.capabilities)
             if unmet:
@@ -467,6 +515,43 @@ class Router:
             raise error from (run.errors[0] if run.errors else None)
 
 
+class _Deferred(Exception):
+    """Internal: the candidate's account cannot take the request now."""
+
+    def __init__(self, deferral: Deferral) -> None:
+        self.deferral = deferral
+
+
+class _Skipped(Exception):
+    """Internal: a breaker refused the candidate at the last moment (a probe already in flight)."""
+
+
+class _BudgetSpent(Exception):
+    """Internal: the retry budget refused one more attempt."""
+
+
+class _Revisit:
+    """A candidate to come back to: deferred by its account, or failed and due a retry."""
+
+    __slots__ = ("deferral", "error", "index", "offer", "ready", "wait")
+
+    def __init__(
+        self,
+        index: int,
+        offer: Offer,
+        ready: float | None,
+        deferral: Deferral | None,
+        error: UpstreamError | None,
+        wait: float = 0.0,
+    ) -> None:
+        self.index = index
+        self.offer = offer
+        self.ready = ready  # None: when a slot frees
+        self.deferral = deferral
+        self.error = error  # set for a retry: the failure it retries
+        self.wait = wait  # for a retry: the backoff before it
+
+
 class _Run:
     """The state of one request's failover loop."""
 
@@ -477,6 +562,7 @@ class _Run:
         "errors",
         "hooks",
         "id",
+        "last_tried",
         "limit",
         "now",
         "request",
@@ -499,6 +585,9 @@ class _Run:
         self.errors: list[UpstreamError] = []
         self.id = next(router._ids)
         self.hooks: Hooks | None = router._hooks if router._hooks else None
+        self.last_tried: tuple[int, Offer] | None = None
+
+    # -- reporting ---------------------------------------------------------------------------
 
     def emit(self, name: str, offer: Offer | None = None, **fields: Any) -> None:
         assert self.hooks is not None
@@ -507,6 +596,24 @@ class _Run:
             fields.setdefault("gateway_model", offer.gateway_model)
             fields.setdefault("model", offer.model)
         self.hooks.emit(Event(name=name, request_id=self.id, **fields))
+
+    def transitions(self, reported: list[Reported]) -> None:
+        if self.hooks is None:
+            return
+        for r in reported:
+            name = {
+                BreakerState.OPEN: "breaker.opened",
+                BreakerState.HALF_OPEN: "breaker.half_opened",
+                BreakerState.CLOSED: "breaker.closed",
+            }[r.transition.after]
+            latency = None if r.transition.until is None else r.transition.until - self.now()
+            self.emit(
+                name,
+                gateway=r.gateway,
+                gateway_model=r.gateway_model,
+                detail=r.transition.reason,
+                latency=latency,
+            )
 
     def finish(self, error: BaseException | None) -> None:
         if self.hooks is not None:
@@ -523,35 +630,37 @@ class _Run:
         error.__cause__ = self.errors[0] if self.errors else None
         return error
 
+    @property
+    def canonical(self) -> str:
+        return self.ctx.request.model
+
+    # -- the loop ----------------------------------------------------------------------------
+
     async def go(self, plan: Plan) -> Reply:
+        """Each candidate once in order, then the deferred and the once-retried, inside the deadline."""
         router = self.router
         if self.hooks is not None:
             self.emit("request.started", model=plan[0][1].model, detail=self.request.model)
         router._budget.deposit(self.start)
-        retry_later: list[tuple[Offer, UpstreamError]] = []
+        revisits: list[_Revisit] = []
+        skipped: list[tuple[Offer, str]] = []
         context_floor: int | None = None
-        previous: tuple[int, Offer] | None = None
         stop_reason = "no candidate is left"
         failover_on = router._policy.failover_on
         try:
             for index, (tier, offer) in enumerate(plan):
                 if context_floor is not None and (offer.context_window or 0) <= context_floor:
                     continue
-                if self.attempts and not self._may_try_again(offer):
-                    stop_reason = "the retry budget is spent"
-                    break
-                if self.hooks is not None and previous is not None:
-                    if tier != previous[0]:
-                        self.emit("fallback", offer, detail=f"from {previous[1].model}")
-                    else:
-                        self.emit(
-                            "failover",
-                            offer,
-                            detail=f"from {previous[1].gateway}:{previous[1].gateway_model}",
-                        )
-                previous = (tier, offer)
                 try:
-                    return await self._attempt(offer)
+                    return await self._attempt(index, tier, offer)
+                except _Deferred as deferred:
+                    revisits.append(_Revisit(index, offer, deferred.deferral.until, deferred.deferral, None))
+                except _Skipped as exc:
+                    skipped.append((offer, str(exc)))
+                except _BudgetSpent:
+                    stop_reason = "the retry budget is spent"
+                    revisits = []
+                    break
                 except ContextLengthExceeded as exc:
                     # Only a candidate with a known, larger window may help; with none left,
                     # the gateway's own 400 goes to the caller at once.
@@ -566,66 +675,151 @@ class _Run:
                         exc.attempts = tuple(self.attempts)
                         raise
                     if exc.retryable:
-                        retry_later.append((offer, exc))
-            else:
-                # Every candidate was tried once: retry those that failed retryably, once
-                # each, after full-jitter backoff and never before their Retry-After.
-                for offer, failure in retry_later:
-                    if context_floor is not None and (offer.context_window or 0) <= context_floor:
-                        continue
-                    wait = router._backoff.delay(0, router._rng, failure.retry_after)
-                    if self.now() + wait >= self.limit:
-                        continue
-                    if not self._may_try_again(offer):
-                        stop_reason = "the retry budget is spent"
-                        break
-                    if self.hooks is not None:
-                        self.emit("retry", offer, latency=wait, attempt=len(self.attempts) + 1)
-                    if wait > 0:
-                        await asyncio.sleep(wait)
-                    try:
-                        return await self._attempt(offer)
-                    except UpstreamError as exc:
-                        if isinstance(exc, ContextLengthExceeded) or not failover_on(exc):
-                            exc.attempts = tuple(self.attempts)
-                            raise
+                        revisits.append(self._retry_of(index, offer, exc))
+            if revisits:
+                reply, stop_reason = await self._revisit(plan, revisits, context_floor, stop_reason)
+                if reply is not None:
+                    return reply
         except asyncio.CancelledError:
             raise  # the deadline guard (or the caller) cancelled us; whoever catches it reports
         except BaseException as exc:
             self.finish(exc)
             raise
+        pending = [r.deferral for r in revisits if r.deferral is not None and r.error is None]
+        if pending and not self.errors:
+            now = self.now()
+            frees = [d.until for d in pending if d.until is not None and d.until != math.inf]
+            raise self.fail(
+                SaturatedError(
+                    self.canonical,
+                    [d.describe(now) for d in pending],
+                    None if not frees else max(0.0, min(frees) - now),
+                )
+            )
         if self.now() >= self.limit:
             raise self.fail(DeadlineExceeded(self.deadline, self.attempts, self.errors))
+        if not self.attempts and skipped:
+            raise self.fail(
+                NoCandidatesError(
+                    self.canonical, [(o.gateway or "", o.gateway_model, why) for o, why in skipped]
+                )
+            )
         raise self.fail(AllCandidatesFailed(self.canonical, self.attempts, self.errors, stop_reason))
 
-    @property
-    def canonical(self) -> str:
-        return self.ctx.request.model
+    def _retry_of(self, index: int, offer: Offer, error: UpstreamError) -> _Revisit:
+        """A failed candidate's one retry: after full-jitter backoff, never before its Retry-After."""
+        router = self.router
+        wait = router._backoff.delay(0, router._rng, error.retry_after)
+        return _Revisit(index, offer, self.now() + wait, None, error, wait)
 
-    def _may_try_again(self, offer: Offer) -> bool:
-        if self.router._budget.try_withdraw(self.now()):
-            return True
-        if self.hooks is not None:
-            self.emit("budget.exhausted", offer)
-        return False
+    async def _revisit(
+        self, plan: Plan, revisits: list[_Revisit], context_floor: int | None, stop_reason: str
+    ) -> tuple[Reply | None, str]:
+        """Come back to deferred and failed candidates as they free, until none is left or the deadline."""
+        router = self.router
+        failover_on = router._policy.failover_on
+        while revisits:
+            now = self.now()
+            if now >= self.limit:
+                return None, stop_reason
+            revisits[:] = [
+                r
+                for r in revisits
+                if (r.ready is None or r.ready < self.limit)
+                and not (context_floor is not None and (r.offer.context_window or 0) <= context_floor)
+            ]
+            if not revisits:
+                return None, stop_reason
+            freed = router._capacity_event()
+            timed = [r.ready for r in revisits if r.ready is not None]
+            soonest = min(timed) if timed else None
+            # Times within a nanosecond count as now, and no wait is shorter than _MIN_WAIT:
+            # a float-sized wait would not move a clock, and the loop would spin.
+            due = [r for r in revisits if r.ready is not None and r.ready <= now + 1e-9]
+            if not due:
+                slot_bound = any(r.ready is None for r in revisits)
+                wait = max((self.limit if soonest is None else soonest) - now, _MIN_WAIT)
+                if slot_bound:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(wait):
+                            await freed.wait()
+                else:
+                    await asyncio.sleep(wait)
+                now = self.now()
+                due = [r for r in revisits if r.ready is None or r.ready <= now + 1e-9]
+            for entry in sorted(due, key=lambda r: r.index):
+                tier = plan[entry.index][0]
+                if self.hooks is not None and entry.error is not None:
+                    self.emit("retry", entry.offer, latency=entry.wait, attempt=len(self.attempts) + 1)
+                try:
+                    return await self._attempt(entry.index, tier, entry.offer), stop_reason
+                except _Deferred as deferred:
+                    entry.deferral = deferred.deferral
+                    until = deferred.deferral.until
+                    # Always wait a little before asking again: never spin on a time already here.
+                    entry.ready = None if until is None else max(until, self.now() + _MIN_WAIT)
+                    continue
+                except _Skipped:
+                    revisits.remove(entry)
+                except _BudgetSpent:
+                    return None, "the retry budget is spent"
+                except UpstreamError as exc:
+                    if isinstance(exc, ContextLengthExceeded) or not failover_on(exc):
+                        exc.attempts = tuple(self.attempts)
+                        raise
+                    revisits.remove(entry)
+                    # One retry per failure, except a 429: that says "come back after
+                    # Retry-After", which is done as long as the deadline and budget allow.
+                    if exc.retryable and (entry.error is None or isinstance(exc, RateLimited)):
+                        revisits.append(self._retry_of(entry.index, entry.offer, exc))
+        return None, stop_reason
 
-    async def _attempt(self, offer: Offer) -> Reply:
+    async def _attempt(self, index: int, tier: int, offer: Offer) -> Reply:
+        """One attempt: admission, breaker permission, budget, send, parse; all released on any exit."""
         router = self.router
         now = self.now
-        gateway = router._graph.gateways[offer.gateway or ""]
-        adapter = router._adapters[gateway.name]
         started = now()
         remaining = self.limit - started
         if remaining <= 0:
             raise DeadlineExceeded(self.deadline, self.attempts, self.errors)
-        wire = adapter.build(self.request, offer, gateway)
+        limits = router._limits
+        admission = limits.admit(offer, self.ctx, started)
+        if isinstance(admission, Deferral):
+            if self.hooks is not None:
+                wait = None if admission.until is None else admission.until - started
+                self.emit("bucket.deferred", offer, detail=admission.limit, latency=wait)
+            raise _Deferred(admission)
+        reservation = admission
+        permit, reported = router._health.acquire(offer, started)
+        if reported:
+            self.transitions(reported)
+        if permit is None:
+            limits.settle(reservation, None, None, started)
+            raise _Skipped(router._health.exclusion(offer, started) or "the circuit refused it")
+        if self.attempts and not router._budget.try_withdraw(started):
+            router._health.release(permit, started)
+            limits.settle(reservation, None, None, started)
+            if self.hooks is not None:
+                self.emit("budget.exhausted", offer)
+            raise _BudgetSpent
+        if self.hooks is not None and self.last_tried is not None:
+            previous_tier, previous = self.last_tried
+            if tier != previous_tier:
+                self.emit("fallback", offer, detail=f"from {previous.model}")
+            elif previous is not offer:
+                self.emit("failover", offer, detail=f"from {previous.gateway}:{previous.gateway_model}")
+        self.last_tried = (tier, offer)
+        gateway = router._graph.gateways[offer.gateway or ""]
+        adapter = router._adapters[gateway.name]
         number = len(self.attempts) + 1
         if self.hooks is not None:
             self.emit("attempt.started", offer, attempt=number)
         policy = router._policy if router._policy_learns else None
         if policy is not None:
             policy.started(offer, started)
+        raw = None
         try:
+            wire = adapter.build(self.request, offer, gateway)
             raw = await router._transport.send(wire, router._attempt_timeouts(remaining))
             ended = now()
             # The attempt is recorded before parsing so the reply's route can include it;
@@ -642,6 +836,12 @@ class _Run:
                 policy.observe(Outcome(offer=offer, ok=False, latency=ended - started, now=ended, error=exc))
             self._record(offer, type(exc).__name__, ended - started, exc.status, str(exc), number)
             self.errors.append(exc)
+            self.transitions(router._health.record(permit, offer, exc, ended - started, ended))
+            if isinstance(exc, RateLimited):
+                until = limits.rate_limited(offer, exc.retry_after, ended)
+                if self.hooks is not None:
+                    self.emit("bucket.closed", offer, detail="Retry-After", latency=until - ended)
+            limits.settle(reservation, None, None if raw is None else raw.headers, ended)
             raise
         except BaseException:
             ended = now()
@@ -650,7 +850,13 @@ class _Run:
             if policy is not None:
                 policy.observe(Outcome(offer=offer, ok=False, latency=ended - started, now=ended))
             self._record(offer, "cancelled", ended - started, None, None, number)
+            router._health.release(permit, ended)
+            limits.settle(reservation, None, None, ended)
             raise
+        reported = router._health.record(permit, offer, None, ended - started, ended)
+        if reported:
+            self.transitions(reported)
+        limits.settle(reservation, reply.usage.total_tokens, raw.headers, ended)
         if policy is not None:
             policy.observe(Outcome(offer=offer, ok=True, latency=ended - started, now=ended))
         if self.hooks is not None:

@@ -2,11 +2,13 @@
 
 Requests per minute and tokens per minute are token buckets (capacity = the
 per-minute limit, refilled continuously at limit/60 per second), the
-"continuously replenished" model OpenAI-style gateways describe. A request costs
-one request and ``prompt tokens + max_tokens`` tokens (48, the longest natural
-reply, when it sets no max_tokens), counted when it is admitted. Concurrency is
-the number of requests in flight. A refused request answers 429 with the time
-until it would fit as Retry-After.
+"continuously replenished" model OpenAI-style gateways describe. A request
+reserves one request and ``prompt tokens + max_tokens`` tokens (48, the longest
+natural reply, when it sets no max_tokens) when it is admitted; when it ends, the
+tokens it did not use are given back (all of them when it failed), the same
+reconciliation switchyard's client-side buckets do. Concurrency is the number of
+requests in flight. A refused request answers 429 with the time until it would
+fit as Retry-After.
 """
 
 from __future__ import annotations
@@ -104,9 +106,12 @@ class Account:
         self.in_flight += 1
         return Admission(True)
 
-    def release(self) -> None:
-        """An admitted request finished."""
+    def release(self, now: float, reserved: int = 0, used: int = 0) -> None:
+        """An admitted request finished: free its slot, give back the tokens it did not use."""
         self.in_flight -= 1
+        if self._tokens is not None and reserved > used:
+            self._tokens.refill(now)
+            self._tokens.level = min(self._tokens.capacity, self._tokens.level + reserved - used)
 
     def headers(self, now: float) -> dict[str, str]:
         """OpenAI-style ``x-ratelimit-*`` headers for the current state (empty without a tier)."""

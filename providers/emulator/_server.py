@@ -278,6 +278,15 @@ class Emulator:
                 out.append(Gateway.builtin(name, key, base_url=self.base_url(name), tier=tiers.get(name)))
         return out
 
+    def add_offers(self, gateway: str, offers: Iterable[Offer]) -> None:
+        """Serve more models at ``gateway`` than its catalog lists (keyed by each offer's gateway model id).
+
+        Give your graph the same offers (``graph.add_offers``) so both sides agree.
+        """
+        state = self._state(gateway)
+        for offer in offers:
+            state.offers[offer.gateway_model] = offer
+
     def faults(self, gateway: str, model: str | None = None) -> Faults:
         """The faults in force for ``gateway`` (and ``model``, when it has its own)."""
         return self._state(gateway).faults_for(model)
@@ -542,7 +551,8 @@ class Emulator:
 
         loop = asyncio.get_running_loop()
         account = state.account
-        admission = account.admit(loop.time(), prompt_tokens + (max_tokens or _DEFAULT_MAX_COST_TOKENS))
+        reserved = prompt_tokens + (max_tokens or _DEFAULT_MAX_COST_TOKENS)
+        admission = account.admit(loop.time(), reserved)
         if not admission.admitted:
             account.refusals += 1
             headers = self._retry_after(state, admission.retry_after)
@@ -550,6 +560,7 @@ class Emulator:
             return self._error(state, 429, f"{state.message(429)} ({admission.limit})", headers=headers)
         stats = state.stats
         stats.enter()
+        used = [0]  # tokens actually served, for the account's reconciliation
         try:
             if not account.can_pay():
                 return self._error(state, 402, code="insufficient_balance")
@@ -567,7 +578,15 @@ class Emulator:
             status = faults.draw_status(state.rng)
             if stream:
                 return await self._stream(
-                    state, request, body, faults, status, prompt_tokens, completion, (in_price, out_price)
+                    state,
+                    request,
+                    body,
+                    faults,
+                    status,
+                    prompt_tokens,
+                    completion,
+                    (in_price, out_price),
+                    used,
                 )
             await asyncio.sleep(faults.latency.sample(state.rng))
             if status is not None:
@@ -577,6 +596,7 @@ class Emulator:
             if broken is not None:
                 return self._malformed(state, broken)
             cost = self._charge(state, prompt_tokens, completion, in_price, out_price)
+            used[0] = prompt_tokens + completion.tokens
             payload = self._reply(state, model, body, prompt_tokens, completion, cost)
             stats.answered(200)
             return web.Response(
@@ -586,7 +606,7 @@ class Emulator:
             )
         finally:
             stats.leave()
-            account.release()
+            account.release(loop.time(), reserved, used[0])
 
     def _charge(
         self, state: _Gateway, prompt_tokens: int, completion: Completion, in_price: float, out_price: float
@@ -665,6 +685,7 @@ class Emulator:
         prompt_tokens: int,
         completion: Completion,
         prices: tuple[float, float],
+        used: list[int],
     ) -> web.StreamResponse:
         rng = state.rng
         ttft = (faults.ttft or faults.latency).sample(rng)
@@ -730,6 +751,7 @@ class Emulator:
                 await asyncio.sleep(faults.inter_chunk)
             await response.write(chunk({"content": word}))
         cost = self._charge(state, prompt_tokens, completion, *prices)
+        used[0] = prompt_tokens + completion.tokens
         await response.write(chunk({}, completion.finish_reason))
         if _wants_usage(body):
             usage: dict[str, Any] = {

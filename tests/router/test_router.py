@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from providers import (
     ValidationError,
 )
 from providers.emulator import Emulator, Faults
-from router import Event, RetryBudget, Router
+from router import BreakerConfig, Event, RetryBudget, Router
 
 from .conftest import HI
 
@@ -202,11 +203,12 @@ async def test_the_deadline_holds(emu: Emulator, graph: ProviderGraph, fake_time
 
 
 async def test_a_total_outage_cannot_multiply_traffic(emu: Emulator, graph: ProviderGraph) -> None:
-    """With every gateway failing, the shared budget caps extra attempts at its ratio."""
+    """With every gateway failing (breakers made inert), the shared budget alone caps extra attempts."""
     await emu.set_faults("onellm", Faults(errors={500: 1.0}))
     await emu.set_faults("onetoken", Faults(errors={500: 1.0}))
     budget = RetryBudget(ratio=0.5, min_per_second=0)
-    async with Router(graph, retry_budget=budget, seed=3) as router:
+    inert = BreakerConfig(consecutive_failures=10**9, min_calls=10**9)
+    async with Router(graph, retry_budget=budget, breaker=inert, seed=3) as router:
         for _ in range(100):
             with pytest.raises(AllCandidatesFailed):
                 await router.chat("gpt-4o-mini", HI)
@@ -214,18 +216,42 @@ async def test_a_total_outage_cannot_multiply_traffic(emu: Emulator, graph: Prov
     assert 100 <= sent <= 150, f"{sent} upstream requests for 100 callers"
 
 
+async def test_breakers_stop_the_traffic_of_a_total_outage(emu: Emulator, graph: ProviderGraph) -> None:
+    """With breakers on, after a few failures the outage fails fast, sending nothing."""
+    await emu.set_faults("onellm", Faults(errors={500: 1.0}))
+    await emu.set_faults("onetoken", Faults(errors={500: 1.0}))
+    async with Router(graph, seed=3) as router:
+        outcomes = []
+        for _ in range(100):
+            with pytest.raises((AllCandidatesFailed, NoCandidatesError)) as info:
+                await router.chat("gpt-4o-mini", HI)
+            outcomes.append(type(info.value).__name__)
+    sent = emu.stats("onellm").requests + emu.stats("onetoken").requests
+    assert sent <= 20, f"{sent} upstream requests for 100 callers"
+    assert outcomes[-1] == "NoCandidatesError" and "circuit open" in str(info.value)
+
+
 async def test_a_429_waits_for_retry_after_before_the_same_target(
     emu: Emulator, graph: ProviderGraph, fake_time: Loop
 ) -> None:
-    """Only target 429s with Retry-After: 1; it is asked again only after that second."""
+    """The only target answers 429 with Retry-After: 1; it is asked again only a second or more later."""
     await emu.set_faults("onellm", Faults(errors={429: 1.0}))
     await emu.set_faults("onetoken", Faults(outage="refuse"))
     events: list[Event] = []
-    async with Router(graph, hooks=[events.append], seed=0) as router:
+    starts: list[float] = []
+
+    def watch(event: Event) -> None:
+        events.append(event)
+        if event.name == "attempt.started" and event.gateway == "onellm":
+            starts.append(fake_time.time())
+
+    async with Router(graph, hooks=[watch], seed=0) as router:
         with pytest.raises(AllCandidatesFailed):
-            await router.chat("gpt-4o-mini", HI)
-    (retry,) = [e for e in events if e.name == "retry" and e.gateway == "onellm"]
-    assert retry.latency is not None and retry.latency >= 1.0
+            await router.chat("gpt-4o-mini", HI, deadline=5)
+    assert len(starts) >= 3, "a 429 is retried after each Retry-After while the deadline allows"
+    assert all(b - a >= 1.0 for a, b in itertools.pairwise(starts))
+    retries = [e for e in events if e.name == "retry" and e.gateway == "onellm"]
+    assert retries and all(e.latency is not None and e.latency >= 1.0 for e in retries)
 
 
 async def test_explain_ranks_and_excludes_without_sending(emu: Emulator, graph: ProviderGraph) -> None:

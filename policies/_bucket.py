@@ -1,0 +1,218 @@
+"""An account's limits as token buckets: requests/min, tokens/min, and requests in flight.
+
+Requests per minute and tokens per minute are token buckets (capacity = the
+per-minute limit, refilled continuously at limit/60 per second). A request
+reserves one request and its estimated tokens (prompt estimate + ``max_tokens``)
+and a concurrency slot before it is sent; when it ends, the reservation is
+settled: the tokens are corrected to the real usage (refunded when it used less,
+taken when it used more) and the slot is freed. Settling is idempotent, so every
+exit path (success, error, cancellation, end of stream) may call it.
+
+A 429's Retry-After closes the account until then. ``x-ratelimit-remaining-*``
+headers, where a gateway sends them, lower the buckets to what the gateway says
+is left (never raise them: the client stays the more careful of the two).
+
+A pure state machine: every method takes ``now``; nothing sleeps or reads a clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import attrs
+
+from providers import Tier
+
+__all__ = ["AccountLimits", "AccountSnapshot", "Deferral", "Reservation", "TokenBucket"]
+
+
+class TokenBucket:
+    """Capacity ``per_minute``, refilled at ``per_minute / 60`` per second; may go below zero."""
+
+    __slots__ = ("capacity", "level", "rate", "updated")
+
+    def __init__(self, per_minute: int, now: float) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.level = self.capacity
+        self.updated = now
+
+    def refill(self, now: float) -> None:
+        """Add what has dripped in since the last look."""
+        if now > self.updated:
+            self.level = min(self.capacity, self.level + (now - self.updated) * self.rate)
+            self.updated = now
+
+    def wait(self, amount: float, now: float) -> float:
+        """Seconds until ``amount`` is there (0 if it is; inf if it never fits)."""
+        self.refill(now)
+        if amount > self.capacity:
+            return math.inf
+        shortfall = amount - self.level
+        # A float-sized shortfall is none: a wait of 1e-15 s would vanish when added to
+        # a clock reading and leave a waiter spinning on a time that never comes.
+        return 0.0 if shortfall <= 1e-9 else shortfall / self.rate
+
+    def take(self, amount: float, now: float) -> None:
+        """Take ``amount`` (the level may go negative)."""
+        self.refill(now)
+        self.level -= amount
+
+    def give(self, amount: float, now: float) -> None:
+        """Give ``amount`` back, up to capacity."""
+        self.refill(now)
+        self.level = min(self.capacity, self.level + amount)
+
+    def lower_to(self, level: float, now: float) -> None:
+        """Lower the level to ``level`` if it is above it."""
+        self.refill(now)
+        self.level = min(self.level, level)
+
+
+@attrs.frozen
+class Deferral:
+    """Not now: ``limit`` is exhausted until ``until`` (None: until a request in flight ends)."""
+
+    gateway: str
+    limit: str
+    until: float | None
+
+    def describe(self, now: float) -> str:
+        """The limit and when it frees, in words."""
+        if self.until is None:
+            return f"{self.gateway} {self.limit}: frees when a request in flight ends"
+        if math.isinf(self.until):
+            return f"{self.gateway} {self.limit}: the request alone is more than the limit"
+        return f"{self.gateway} {self.limit}: frees in {max(0.0, self.until - now):.1f}s"
+
+
+@attrs.define
+class Reservation:
+    """What one admitted request holds until it is settled."""
+
+    account: AccountLimits
+    tokens: int
+    settled: bool = False
+
+
+@attrs.frozen
+class AccountSnapshot:
+    """An account's state, for tests and dashboards."""
+
+    in_flight: int
+    reserved_tokens: int
+    requests_left: float | None
+    tokens_left: float | None
+    closed_until: float
+
+
+_HEADER_LIMITS = (("x-ratelimit-remaining-requests", "requests"), ("x-ratelimit-remaining-tokens", "tokens"))
+
+
+class AccountLimits:
+    """One gateway account's buckets, slots and Retry-After closure."""
+
+    __slots__ = (
+        "closed_until",
+        "concurrency",
+        "gateway",
+        "in_flight",
+        "requests",
+        "reserved_tokens",
+        "tokens",
+    )
+
+    def __init__(self, gateway: str, tier: Tier | None, now: float) -> None:
+        self.gateway = gateway
+        self.requests = None if tier is None or tier.rpm is None else TokenBucket(tier.rpm, now)
+        self.tokens = None if tier is None or tier.tpm is None else TokenBucket(tier.tpm, now)
+        self.concurrency = None if tier is None else tier.concurrency
+        self.in_flight = 0
+        self.reserved_tokens = 0
+        self.closed_until = 0.0
+
+    @property
+    def unlimited(self) -> bool:
+        """No tier limits at all (only a 429 can close it)."""
+        return self.requests is None and self.tokens is None and self.concurrency is None
+
+    def check(self, tokens: int, now: float) -> Deferral | None:
+        """Why a request of ``tokens`` cannot go now, or None when it can (changes nothing)."""
+        if now < self.closed_until:
+            return Deferral(self.gateway, "Retry-After", self.closed_until)
+        waits: list[tuple[float, str]] = []
+        if self.requests is not None:
+            waits.append((self.requests.wait(1, now), "requests/min"))
+        if self.tokens is not None:
+            waits.append((self.tokens.wait(tokens, now), "tokens/min"))
+        blocked = [w for w in waits if w[0] > 0]
+        if blocked:
+            wait, limit = max(blocked)
+            return Deferral(self.gateway, limit, now + wait)
+        if self.concurrency is not None and self.in_flight >= self.concurrency:
+            return Deferral(self.gateway, "concurrency", None)
+        return None
+
+    def reserve(self, tokens: int, now: float) -> Reservation | Deferral:
+        """Take a request, ``tokens`` and a slot; or say what is exhausted and until when."""
+        if now >= self.closed_until and self.unlimited:
+            self.in_flight += 1
+            self.reserved_tokens += tokens
+            return Reservation(self, tokens)
+        deferral = self.check(tokens, now)
+        if deferral is not None:
+            return deferral
+        if self.requests is not None:
+            self.requests.take(1, now)
+        if self.tokens is not None:
+            self.tokens.take(tokens, now)
+        self.in_flight += 1
+        self.reserved_tokens += tokens
+        return Reservation(self, tokens)
+
+    def settle(self, reservation: Reservation, used_tokens: int | None, now: float) -> None:
+        """End a reservation: free its slot, correct its tokens to ``used_tokens`` (None: refund all)."""
+        if reservation.settled:
+            return
+        reservation.settled = True
+        self.in_flight -= 1
+        self.reserved_tokens -= reservation.tokens
+        if self.tokens is not None:
+            used = 0 if used_tokens is None else used_tokens
+            difference = reservation.tokens - used
+            if difference > 0:
+                self.tokens.give(difference, now)
+            elif difference < 0:
+                self.tokens.take(-difference, now)
+
+    def close_until(self, until: float) -> None:
+        """Send nothing before ``until`` (a 429's Retry-After)."""
+        self.closed_until = max(self.closed_until, until)
+
+    def correct(self, headers: Mapping[str, str], now: float) -> None:
+        """Lower the buckets to the ``x-ratelimit-remaining-*`` counts a gateway sent."""
+        for header, which in _HEADER_LIMITS:
+            value = headers.get(header)
+            bucket = self.requests if which == "requests" else self.tokens
+            if value is None or bucket is None:
+                continue
+            try:
+                remaining = float(value)
+            except ValueError:
+                continue
+            bucket.lower_to(remaining, now)
+
+    def snapshot(self, now: float) -> AccountSnapshot:
+        """The account's state now."""
+        if self.requests is not None:
+            self.requests.refill(now)
+        if self.tokens is not None:
+            self.tokens.refill(now)
+        return AccountSnapshot(
+            in_flight=self.in_flight,
+            reserved_tokens=self.reserved_tokens,
+            requests_left=None if self.requests is None else self.requests.level,
+            tokens_left=None if self.tokens is None else self.tokens.level,
+            closed_until=self.closed_until,
+        )
