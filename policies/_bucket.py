@@ -192,6 +192,8 @@ class AccountLimits:
 
     def correct(self, headers: Mapping[str, str], now: float) -> None:
         """Lower the buckets to the ``x-ratelimit-remaining-*`` counts a gateway sent."""
+        if self.requests is None and self.tokens is None:
+            return
         for header, which in _HEADER_LIMITS:
             value = headers.get(header)
             bucket = self.requests if which == "requests" else self.tokens

@@ -44,6 +44,7 @@ from ._errors import (
     SaturatedError,
     ServerError,
     StreamCut,
+    StreamInterrupted,
     UnknownModelError,
     UnsupportedFeature,
     UpstreamConnectionError,
@@ -55,7 +56,7 @@ from ._gateway import BUILTIN_GATEWAYS, Gateway, Wire
 from ._graph import CatalogConflictWarning, Conflict, ProviderGraph, RefreshReport
 from ._offer import Capabilities, Offer, PriceSource
 from ._params import PARAMS, Action
-from ._reply import Attempt, Reply, Route, Usage
+from ._reply import Attempt, Reply, Route, StreamChunk, Usage
 from ._request import ChatRequest, Message
 from ._secret import Secret
 from ._sse import SSEDecoder, SSEEvent, sse_events
@@ -120,8 +121,10 @@ __all__ = [
     "SaturatedError",
     "Secret",
     "ServerError",
+    "StreamChunk",
     "StreamCut",
     "StreamDelta",
+    "StreamInterrupted",
     "StreamResponse",
     "Tier",
     "Timeouts",

@@ -14,6 +14,7 @@ import as ``router.RouterError``::
     │                                       circuits, missing keys, price cap...); says why for each
     ├── AllCandidatesFailed                 every attempt failed; carries each attempt and error
     ├── SaturatedError                      every candidate is at a rate limit past the deadline
+    ├── StreamInterrupted                   a stream broke after chunks reached the caller
     ├── DeadlineExceeded (TimeoutError)     the request's overall deadline passed
     └── UpstreamError                       a gateway failed or refused; carries gateway, status,
         │                                   retry_after, upstream_message, retryable, failover
@@ -69,6 +70,7 @@ __all__ = [
     "SaturatedError",
     "ServerError",
     "StreamCut",
+    "StreamInterrupted",
     "UnknownModelError",
     "UnsupportedFeature",
     "UpstreamConnectionError",
@@ -163,6 +165,37 @@ class SaturatedError(RouterError):
         self.frees_in = frees_in
         when = "" if frees_in is None else f"; the earliest frees in {frees_in:.1f}s"
         super().__init__(f"every candidate for {model!r} is at a rate limit ({'; '.join(self.limits)}){when}")
+
+
+class StreamInterrupted(RouterError):
+    """A stream broke after some of it reached the caller; what arrived is not the whole answer.
+
+    Attributes:
+        model: the canonical model asked for.
+        cause: the upstream failure that broke it (also the ``__cause__``; a later
+            failure, in restart mode, never replaces it).
+        delivered: the text that had reached the caller.
+        attempts: every attempt, in order.
+        errors: every failure, in order, the cause first among the interruptions.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        cause: UpstreamError,
+        delivered: str,
+        attempts: Sequence[object] = (),
+        errors: Sequence[UpstreamError] = (),
+    ) -> None:
+        self.model = model
+        self.cause = cause
+        self.delivered = delivered
+        self.attempts = tuple(attempts)
+        self.errors = tuple(errors)
+        super().__init__(
+            f"the stream of {model!r} broke after {len(delivered)} characters had been delivered; "
+            f"discard them: {cause}"
+        )
 
 
 class DeadlineExceeded(RouterError, TimeoutError):

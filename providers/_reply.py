@@ -9,7 +9,7 @@ import attrs
 
 from ._request import thaw
 
-__all__ = ["FINISH_REASONS", "Attempt", "Reply", "Route", "Usage", "normalize_finish_reason"]
+__all__ = ["FINISH_REASONS", "Attempt", "Reply", "Route", "StreamChunk", "Usage", "normalize_finish_reason"]
 
 FINISH_REASONS: Final = ("stop", "length", "tool_calls", "content_filter")
 
@@ -170,3 +170,40 @@ class Reply:
             ],
             "usage": self.usage.to_openai(),
         }
+
+
+@attrs.frozen
+class StreamChunk:
+    """One piece of a streamed answer.
+
+    Most chunks carry ``text``. The last one (``done``) carries the finish reason,
+    the usage, the cost and the route. In restart mode a chunk with ``restart``
+    set tells the consumer to discard everything received so far: the answer
+    starts again with the next chunk (``error`` says why).
+
+    Attributes:
+        text: new text ("" on chunks that carry none).
+        finish_reason: on the last chunk: ``stop``, ``length``, ``tool_calls`` or ``content_filter``.
+        usage: on the last chunk; ``usage.estimated`` when the gateway gave none.
+        cost_usd: on the last chunk; None when the price is unknown.
+        route: on the last chunk: the gateway, model and every attempt.
+        restart: discard what came before; the answer starts again.
+        error: on a restart marker, the failure that interrupted the stream.
+        tool_calls: tool-call pieces, OpenAI-shaped, when the model calls tools.
+    """
+
+    text: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    cost_usd: float | None = None
+    route: Route | None = None
+    restart: bool = False
+    error: BaseException | None = attrs.field(default=None, eq=False)
+    tool_calls: tuple[Mapping[str, Any], ...] | None = None
+    id: str | None = None
+    """On the last chunk: the gateway's response id, when it gave one."""
+
+    @property
+    def done(self) -> bool:
+        """True on the last chunk, the one with the route."""
+        return self.route is not None

@@ -53,15 +53,21 @@ class Timeouts:
 
     Args:
         connect: to open the connection.
-        first_byte: to receive the response headers; None means up to ``total``.
-            For a complete (non-streamed) reply the headers come when the model is
-            done, so this is the generation time.
-        total: for the whole exchange, body included.
+        first_byte: to receive the response headers; None means up to ``total``
+            (``first_token`` for streams). For a complete (non-streamed) reply the
+            headers come when the model is done, so this is the generation time.
+        total: for the whole exchange of a complete reply, body included. A stream
+            is not held to it: it lasts as long as it keeps producing, within the
+            request's deadline.
+        first_token: for a stream, from sending to its first content chunk.
+        stall: for a stream, the longest wait between two chunks.
     """
 
     connect: float = attrs.field(default=10.0, validator=_positive)
     first_byte: float | None = attrs.field(default=None, validator=_positive)
     total: float = attrs.field(default=120.0, validator=_positive)
+    first_token: float = attrs.field(default=30.0, validator=_positive)
+    stall: float = attrs.field(default=20.0, validator=_positive)
 
 
 class StreamResponse(Protocol):
@@ -156,6 +162,10 @@ class AiohttpTransport:
                 self._client_timeouts[timeouts] = cached
         return cached
 
+    def _stream_timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
+        # No total for a stream (the router holds it to first-token, stall and the deadline).
+        return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect)
+
     async def _open(self, wire: WireRequest, timeouts: Timeouts) -> aiohttp.ClientResponse:
         """Send and wait for the headers, under the first-byte limit when it is tighter than the total."""
         _check_origin(wire)
@@ -166,18 +176,22 @@ class AiohttpTransport:
             headers=wire.headers,
             allow_redirects=False,
             raise_for_status=False,
-            timeout=self._timeout(timeouts),
+            timeout=self._stream_timeout(timeouts) if wire.stream else self._timeout(timeouts),
         )
         first_byte = timeouts.first_byte
+        if wire.stream and first_byte is None:
+            first_byte = timeouts.first_token  # a stream's headers come before its first token
         try:
-            if first_byte is None or first_byte >= timeouts.total:
+            if first_byte is None or (first_byte >= timeouts.total and not wire.stream):
                 # aiohttp's own total timeout bounds the wait for the headers.
                 response: aiohttp.ClientResponse = await request
             else:
                 async with asyncio.timeout(first_byte) as scope:
                     response = await request
         except TimeoutError as exc:
-            expired = first_byte is not None and first_byte < timeouts.total and scope.expired()
+            expired = (
+                first_byte is not None and (first_byte < timeouts.total or wire.stream) and scope.expired()
+            )
             raise _timeout_error(wire, exc, expired, first_byte or timeouts.total, timeouts) from exc
         except aiohttp.ClientError as exc:
             raise _client_error(wire, exc) from exc

@@ -197,6 +197,10 @@ class CircuitBreaker:
             return self.failure(
                 permission, now, reason=f"a call took {latency:.3g}s, over the slow-call limit {slow:g}s"
             )
+        if self.state is BreakerState.CLOSED and not permission.probe:  # the common case
+            self._record(now, failed=False)
+            self._consecutive = 0
+            return None
         if self._current_probe(permission):
             self._probes -= 1
             self._reset()
@@ -271,12 +275,12 @@ class CircuitBreaker:
             self._failures -= failures
 
     def _record(self, now: float, *, failed: bool) -> None:
-        self._expire(now)
         second = int(now)
         buckets = self._buckets
         if buckets and buckets[-1][0] == second:
             bucket = buckets[-1]
         else:
+            self._expire(now)  # only when a new second starts: older buckets can only age then
             bucket = [second, 0, 0]
             buckets.append(bucket)
         bucket[1] += 1

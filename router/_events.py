@@ -9,6 +9,12 @@ Names (a tested contract):
 - ``fallback``: moving to a fallback model (``detail``: from which model).
 - ``retry``: trying a target that failed again, after ``latency`` seconds of backoff.
 - ``budget.exhausted``: the retry budget stopped a further attempt.
+- ``breaker.opened``, ``breaker.half_opened``, ``breaker.closed``: a circuit breaker
+  changed state (``gateway_model`` None: the gateway's own; ``latency``: the break).
+- ``bucket.deferred``: an account could not take the request now (``detail``: the
+  limit; ``latency``: seconds until it frees, None when a slot must free).
+- ``bucket.closed``: a 429 closed an account for ``latency`` seconds.
+- ``stream.restarted``: in restart mode, a stream broke after delivering and starts again.
 - ``request.finished``: the request ended; ``outcome`` is ``ok`` or the error class.
 
 A hook is any callable taking an :class:`Event`. It runs inline, so keep it cheap;

@@ -26,20 +26,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import aiohttp
+import attrs
 
 from policies import (
     CheapestPerToken,
-    Deferral,
     MemoryStore,
-    Outcome,
     Policy,
     RateLimitAware,
     RequestContext,
@@ -48,12 +46,9 @@ from policies import (
 from providers import (
     BUILTIN_GATEWAYS,
     AiohttpTransport,
-    AllCandidatesFailed,
-    Attempt,
     ChatRequest,
     Clock,
     ConfigError,
-    ContextLengthExceeded,
     DeadlineExceeded,
     Gateway,
     HeuristicEstimator,
@@ -62,10 +57,10 @@ from providers import (
     Offer,
     PromptTooLong,
     ProviderGraph,
-    RateLimited,
     Reply,
     RouterError,
-    SaturatedError,
+    StreamChunk,
+    StreamInterrupted,
     Tier,
     Timeouts,
     TokenEstimator,
@@ -78,19 +73,17 @@ from providers._gateway import env_var
 from providers._params import unmet_needs
 
 from ._backoff import Backoff
-from ._breaker import BreakerConfig, BreakerState
+from ._breaker import BreakerConfig
 from ._budget import RetryBudget
-from ._events import Event, Hook, Hooks
+from ._events import Hook, Hooks
 from ._explain import Excluded, Explanation, Ranked
-from ._health import Health, Reported
+from ._health import Health
+from ._run import Plan, _Run
+from ._stream import Stream
 
 __all__ = ["Router"]
 
 _TIERS_FROM_ENV: Final = {"free": Tier.FREE, "pro": Tier.PRO}
-
-Plan = list[tuple[int, Offer]]
-
-_MIN_WAIT: Final = 0.001  # the least a re-deferred request waits before asking again
 
 
 class _Exclusions:
@@ -133,7 +126,12 @@ class Router:
         clock: the monotonic clock for latencies and deadlines (default: the event
             loop's).
         wall_clock: Unix time, for reply timestamps and HTTP-date Retry-After.
-        seed: seeds backoff jitter.
+        seed: seeds backoff jitter and breaker-break jitter.
+        breaker: thresholds and breaks of the circuit breakers.
+        store: where breakers and rate-limit accounts keep their state.
+        stream_upstream: have :meth:`chat` stream from the gateway by default (see there).
+            Off by default: a plain reply costs less CPU, and the per-attempt timeouts
+            bound it; turn it on to catch a stalled answer within the stall limit.
 
     Raises:
         ConfigError: on bad timeouts, deadline or budget settings.
@@ -160,6 +158,7 @@ class Router:
         seed: int | None = None,
         breaker: BreakerConfig | None = None,
         store: StateStore | None = None,
+        stream_upstream: bool = False,
     ) -> None:
         if not isinstance(graph, ProviderGraph):
             raise ConfigError(f"Router takes a ProviderGraph, not {type(graph).__name__}")
@@ -174,6 +173,7 @@ class Router:
         if transport is not None and session is not None:
             raise ConfigError("pass a transport or a session, not both")
         self._graph = graph
+        self._stream_upstream = stream_upstream
         # Rate-limit awareness is always on: a tier given to a gateway, or a 429's
         # Retry-After, is never ignored whatever ordering policy is chosen.
         inner = policy if policy is not None else CheapestPerToken()
@@ -467,8 +467,31 @@ class Router:
         first_byte = None if base.first_byte is None else min(base.first_byte, remaining)
         return Timeouts(connect=min(base.connect, remaining), first_byte=first_byte, total=remaining)
 
+    def _request(
+        self,
+        model: str,
+        messages: Iterable[object],
+        deadline: float | None,
+        params: Mapping[str, Any],
+        stream: bool,
+    ) -> tuple[ChatRequest, Plan, RequestContext, float]:
+        if self._closed:
+            raise RouterError("this router is closed; make a new one")
+        request = ChatRequest.create(model, messages, **params)
+        plan, ctx, _ = self._plan(request, stream=stream)
+        limit = self._deadline if deadline is None else deadline
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
+            raise ConfigError(f"deadline must be a positive number of seconds, not {deadline!r}")
+        return request, plan, ctx, float(limit)
+
     async def chat(
-        self, model: str, messages: Iterable[object], *, deadline: float | None = None, **params: Any
+        self,
+        model: str,
+        messages: Iterable[object],
+        *,
+        deadline: float | None = None,
+        stream_upstream: bool | None = None,
+        **params: Any,
     ) -> Reply:
         """Send one chat request to the best candidate and return its complete reply.
 
@@ -476,6 +499,10 @@ class Router:
             model: a canonical model id or any gateway's id for it.
             messages: OpenAI-style message dicts.
             deadline: overrides the router's overall deadline for this request.
+            stream_upstream: ask the gateway for a stream and assemble it, so a
+                stalled or cut answer is caught by the first-token and stall limits
+                and restarted on the next candidate; the caller still gets one complete
+                reply. Default: the router's ``stream_upstream``.
             **params: sampling parameters (``temperature``, ``max_tokens``...) and
                 ``max_cost_usd``; see :class:`ChatRequest`.
 
@@ -486,409 +513,135 @@ class Router:
             NoCandidatesError: when every candidate is excluded (with reasons).
             BadRequest: when the gateway rejects the request itself (after one attempt).
             AllCandidatesFailed: when every attempt failed (with each attempt).
+            SaturatedError: when every candidate is at a rate limit past the deadline.
             DeadlineExceeded: when the deadline passed first.
         """
-        if self._closed:
-            raise RouterError("this router is closed; make a new one")
-        request = ChatRequest.create(model, messages, **params)
-        plan, ctx, _ = self._plan(request)
-        limit = self._deadline if deadline is None else float(deadline)
-        if limit <= 0:
-            raise ConfigError(f"deadline must be positive, not {deadline!r}")
-        if self._honours_timeouts:
-            return await _Run(self, request, ctx, limit).go(plan)
-        return await self._execute(request, ctx, plan, limit)
-
-    async def _execute(self, request: ChatRequest, ctx: RequestContext, plan: Plan, deadline: float) -> Reply:
-        # Our transport needs no timer here: every attempt's timeouts are clipped to
-        # what is left of the deadline and every backoff is checked against it. Any
-        # other transport runs under a deadline timer.
-        run = _Run(self, request, ctx, deadline)
+        request, plan, ctx, limit = self._request(model, messages, deadline, params, stream=False)
+        if stream_upstream if stream_upstream is not None else self._stream_upstream:
+            return await self._assemble(request, plan, ctx, limit)
+        run = _Run(self, request, ctx, limit)
+        run.started_event()
         try:
-            async with asyncio.timeout(deadline):
-                return await run.go(plan)
-        except TimeoutError as exc:
-            if isinstance(exc, RouterError):
-                raise
-            error = DeadlineExceeded(deadline, run.attempts, run.errors)
-            run.finish(error)
-            raise error from (run.errors[0] if run.errors else None)
-
-
-class _Deferred(Exception):
-    """Internal: the candidate's account cannot take the request now."""
-
-    def __init__(self, deferral: Deferral) -> None:
-        self.deferral = deferral
-
-
-class _Skipped(Exception):
-    """Internal: a breaker refused the candidate at the last moment (a probe already in flight)."""
-
-
-class _BudgetSpent(Exception):
-    """Internal: the retry budget refused one more attempt."""
-
-
-class _Revisit:
-    """A candidate to come back to: deferred by its account, or failed and due a retry."""
-
-    __slots__ = ("deferral", "error", "index", "offer", "ready", "wait")
-
-    def __init__(
-        self,
-        index: int,
-        offer: Offer,
-        ready: float | None,
-        deferral: Deferral | None,
-        error: UpstreamError | None,
-        wait: float = 0.0,
-    ) -> None:
-        self.index = index
-        self.offer = offer
-        self.ready = ready  # None: when a slot frees
-        self.deferral = deferral
-        self.error = error  # set for a retry: the failure it retries
-        self.wait = wait  # for a retry: the backoff before it
-
-
-class _Run:
-    """The state of one request's failover loop."""
-
-    __slots__ = (
-        "attempts",
-        "ctx",
-        "deadline",
-        "errors",
-        "hooks",
-        "id",
-        "last_tried",
-        "limit",
-        "now",
-        "request",
-        "router",
-        "start",
-    )
-
-    def __init__(self, router: Router, request: ChatRequest, ctx: RequestContext, deadline: float) -> None:
-        self.router = router
-        self.request = request
-        self.ctx = ctx
-        self.deadline = deadline
-        # With the default loop clock, read the loop's time directly for this request.
-        self.now: Callable[[], float] = (
-            asyncio.get_running_loop().time if type(router._clock) is LoopClock else router._clock.now
-        )
-        self.start = ctx.now
-        self.limit = self.start + deadline
-        self.attempts: list[Attempt] = []
-        self.errors: list[UpstreamError] = []
-        self.id = next(router._ids)
-        self.hooks: Hooks | None = router._hooks if router._hooks else None
-        self.last_tried: tuple[int, Offer] | None = None
-
-    # -- reporting ---------------------------------------------------------------------------
-
-    def emit(self, name: str, offer: Offer | None = None, **fields: Any) -> None:
-        assert self.hooks is not None
-        if offer is not None:
-            fields.setdefault("gateway", offer.gateway)
-            fields.setdefault("gateway_model", offer.gateway_model)
-            fields.setdefault("model", offer.model)
-        self.hooks.emit(Event(name=name, request_id=self.id, **fields))
-
-    def transitions(self, reported: list[Reported]) -> None:
-        if self.hooks is None:
-            return
-        for r in reported:
-            name = {
-                BreakerState.OPEN: "breaker.opened",
-                BreakerState.HALF_OPEN: "breaker.half_opened",
-                BreakerState.CLOSED: "breaker.closed",
-            }[r.transition.after]
-            latency = None if r.transition.until is None else r.transition.until - self.now()
-            self.emit(
-                name,
-                gateway=r.gateway,
-                gateway_model=r.gateway_model,
-                detail=r.transition.reason,
-                latency=latency,
-            )
-
-    def finish(self, error: BaseException | None) -> None:
-        if self.hooks is not None:
-            self.emit(
-                "request.finished",
-                outcome="ok" if error is None else type(error).__name__,
-                attempt=len(self.attempts),
-                latency=self.now() - self.start,
-            )
-
-    def fail(self, error: RouterError) -> RouterError:
-        """Report ``error`` as the request's end and return it, chained to the first failure."""
-        self.finish(error)
-        error.__cause__ = self.errors[0] if self.errors else None
-        return error
-
-    @property
-    def canonical(self) -> str:
-        return self.ctx.request.model
-
-    # -- the loop ----------------------------------------------------------------------------
-
-    async def go(self, plan: Plan) -> Reply:
-        """Each candidate once in order, then the deferred and the once-retried, inside the deadline."""
-        router = self.router
-        if self.hooks is not None:
-            self.emit("request.started", model=plan[0][1].model, detail=self.request.model)
-        router._budget.deposit(self.start)
-        revisits: list[_Revisit] = []
-        skipped: list[tuple[Offer, str]] = []
-        context_floor: int | None = None
-        stop_reason = "no candidate is left"
-        failover_on = router._policy.failover_on
-        try:
-            for index, (tier, offer) in enumerate(plan):
-                if context_floor is not None and (offer.context_window or 0) <= context_floor:
-                    continue
+            if self._honours_timeouts:
+                # Our transport needs no timer here: every attempt's timeouts are clipped to
+                # what is left of the deadline and every backoff is checked against it.
+                reply = await run.go(plan, run.attempt)
+            else:
                 try:
-                    return await self._attempt(index, tier, offer)
-                except _Deferred as deferred:
-                    revisits.append(_Revisit(index, offer, deferred.deferral.until, deferred.deferral, None))
-                except _Skipped as exc:
-                    skipped.append((offer, str(exc)))
-                except _BudgetSpent:
-                    stop_reason = "the retry budget is spent"
-                    revisits = []
-                    break
-                except ContextLengthExceeded as exc:
-                    # Only a candidate with a known, larger window may help; with none left,
-                    # the gateway's own 400 goes to the caller at once.
-                    context_floor = offer.context_window or (
-                        self.ctx.prompt_tokens + (self.request.max_tokens or 0)
+                    async with asyncio.timeout(limit):
+                        reply = await run.go(plan, run.attempt)
+                except TimeoutError as exc:
+                    if isinstance(exc, RouterError):
+                        raise
+                    raise DeadlineExceeded(limit, run.attempts, run.errors) from (
+                        run.errors[0] if run.errors else None
                     )
-                    if not any((o.context_window or 0) > context_floor for _, o in plan[index + 1 :]):
-                        exc.attempts = tuple(self.attempts)
-                        raise
-                except UpstreamError as exc:
-                    if not failover_on(exc):
-                        exc.attempts = tuple(self.attempts)
-                        raise
-                    if exc.retryable:
-                        revisits.append(self._retry_of(index, offer, exc))
-            if revisits:
-                reply, stop_reason = await self._revisit(plan, revisits, context_floor, stop_reason)
-                if reply is not None:
-                    return reply
         except asyncio.CancelledError:
-            raise  # the deadline guard (or the caller) cancelled us; whoever catches it reports
+            raise
         except BaseException as exc:
-            self.finish(exc)
+            run.finish(exc)
             raise
-        pending = [r.deferral for r in revisits if r.deferral is not None and r.error is None]
-        if pending and not self.errors:
-            now = self.now()
-            frees = [d.until for d in pending if d.until is not None and d.until != math.inf]
-            raise self.fail(
-                SaturatedError(
-                    self.canonical,
-                    [d.describe(now) for d in pending],
-                    None if not frees else max(0.0, min(frees) - now),
-                )
-            )
-        if self.now() >= self.limit:
-            raise self.fail(DeadlineExceeded(self.deadline, self.attempts, self.errors))
-        if not self.attempts and skipped:
-            raise self.fail(
-                NoCandidatesError(
-                    self.canonical, [(o.gateway or "", o.gateway_model, why) for o, why in skipped]
-                )
-            )
-        raise self.fail(AllCandidatesFailed(self.canonical, self.attempts, self.errors, stop_reason))
-
-    def _retry_of(self, index: int, offer: Offer, error: UpstreamError) -> _Revisit:
-        """A failed candidate's one retry: after full-jitter backoff, never before its Retry-After."""
-        router = self.router
-        wait = router._backoff.delay(0, router._rng, error.retry_after)
-        return _Revisit(index, offer, self.now() + wait, None, error, wait)
-
-    async def _revisit(
-        self, plan: Plan, revisits: list[_Revisit], context_floor: int | None, stop_reason: str
-    ) -> tuple[Reply | None, str]:
-        """Come back to deferred and failed candidates as they free, until none is left or the deadline."""
-        router = self.router
-        failover_on = router._policy.failover_on
-        while revisits:
-            now = self.now()
-            if now >= self.limit:
-                return None, stop_reason
-            revisits[:] = [
-                r
-                for r in revisits
-                if (r.ready is None or r.ready < self.limit)
-                and not (context_floor is not None and (r.offer.context_window or 0) <= context_floor)
-            ]
-            if not revisits:
-                return None, stop_reason
-            freed = router._capacity_event()
-            timed = [r.ready for r in revisits if r.ready is not None]
-            soonest = min(timed) if timed else None
-            # Times within a nanosecond count as now, and no wait is shorter than _MIN_WAIT:
-            # a float-sized wait would not move a clock, and the loop would spin.
-            due = [r for r in revisits if r.ready is not None and r.ready <= now + 1e-9]
-            if not due:
-                slot_bound = any(r.ready is None for r in revisits)
-                wait = max((self.limit if soonest is None else soonest) - now, _MIN_WAIT)
-                if slot_bound:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(wait):
-                            await freed.wait()
-                else:
-                    await asyncio.sleep(wait)
-                now = self.now()
-                due = [r for r in revisits if r.ready is None or r.ready <= now + 1e-9]
-            for entry in sorted(due, key=lambda r: r.index):
-                tier = plan[entry.index][0]
-                if self.hooks is not None and entry.error is not None:
-                    self.emit("retry", entry.offer, latency=entry.wait, attempt=len(self.attempts) + 1)
-                try:
-                    return await self._attempt(entry.index, tier, entry.offer), stop_reason
-                except _Deferred as deferred:
-                    entry.deferral = deferred.deferral
-                    until = deferred.deferral.until
-                    # Always wait a little before asking again: never spin on a time already here.
-                    entry.ready = None if until is None else max(until, self.now() + _MIN_WAIT)
-                    continue
-                except _Skipped:
-                    revisits.remove(entry)
-                except _BudgetSpent:
-                    return None, "the retry budget is spent"
-                except UpstreamError as exc:
-                    if isinstance(exc, ContextLengthExceeded) or not failover_on(exc):
-                        exc.attempts = tuple(self.attempts)
-                        raise
-                    revisits.remove(entry)
-                    # One retry per failure, except a 429: that says "come back after
-                    # Retry-After", which is done as long as the deadline and budget allow.
-                    if exc.retryable and (entry.error is None or isinstance(exc, RateLimited)):
-                        revisits.append(self._retry_of(entry.index, entry.offer, exc))
-        return None, stop_reason
-
-    async def _attempt(self, index: int, tier: int, offer: Offer) -> Reply:
-        """One attempt: admission, breaker permission, budget, send, parse; all released on any exit."""
-        router = self.router
-        now = self.now
-        started = now()
-        remaining = self.limit - started
-        if remaining <= 0:
-            raise DeadlineExceeded(self.deadline, self.attempts, self.errors)
-        limits = router._limits
-        admission = limits.admit(offer, self.ctx, started)
-        if isinstance(admission, Deferral):
-            if self.hooks is not None:
-                wait = None if admission.until is None else admission.until - started
-                self.emit("bucket.deferred", offer, detail=admission.limit, latency=wait)
-            raise _Deferred(admission)
-        reservation = admission
-        permit, reported = router._health.acquire(offer, started)
-        if reported:
-            self.transitions(reported)
-        if permit is None:
-            limits.settle(reservation, None, None, started)
-            raise _Skipped(router._health.exclusion(offer, started) or "the circuit refused it")
-        if self.attempts and not router._budget.try_withdraw(started):
-            router._health.release(permit, started)
-            limits.settle(reservation, None, None, started)
-            if self.hooks is not None:
-                self.emit("budget.exhausted", offer)
-            raise _BudgetSpent
-        if self.hooks is not None and self.last_tried is not None:
-            previous_tier, previous = self.last_tried
-            if tier != previous_tier:
-                self.emit("fallback", offer, detail=f"from {previous.model}")
-            elif previous is not offer:
-                self.emit("failover", offer, detail=f"from {previous.gateway}:{previous.gateway_model}")
-        self.last_tried = (tier, offer)
-        gateway = router._graph.gateways[offer.gateway or ""]
-        adapter = router._adapters[gateway.name]
-        number = len(self.attempts) + 1
-        if self.hooks is not None:
-            self.emit("attempt.started", offer, attempt=number)
-        policy = router._policy if router._policy_learns else None
-        if policy is not None:
-            policy.started(offer, started)
-        raw = None
-        try:
-            wire = adapter.build(self.request, offer, gateway)
-            raw = await router._transport.send(wire, router._attempt_timeouts(remaining))
-            ended = now()
-            # The attempt is recorded before parsing so the reply's route can include it;
-            # a reply that does not parse replaces it with the failure below.
-            self._record(offer, "ok", ended - started, raw.status, None, number, announce=False)
-            reply = adapter.parse(
-                raw, wire, offer, gateway, wall_now=router._wall(), attempts=tuple(self.attempts)
-            )
-        except UpstreamError as exc:
-            ended = now()
-            if len(self.attempts) == number:
-                self.attempts.pop()
-            if policy is not None:
-                policy.observe(Outcome(offer=offer, ok=False, latency=ended - started, now=ended, error=exc))
-            self._record(offer, type(exc).__name__, ended - started, exc.status, str(exc), number)
-            self.errors.append(exc)
-            self.transitions(router._health.record(permit, offer, exc, ended - started, ended))
-            if isinstance(exc, RateLimited):
-                until = limits.rate_limited(offer, exc.retry_after, ended)
-                if self.hooks is not None:
-                    self.emit("bucket.closed", offer, detail="Retry-After", latency=until - ended)
-            limits.settle(reservation, None, None if raw is None else raw.headers, ended)
-            raise
-        except BaseException:
-            ended = now()
-            if len(self.attempts) == number:
-                self.attempts.pop()
-            if policy is not None:
-                policy.observe(Outcome(offer=offer, ok=False, latency=ended - started, now=ended))
-            self._record(offer, "cancelled", ended - started, None, None, number)
-            router._health.release(permit, ended)
-            limits.settle(reservation, None, None, ended)
-            raise
-        reported = router._health.record(permit, offer, None, ended - started, ended)
-        if reported:
-            self.transitions(reported)
-        limits.settle(reservation, reply.usage.total_tokens, raw.headers, ended)
-        if policy is not None:
-            policy.observe(Outcome(offer=offer, ok=True, latency=ended - started, now=ended))
-        if self.hooks is not None:
-            self.emit(
-                "attempt.finished", offer, attempt=number, outcome="ok", status=200, latency=ended - started
-            )
-            self.finish(None)
+        run.finish(None)
         return reply
 
-    def _record(
-        self,
-        offer: Offer,
-        outcome: str,
-        latency: float,
-        status: int | None,
-        error: str | None,
-        number: int,
-        *,
-        announce: bool = True,
-    ) -> None:
-        self.attempts.append(
-            Attempt(
-                gateway=offer.gateway or "",
-                gateway_model=offer.gateway_model,
-                model=offer.model,
-                outcome=outcome,
-                latency=latency,
-                status=status,
-                error=error,
-            )
+    async def _assemble(self, request: ChatRequest, plan: Plan, ctx: RequestContext, limit: float) -> Reply:
+        """chat() over a streaming upstream: restart on interruption, return one complete reply."""
+        parts: list[str] = []
+        final: StreamChunk | None = None
+        async with contextlib.aclosing(self._chunks(request, plan, ctx, limit, restart=True)) as chunks:
+            async for chunk in chunks:
+                if chunk.restart:
+                    parts.clear()
+                elif chunk.done:
+                    final = chunk
+                else:
+                    parts.append(chunk.text)
+        assert final is not None and final.route is not None and final.usage is not None
+        return Reply(
+            id=final.id or f"chatcmpl-{final.route.gateway}-{next(self._ids)}",
+            text="".join(parts),
+            finish_reason=final.finish_reason or "stop",
+            usage=final.usage,
+            cost_usd=final.cost_usd,
+            route=final.route,
+            created=int(self._wall()),
         )
-        if announce and self.hooks is not None:
-            self.emit(
-                "attempt.finished", offer, attempt=number, outcome=outcome, status=status, latency=latency
-            )
+
+    def stream(
+        self,
+        model: str,
+        messages: Iterable[object],
+        *,
+        restart: bool = False,
+        deadline: float | None = None,
+        **params: Any,
+    ) -> Stream:
+        """Stream the answer of the best candidate, failing over until the first chunk reaches you.
+
+        The input is validated now, before anything is sent; iterating the returned
+        :class:`Stream` sends the request. OneLLM does not stream: its whole reply
+        arrives as one chunk. The last chunk (``chunk.done``) carries the finish
+        reason, usage, cost and route.
+
+        Args:
+            restart: after chunks reached you, an upstream failure normally raises
+                :class:`StreamInterrupted` (with the cause and what was delivered).
+                With ``restart=True`` you get a chunk with ``restart`` set instead:
+                discard what you have; the complete answer follows from the next
+                candidate (continuing from what was delivered where the target takes
+                an assistant prefill).
+            deadline: overrides the router's overall deadline, for the whole stream.
+            **params: as for :meth:`chat`.
+
+        Raises:
+            ValidationError, UnknownModelError, NoCandidatesError: at once, as for :meth:`chat`.
+        """
+        request, plan, ctx, limit = self._request(model, messages, deadline, params, stream=True)
+        return Stream(self._chunks(request, plan, ctx, limit, restart=restart))
+
+    async def _chunks(
+        self, request: ChatRequest, plan: Plan, ctx: RequestContext, limit: float, *, restart: bool
+    ) -> AsyncGenerator[StreamChunk, None]:
+        # The deadline counts from the first read, not from when the stream was made.
+        run = _Run(self, request, attrs.evolve(ctx, now=self._clock.now()), limit)
+        run.started_event()
+        remaining = plan
+        cause: UpstreamError | None = None
+        delivered: list[str] = []
+        try:
+            while True:
+                try:
+                    upstream = await run.go(remaining, run.open_stream)
+                except RouterError:
+                    if cause is None:
+                        raise
+                    # A restart found no answer: the interruption is the real error.
+                    raise StreamInterrupted(
+                        run.canonical, cause, "".join(delivered), run.attempts, run.errors
+                    ) from cause
+                try:
+                    async for chunk in run.deliver(upstream):
+                        if not chunk.done:
+                            delivered.append(chunk.text)
+                        yield chunk
+                    break
+                except UpstreamError as exc:
+                    if cause is None:
+                        cause = exc
+                    if not restart:
+                        raise StreamInterrupted(
+                            run.canonical, cause, "".join(delivered), run.attempts, run.errors
+                        ) from cause
+                    if run.hooks is not None:
+                        run.emit("stream.restarted", upstream.ticket.offer, detail=type(exc).__name__)
+                    yield StreamChunk(restart=True, error=exc)
+                    failed = upstream.ticket.offer
+                    remaining = [entry for entry in remaining if entry[1] is not failed]
+                    run.prefill = "".join(delivered) or None
+                    delivered = []
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except BaseException as exc:
+            run.finish(exc)
+            raise
+        run.finish(None)
