@@ -6,8 +6,10 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from providers import (
+    AccountError,
     MalformedReply,
     Offer,
+    RateLimited,
     ServerError,
     StreamCut,
     UpstreamConnectionError,
@@ -25,8 +27,11 @@ DEFAULT_FAILOVER_ON: Final[tuple[type[UpstreamError], ...]] = (
     UpstreamConnectionError,
     MalformedReply,
     StreamCut,
+    RateLimited,
+    AccountError,
 )
-"""5xx, timeouts, connection failures, malformed replies and cut streams."""
+"""5xx, timeouts, connection failures, malformed replies, cut streams, and the account-level
+outcomes the failure-class table moves on from: a 429 and a refused account (401/402/403)."""
 
 
 class FailoverOn5xx(OrderingPolicy):
@@ -36,9 +41,13 @@ class FailoverOn5xx(OrderingPolicy):
         order: gateway names, primary first. Gateways not named come after them,
             in catalog order.
         on: the error classes that move on to the next candidate; by default 5xx,
-            timeouts, connection failures, malformed replies and cut streams. A
-            400/422 never moves on, whatever is listed; add ``RateLimited`` or
-            ``AccountError`` to move on from a 429 or a refused account too.
+            timeouts, connection failures, malformed replies, cut streams, 429s and
+            refused accounts (401/402/403). A 400/422 never moves on, whatever is
+            listed. Leave ``RateLimited`` out to keep a request on a gateway that
+            answers 429: the router then retries it there after ``Retry-After``
+            for as long as the deadline and retry budget allow, and the caller
+            gets the error only when they do not. Other requests are still planned
+            around the saturated account (``RateLimitAware``).
 
     Raises:
         ValueError: when ``order`` is empty or names a gateway twice.

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from policies import Chain, CheapestPerToken, FailoverOn5xx, LowestLatency, Outcome, expected_cost
-from providers import BadRequest, ContextLengthExceeded, RateLimited, ServerError, UpstreamConnectionError
+from providers import (
+    BadRequest,
+    ContextLengthExceeded,
+    InsufficientBalance,
+    RateLimited,
+    ServerError,
+    UpstreamConnectionError,
+)
 
 from .conftest import context, offer
 
@@ -58,17 +65,19 @@ def test_failover_order_is_explicit() -> None:
     [
         (ServerError("g", status=503), True),
         (UpstreamConnectionError("g"), True),
-        (RateLimited("g", status=429), False),
+        (RateLimited("g", status=429), True),
+        (InsufficientBalance("g", status=402), True),
         (BadRequest("g", status=400), False),
         (ContextLengthExceeded("g", status=400), False),
     ],
 )
 def test_failover_moves_on_only_for_its_outcomes(error: Exception, moves_on: bool) -> None:
-    """5xx, timeouts, connection failures and malformed replies move on; 400s never; 429 only if listed."""
+    """5xx, timeouts, connection failures, 429s and refused accounts move on; a 400 never."""
     assert FailoverOn5xx(["a"]).failover_on(error) is moves_on  # type: ignore[arg-type]
-    with_429 = FailoverOn5xx(["a"], on=(ServerError, RateLimited))
-    assert with_429.failover_on(RateLimited("g", status=429))
-    assert not with_429.failover_on(BadRequest("g", status=400))
+    only_5xx = FailoverOn5xx(["a"], on=(ServerError,))
+    assert not only_5xx.failover_on(RateLimited("g", status=429))
+    assert only_5xx.failover_on(ServerError("g", status=502))
+    assert not FailoverOn5xx(["a"], on=(ServerError, BadRequest)).failover_on(BadRequest("g", status=400))
 
 
 def test_failover_order_must_be_a_list_of_names() -> None:
@@ -94,6 +103,6 @@ def test_chain_breaks_ties_with_the_next_policy() -> None:
 
 def test_chain_decides_failover_by_its_first_policy() -> None:
     """A chain moves on when its first policy would."""
-    chain = FailoverOn5xx(["a"]).then(CheapestPerToken())
+    chain = FailoverOn5xx(["a"], on=(ServerError,)).then(CheapestPerToken())
     assert not chain.failover_on(RateLimited("g", status=429))
     assert CheapestPerToken().then(FailoverOn5xx(["a"])).failover_on(RateLimited("g", status=429))

@@ -18,6 +18,8 @@ from providers import (
     NoCandidatesError,
     PromptTooLong,
     ProviderGraph,
+    ServerError,
+    Tier,
     UnknownModelError,
     UnsupportedFeature,
     ValidationError,
@@ -86,15 +88,55 @@ async def test_fallbacks_engage_when_every_gateway_of_a_model_is_down(
 
 
 async def test_failover_on_5xx_follows_its_order(emu: Emulator, graph: ProviderGraph) -> None:
-    """FailoverOn5xx tries its primary first whatever the price, and moves on only on 5xx."""
+    """FailoverOn5xx tries its primary first whatever the price, and moves on for a 5xx or a 429."""
     async with Router(graph, policy=FailoverOn5xx(["onetoken", "onellm"])) as router:
         assert (await router.chat("gpt-4o-mini", HI)).route.gateway == "onetoken"
         await emu.set_faults("onetoken", Faults(errors={503: 1.0}))
         reply = await router.chat("gpt-4o-mini", HI)
         assert [a.gateway for a in reply.route.attempts] == ["onetoken", "onellm"]
         await emu.set_faults("onetoken", Faults(errors={429: 1.0}))
-        with pytest.raises(Exception, match="429"):
-            await router.chat("gpt-4o-mini", HI)  # a 429 is not a 5xx: FailoverOn5xx does not move on
+        reply = await router.chat("gpt-4o-mini", HI)
+        assert [(a.gateway, a.status) for a in reply.route.attempts] == [("onetoken", 429), ("onellm", 200)]
+    async with Router(graph, policy=FailoverOn5xx(["onetoken", "onellm"], on=(ServerError,))) as router:
+        await emu.set_faults("onetoken", Faults(errors={400: 1.0}))
+        with pytest.raises(BadRequest):
+            await router.chat("gpt-4o-mini", HI)  # a 400 never moves on
+
+
+async def test_a_429_the_policy_does_not_move_on_from_is_retried_after_retry_after(
+    fake_time: Loop,
+) -> None:
+    """FailoverOn5xx without RateLimited keeps a 429'd request on its gateway and retries it there
+    after Retry-After; no other gateway sees it, and the caller gets the reply, not the 429."""
+    started: list[tuple[float, str]] = []
+
+    def watch(event: Event) -> None:
+        if event.name == "attempt.started":
+            started.append((fake_time.time(), event.gateway or ""))
+
+    async with Emulator(seed=1) as emu:
+        emu.set_tier("oneai", Tier(rpm=1))  # the client is not told the tier
+        graph = ProviderGraph.from_catalogs(emu.gateways())
+        policy = FailoverOn5xx(["oneai", "onerouter"], on=(ServerError,))
+        async with Router(graph, policy=policy, hooks=[watch], deadline=120) as router:
+            await router.chat("kimi", HI)
+            reply = await router.chat("kimi", HI)
+        assert [(a.gateway, a.status) for a in reply.route.attempts] == [("oneai", 429), ("oneai", 200)]
+        assert emu.stats("onerouter").requests == 0
+        assert emu.stats("oneai").statuses == {200: 2, 429: 1}
+    assert [g for _, g in started] == ["oneai"] * 3
+    assert started[2][0] - started[1][0] >= 59.0, "not before its Retry-After"
+
+    async with Emulator(seed=1) as emu:
+        emu.set_tier("oneai", Tier(rpm=1))
+        graph = ProviderGraph.from_catalogs(emu.gateways())
+        policy = FailoverOn5xx(["oneai", "onerouter"], on=(ServerError,))
+        async with Router(graph, policy=policy, deadline=30) as router:
+            await router.chat("kimi", HI)
+            with pytest.raises(AllCandidatesFailed) as caught:
+                await router.chat("kimi", HI)  # Retry-After is past the deadline: the 429 comes back
+        assert [a.status for a in caught.value.attempts] == [429]
+        assert emu.stats("onerouter").requests == 0
 
 
 async def test_every_failover_event_in_order(emu: Emulator, graph: ProviderGraph) -> None:
