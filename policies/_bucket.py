@@ -8,6 +8,12 @@ settled: the tokens are corrected to the real usage (refunded when it used less,
 taken when it used more) and the slot is freed. Settling is idempotent, so every
 exit path (success, error, cancellation, end of stream) may call it.
 
+The router also caps each gateway's requests in flight at its connection pool's
+size (``connections``): a request over it would only queue inside the HTTP client
+for a connection, its timeouts running, and a timeout there would be blamed on a
+gateway that never saw the request. Over the cap, the gateway is saturated like
+any account, so the request goes to the next candidate or waits for a slot.
+
 A 429's Retry-After closes the account until then. ``x-ratelimit-remaining-*``
 headers, where a gateway sends them, lower the buckets to what the gateway says
 is left (never raise them: the client stays the more careful of the two).
@@ -114,8 +120,11 @@ class AccountLimits:
     """One gateway account's buckets, slots and Retry-After closure."""
 
     __slots__ = (
+        "_cap",
+        "_cap_name",
         "closed_until",
         "concurrency",
+        "connections",
         "gateway",
         "in_flight",
         "requests",
@@ -123,19 +132,28 @@ class AccountLimits:
         "tokens",
     )
 
-    def __init__(self, gateway: str, tier: Tier | None, now: float) -> None:
+    def __init__(
+        self, gateway: str, tier: Tier | None, now: float, *, connections: int | None = None
+    ) -> None:
         self.gateway = gateway
         self.requests = None if tier is None or tier.rpm is None else TokenBucket(tier.rpm, now)
         self.tokens = None if tier is None or tier.tpm is None else TokenBucket(tier.tpm, now)
         self.concurrency = None if tier is None else tier.concurrency
+        self.connections = connections
+        # The tighter of the tier's concurrency and the connection pool, named for deferrals.
+        caps = [
+            (c, name) for c, name in ((self.concurrency, "concurrency"), (connections, "connections")) if c
+        ]
+        self._cap: int | None = min(caps)[0] if caps else None
+        self._cap_name = min(caps)[1] if caps else ""
         self.in_flight = 0
         self.reserved_tokens = 0
         self.closed_until = 0.0
 
     @property
     def unlimited(self) -> bool:
-        """No tier limits at all (only a 429 can close it)."""
-        return self.requests is None and self.tokens is None and self.concurrency is None
+        """Nothing to check (no tier limits, no connection cap): only a 429 can close it."""
+        return self.requests is None and self.tokens is None and self._cap is None
 
     def check(self, tokens: int, now: float) -> Deferral | None:
         """Why a request of ``tokens`` cannot go now, or None when it can (changes nothing)."""
@@ -150,8 +168,8 @@ class AccountLimits:
         if blocked:
             wait, limit = max(blocked)
             return Deferral(self.gateway, limit, now + wait)
-        if self.concurrency is not None and self.in_flight >= self.concurrency:
-            return Deferral(self.gateway, "concurrency", None)
+        if self._cap is not None and self.in_flight >= self._cap:
+            return Deferral(self.gateway, self._cap_name, None)
         return None
 
     def reserve(self, tokens: int, now: float) -> Reservation | Deferral:

@@ -48,6 +48,7 @@ class RateLimitAware:
         self._store: StateStore = store if store is not None else MemoryStore()
         self._gateways: Mapping[str, Gateway] = {}
         self._accounts: dict[str, AccountLimits] = {}
+        self._connections: int | None = None
         self._listeners: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
@@ -55,9 +56,11 @@ class RateLimitAware:
 
     # -- wiring ----------------------------------------------------------------------------
 
-    def attach(self, gateways: Mapping[str, Gateway]) -> None:
-        """Learn the gateways (and their tiers) the router sends to."""
+    def attach(self, gateways: Mapping[str, Gateway], *, connections: int | None = None) -> None:
+        """Learn the gateways (and their tiers) the router sends to, and how many connections
+        its HTTP client opens to one gateway (None: no cap)."""
         self._gateways = gateways
+        self._connections = connections
         self._accounts.clear()
 
     def on_release(self, listener: Callable[[], None]) -> None:
@@ -70,7 +73,9 @@ class RateLimitAware:
         if account is None:
             gw = self._gateways.get(gateway)
             tier = None if gw is None else gw.tier
-            account = self._store.get("account", gateway, lambda: AccountLimits(gateway, tier, now))
+            account = self._store.get(
+                "account", gateway, lambda: AccountLimits(gateway, tier, now, connections=self._connections)
+            )
             self._accounts[gateway] = account
         return account
 

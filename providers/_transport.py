@@ -134,6 +134,23 @@ class AiohttpTransport:
         self._client_timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
 
     @property
+    def connections_per_host(self) -> int | None:
+        """The most connections this transport opens to one host (None: no limit).
+
+        The router caps each gateway's requests in flight at this, so none waits
+        inside aiohttp for a connection with its timeouts running.
+        """
+        if self._session is None:
+            limits = (self._limit_per_host, self._limit)
+        else:
+            connector = self._session.connector
+            if connector is None:
+                return None
+            limits = (connector.limit_per_host, connector.limit)
+        positive = [n for n in limits if n > 0]  # aiohttp's 0 means no limit
+        return min(positive) if positive else None
+
+    @property
     def session(self) -> aiohttp.ClientSession:
         """The session, created on first use."""
         if self._closed:

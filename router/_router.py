@@ -121,7 +121,9 @@ class Router:
             for cost estimates.
         hooks: callables receiving each :class:`Event`.
         transport: how requests are sent (default: aiohttp; tests may pass a
-            ``MockTransport``).
+            ``MockTransport``). Each gateway's requests in flight are capped at the
+            transport's ``connections_per_host`` (the aiohttp default: 64), so none
+            waits inside the client for a connection with its timeouts running.
         session: an aiohttp session for the default transport; never closed here.
         clock: the monotonic clock for latencies and deadlines (default: the event
             loop's).
@@ -178,7 +180,6 @@ class Router:
         # Retry-After, is never ignored whatever ordering policy is chosen.
         inner = policy if policy is not None else CheapestPerToken()
         self._limits = inner if isinstance(inner, RateLimitAware) else RateLimitAware(inner, store=store)
-        self._limits.attach(graph.gateways)
         self._limits.on_release(self._capacity_freed)
         self._freed: asyncio.Event | None = None
         self._policy: Policy = self._limits
@@ -189,6 +190,10 @@ class Router:
         self._default_output = default_output_tokens
         self._hooks = Hooks(tuple(hooks))
         self._transport: Transport = transport if transport is not None else AiohttpTransport(session)
+        # Each gateway's requests in flight are capped at the connection pool's size per host.
+        self._limits.attach(
+            graph.gateways, connections=getattr(self._transport, "connections_per_host", None)
+        )
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._wall = wall_clock
         self._rng = random.Random(seed)

@@ -84,3 +84,18 @@ def test_a_request_larger_than_the_limit_never_fits() -> None:
     deferral = account.reserve(101, 0.0)
     assert isinstance(deferral, Deferral) and deferral.until == math.inf
     assert "more than the limit" in deferral.describe(0.0)
+
+
+def test_the_connection_cap_saturates_an_account_without_a_tier() -> None:
+    """Requests in flight are capped at the connection pool's size; the tighter cap names the deferral."""
+    account = AccountLimits("g", None, now=0.0, connections=2)
+    assert not account.unlimited
+    held = [account.reserve(10, 0.0), account.reserve(10, 0.0)]
+    assert all(isinstance(h, Reservation) for h in held)
+    assert account.reserve(10, 0.0) == Deferral("g", "connections", None)
+    account.settle(held[0], 5, 0.0)  # type: ignore[arg-type]
+    assert isinstance(account.reserve(10, 0.0), Reservation)
+    tighter_tier = AccountLimits("g", Tier(concurrency=1), now=0.0, connections=2)
+    assert isinstance(tighter_tier.reserve(1, 0.0), Reservation)
+    assert tighter_tier.reserve(1, 0.0) == Deferral("g", "concurrency", None)
+    assert AccountLimits("g", None, now=0.0).unlimited

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from providers import Offer, ProviderGraph, Tier
+from providers import AiohttpTransport, Offer, ProviderGraph, Tier
 from providers.emulator import Emulator, Faults
 from router import Event, Router
 
@@ -113,7 +113,8 @@ async def test_cancelling_a_thousand_in_flight_requests_leaves_nothing_held(fake
     async with Emulator(seed=1) as emu:
         await emu.set_faults("oneai", Faults(latency=100.0))
         graph = ProviderGraph.from_catalogs(emu.gateways(tiers={"oneai": tier}))
-        async with Router(graph) as router:
+        transport = AiohttpTransport(limit=2000, limit_per_host=2000)  # all 1,000 really in flight
+        async with Router(graph, transport=transport) as router:
             tasks = [asyncio.create_task(router.chat("kimi", HI, max_tokens=10)) for _ in range(1000)]
             await asyncio.sleep(1)
             held = router.limits.snapshot("oneai", fake_time.time())
@@ -152,3 +153,30 @@ async def test_breaker_events_follow_an_outage_and_its_recovery(fake_time: Loop)
         ("breaker.closed", None),
         ("breaker.closed", "GPT-4o-mini"),
     ]
+
+
+async def test_a_full_connection_pool_sends_the_next_request_elsewhere(fake_time: Loop) -> None:
+    """With 4 connections per host and OneAI slow, requests 5-8 go to OneRouter at once instead of
+    queueing inside aiohttp for a connection (where their timeouts would run and blame OneAI)."""
+    events: list[Event] = []
+    async with Emulator(seed=1) as emu:
+        graph = _four_gateway_graph(emu)
+        await emu.set_faults("oneai", Faults(latency=15.0))
+        transport = AiohttpTransport(limit_per_host=4)
+        assert transport.connections_per_host == 4
+        async with Router(graph, transport=transport, timeout=20.0, hooks=[events.append]) as router:
+            start = fake_time.time()
+            tasks = [asyncio.create_task(router.chat("gpt-4o-mini", HI, max_tokens=8)) for _ in range(8)]
+            done, _ = await asyncio.wait(tasks, timeout=5.0)
+            assert len(done) == 4, "the four over the cap were served elsewhere, without waiting"
+            plan = router.explain("gpt-4o-mini", HI, max_tokens=8)
+            assert (
+                "oneai:gpt-4o-mini: deferred (oneai connections: frees when a request in flight ends)"
+                in str(plan)
+            )
+            replies = await asyncio.gather(*tasks)
+            assert fake_time.time() - start == pytest.approx(15.0, abs=0.5)
+        assert emu.stats("oneai").peak_concurrency == 4
+    assert Counter(r.route.gateway for r in replies) == {"oneai": 4, "onerouter": 4}
+    assert all(len(r.route.attempts) == 1 for r in replies), "no timeout, no failover"
+    assert not [e for e in events if e.name == "attempt.finished" and e.outcome != "ok"]
