@@ -159,15 +159,16 @@ class AccountLimits:
         """Why a request of ``tokens`` cannot go now, or None when it can (changes nothing)."""
         if now < self.closed_until:
             return Deferral(self.gateway, "Retry-After", self.closed_until)
-        waits: list[tuple[float, str]] = []
-        if self.requests is not None:
-            waits.append((self.requests.wait(1, now), "requests/min"))
-        if self.tokens is not None:
-            waits.append((self.tokens.wait(tokens, now), "tokens/min"))
-        blocked = [w for w in waits if w[0] > 0]
-        if blocked:
-            wait, limit = max(blocked)
-            return Deferral(self.gateway, limit, now + wait)
+        if self.requests is not None or self.tokens is not None:
+            waits: list[tuple[float, str]] = []
+            if self.requests is not None:
+                waits.append((self.requests.wait(1, now), "requests/min"))
+            if self.tokens is not None:
+                waits.append((self.tokens.wait(tokens, now), "tokens/min"))
+            blocked = [w for w in waits if w[0] > 0]
+            if blocked:
+                wait, limit = max(blocked)
+                return Deferral(self.gateway, limit, now + wait)
         if self._cap is not None and self.in_flight >= self._cap:
             return Deferral(self.gateway, self._cap_name, None)
         return None
