@@ -145,7 +145,14 @@ def _emulate(args: argparse.Namespace) -> int:
     return asyncio.run(serve())
 
 
-def _parser() -> argparse.ArgumentParser:
+def _bench(args: argparse.Namespace) -> int:
+    from benchmarks._bench import main as bench_main
+
+    return bench_main(args)
+
+
+def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The command line; a subcommand's own options are loaded only when it is the one asked for."""
     parser = argparse.ArgumentParser(
         prog="switchyard",
         description="Route LLM chat requests across OneLLM, OneAI, Onetoken and OneRouter.",
@@ -189,12 +196,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     emulate.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     emulate.set_defaults(func=_emulate)
+
+    bench = sub.add_parser(
+        "bench",
+        help="run every failure scenario under every policy against the emulator (the main command)",
+        description=(
+            "Start the emulator in-process and drive load through the router for each scenario x policy: "
+            "success, attempts, cost, latency, 429s, breaker trips, CPU against bare aiohttp. Prints a table "
+            "and writes results.json and PNG plots."
+        ),
+    )
+    if "bench" in argv:
+        # The bench's options name its scenarios and policies; benchmarks sits above router,
+        # so it is imported only when the bench is what runs (or what --help is asked of).
+        from benchmarks._bench import add_arguments
+
+        add_arguments(bench)
+    bench.set_defaults(func=_bench)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``switchyard`` command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser(argv).parse_args(argv)
     try:
         status: int = args.func(args)
         sys.stdout.flush()

@@ -1,0 +1,244 @@
+"""``switchyard bench``: every scenario under every policy, against the in-process emulator.
+
+It starts the emulator (on its own thread), measures a bare aiohttp client for
+the CPU baseline, then runs each scenario x policy cell (see ``_cell``), showing
+progress, and writes ``results.json`` and the PNG plots to ``--out``. ``--quick``
+runs each cell for 3 seconds of compressed time instead of 30.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import pathlib
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from statistics import mean
+from typing import Any
+
+from providers import CatalogConflictWarning
+
+from ._cell import CellResult, Settings, bare_baseline, run_cell
+from ._emuthread import EmulatorHost, EmulatorThread
+from ._report import cpu_ratio, tables, write_json, write_plots
+from ._scenarios import LATENCY, MODEL, POLICIES, PRICES, SCENARIOS, scenarios
+
+__all__ = ["add_arguments", "cells_planned", "main", "run"]
+
+QUICK = Settings(duration=3.0, rate=40.0)
+FULL = Settings(duration=30.0, rate=40.0)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bench's command-line options."""
+    parser.add_argument(
+        "--quick", action="store_true", help="3 s cells instead of 30 s (under two minutes in all)"
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        choices=SCENARIOS,
+        help=f"run only this scenario; repeatable ({', '.join(SCENARIOS)})",
+    )
+    parser.add_argument(
+        "--policy",
+        action="append",
+        metavar="NAME",
+        choices=POLICIES,
+        help=f"run only this policy; repeatable ({', '.join(POLICIES)})",
+    )
+    parser.add_argument(
+        "--out", default="bench-out", metavar="DIR", help="where to write results.json and plots"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for the emulator and the policies")
+    parser.add_argument("--duration", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, default=None, help=argparse.SUPPRESS)
+
+
+async def run(
+    chosen: Sequence[str],
+    policies: Sequence[str],
+    settings: Settings,
+    emu: EmulatorHost,
+    on_cell: Callable[[str], None] | None = None,
+    on_request: Callable[[], None] | None = None,
+) -> tuple[list[CellResult], dict[str, list[float]]]:
+    """Run the cells between two runs of the bare client.
+
+    Returns the cells and the bare client's CPU microseconds per request, before and
+    after the cells, for plain requests (``chat``) and, when a scenario streams, for
+    streams (``stream``): their mean is the baseline, their gap shows the drift.
+    """
+    world = scenarios(settings.scale)
+    kinds = ["chat"] * any(not world[n].stream for n in chosen) + ["stream"] * any(
+        world[n].stream for n in chosen
+    )
+    bare: dict[str, list[float]] = {kind: [] for kind in kinds}
+
+    async def baseline(when: str) -> None:
+        for kind in kinds:
+            if on_cell is not None:
+                on_cell(f"bare aiohttp {kind} ({when})")
+            bare[kind].append(await bare_baseline(emu, settings, on_request, stream=kind == "stream"))
+
+    # Warm up first, unmeasured: the process's one-time costs (lazy imports, first connections,
+    # first use of each code path) would otherwise land on whichever run came first.
+    if on_cell is not None:
+        on_cell("warming up")
+    warm = Settings(duration=min(settings.duration, 0.5), rate=settings.rate, seed=settings.seed)
+    for kind in kinds:
+        await bare_baseline(emu, warm, stream=kind == "stream")
+    for name in dict.fromkeys(["healthy"] + [n for n in chosen if world[n].stream]):
+        await run_cell(emu, scenarios(warm.scale)[name], policies[0], warm)
+    await baseline("before")
+    cells: list[CellResult] = []
+    healthy_shares: dict[str, dict[str, float]] = {}
+    order = [name for name in chosen if name != "healthy"]
+    if "healthy" in chosen or any(world[name].degraded is not None for name in chosen):
+        order.insert(0, "healthy")  # the healthy shares are what "moving off" is measured against
+    for name in order:
+        for policy in policies:
+            if on_cell is not None:
+                on_cell(f"{name} / {policy}")
+            cell = await run_cell(emu, world[name], policy, settings, healthy_shares.get(policy), on_request)
+            if name == "healthy":
+                healthy_shares[policy] = {g: sum(v) / len(v) for g, v in cell.shares.items()}
+            cells.append(cell)
+    await baseline("after")
+    return cells, bare
+
+
+def cells_planned(chosen: Sequence[str], policies: Sequence[str]) -> tuple[int, int]:
+    """How many cells and bare-client runs a choice makes."""
+    world = scenarios(1.0)
+    degraded = any(world[name].degraded is not None for name in chosen)
+    cells = (len(set(chosen) - {"healthy"}) + ("healthy" in chosen or degraded)) * len(policies)
+    kinds = any(not world[n].stream for n in chosen) + any(world[n].stream for n in chosen)
+    return cells, 2 * kinds
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the bench from parsed arguments; returns the exit status."""
+    try:
+        import matplotlib  # noqa: F401  (the plots, at the end: fail now, not after the run)
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    except ImportError:
+        print("switchyard bench needs its extras: pip install 'switchyard[bench]'", file=sys.stderr)
+        return 2
+    settings = QUICK if args.quick else FULL
+    settings = Settings(
+        duration=args.duration or settings.duration, rate=args.rate or settings.rate, seed=args.seed
+    )
+    chosen = args.scenario or list(SCENARIOS)
+    policies = args.policy or list(POLICIES)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    console = Console(stderr=True)
+    n_cells, n_bare = cells_planned(chosen, policies)
+    total = (n_cells + n_bare) * settings.requests
+    began = time.monotonic()
+    wall_start = datetime.datetime.now(datetime.UTC)
+    with (
+        EmulatorThread(args.seed) as emu,
+        Progress(
+            TextColumn("[bold]{task.description:<34}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress,
+    ):
+        task = progress.add_task("starting", total=total)
+
+        def on_cell(name: str) -> None:
+            progress.update(task, description=name)
+
+        def on_request() -> None:
+            progress.advance(task)
+
+        with warnings.catch_warnings():
+            # The emulator serves the seeds' catalogs, with OneAI's duplicate deepseek-r1 row;
+            # `switchyard catalog` reports it, and the bench does not route that model.
+            warnings.simplefilter("ignore", CatalogConflictWarning)
+            cells, bare = asyncio.run(run(chosen, policies, settings, emu, on_cell, on_request))
+        progress.update(task, completed=total, description="done")
+    elapsed = time.monotonic() - began
+    report = _report(cells, bare, settings, chosen, policies, elapsed, wall_start)
+    write_json(out / "results.json", report)
+    note = (
+        ""
+        if settings.scale == 1.0
+        else f"time compressed {1 / settings.scale:g}x: {settings.duration:g} s cells"
+    )
+    plots = write_plots(out, cells, note)
+    stdout = Console()
+    for t in tables(cells, bare):
+        stdout.print(t)
+        stdout.print()
+    disagree = [c for c in cells if not c.counts_agree]
+    runs = "; ".join(
+        f"{kind} {mean(runs):.0f} us/request ({', '.join(f'{r:.0f}' for r in runs)} before/after)"
+        for kind, runs in bare.items()
+    )
+    console.print(
+        f"{len(cells)} cells in {elapsed:.0f}s; bare aiohttp {runs}; "
+        f"wrote {out / 'results.json'} and {len(plots)} plots"
+    )
+    if disagree:
+        for c in disagree:
+            console.print(
+                f"[red]request counts disagree in {c.scenario}/{c.policy}: router {dict(c.counts_router)}, "
+                f"emulator {dict(c.counts_emulator)}"
+            )
+        return 1
+    return 0
+
+
+def _report(
+    cells: Sequence[CellResult],
+    bare: Mapping[str, Sequence[float]],
+    settings: Settings,
+    chosen: Sequence[str],
+    policies: Sequence[str],
+    elapsed: float,
+    wall_start: datetime.datetime,
+) -> dict[str, Any]:
+    from importlib import metadata
+
+    try:
+        version = metadata.version("switchyard")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return {
+        "switchyard": version,
+        "python": platform.python_version(),
+        "started": wall_start.isoformat(),
+        "elapsed_s": elapsed,
+        "settings": {
+            "duration_s": settings.duration,
+            "rate_per_s": settings.rate,
+            "requests_per_cell": settings.requests,
+            "time_scale": settings.scale,
+            "seed": settings.seed,
+        },
+        "scenarios": list(chosen),
+        "policies": list(policies),
+        "assumptions": {
+            "model": MODEL,
+            "prices_usd_per_million": PRICES,
+            "latency_median_p99_s_before_scaling": LATENCY,
+            "router_hooks": "one event hook (the bench's own instrumentation) is attached",
+        },
+        "baseline": {
+            kind: {"cpu_us_per_request": mean(runs), "runs_cpu_us_per_request": list(runs)}
+            for kind, runs in bare.items()
+        },
+        "cells": [{**c.to_json(), "cpu_ratio_to_bare": cpu_ratio(c, bare)} for c in cells],
+    }

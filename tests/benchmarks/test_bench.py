@@ -1,0 +1,218 @@
+"""`switchyard bench`: its cells on fake loop time, its figures' arithmetic, and the command end to end.
+
+The cells run here on fake loop time (the emulator on the test's own loop), at the
+``--quick`` settings, so what the router did is checked for every scenario and
+policy without sleeping; their CPU figures then mean nothing and are not checked.
+One test runs the real command in a subprocess, for a fraction of a second per cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pathlib
+import subprocess
+import sys
+
+import looptime
+import pytest
+
+from benchmarks._bench import QUICK, cells_planned, run
+from benchmarks._cell import CellResult, Settings, _move_times, _percentiles, _shares
+from benchmarks._emuthread import InLoopEmulator
+from benchmarks._report import cpu_ratio, tables, write_plots
+from benchmarks._scenarios import GATEWAYS, POLICIES, SCENARIOS, scenarios
+from providers.emulator import Emulator
+
+Loop = asyncio.AbstractEventLoop
+
+
+Run = tuple[list[CellResult], dict[str, list[float]]]
+
+
+@pytest.fixture(scope="module")
+def quick_run() -> Run:
+    """Every scenario under every policy at the --quick settings, on fake time (run once per module)."""
+
+    async def go() -> Run:
+        async with Emulator(seed=0) as emulator:
+            return await run(SCENARIOS, POLICIES, QUICK, InLoopEmulator(emulator))
+
+    loop = looptime.new_event_loop(_enabled=False)
+    try:
+        with loop.looptime_enabled():
+            return loop.run_until_complete(go())
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def test_every_cell_runs_and_its_counts_agree_with_the_emulator(
+    quick_run: Run,
+) -> None:
+    """21 cells; each one's attempts that reached a gateway are exactly what the emulator received."""
+    cells, bare = quick_run
+    assert [(c.scenario, c.policy) for c in cells] == [(s, p) for s in SCENARIOS for p in POLICIES]
+    assert set(bare) == {"chat", "stream"} and all(len(runs) == 2 for runs in bare.values())
+    for c in cells:
+        assert c.requests == QUICK.requests == 120
+        assert c.counts_agree, (c.scenario, c.policy, c.counts_router, c.counts_emulator)
+        assert sum(c.counts_emulator.values()) > 0
+        assert c.attempts >= c.succeeded
+        for i in range(len(c.shares["oneai"])):
+            total = sum(c.shares[g][i] for g in GATEWAYS)
+            assert total == pytest.approx(1.0) or total == 0.0
+
+
+def test_the_failure_scenarios_do_what_they_say(
+    quick_run: Run,
+) -> None:
+    """Healthy needs one attempt; a dead gateway costs attempts and trips; a storm sends 429s; cut
+    streams restart; every policy that fails over keeps gateway-down at >= 99.9%."""
+    cells, _ = quick_run
+    by = {(c.scenario, c.policy): c for c in cells}
+    for policy in POLICIES:
+        healthy = by["healthy", policy]
+        assert healthy.success_rate == 1.0 and healthy.attempts_per_request == 1.0
+        down = by["gateway-down", policy]
+        assert down.success_rate >= 0.999, down.errors
+        assert down.counts_emulator["oneai"] == 0, "nothing reaches a gateway that refuses connections"
+        assert by["down-recovering", policy].success_rate >= 0.999
+        assert by["brownout", policy].success_rate >= 0.999
+        assert by["429-storm", policy].success_rate >= 0.999
+    for policy in ("cheapest", "failover"):  # both send everything to OneAI when it is healthy
+        assert by["healthy", policy].counts_emulator["oneai"] == 120
+        assert by["healthy", policy].cost_ratio == pytest.approx(1.0)
+        down = by["gateway-down", policy]
+        assert down.attempts_per_request > 1.0 and down.breaker_trips >= 1
+        assert down.move_off_s is not None and down.move_off_s <= 1.0
+        recovering = by["down-recovering", policy]
+        assert recovering.move_back_s is not None, "back on OneAI after it recovers"
+        assert recovering.counts_emulator["oneai"] > 0
+        assert by["brownout", policy].attempts_per_request > 1.1
+        assert by["429-storm", policy].rate_limited >= 1
+        streams = by["stalled-cut-streams", policy]
+        assert streams.restarts >= 1 and streams.success_rate >= 0.999
+        assert streams.ttft_ms is not None and streams.ttft_ms["p50"] is not None
+    latency = by["latency-shift", "latency"]
+    assert latency.move_off_s is not None, "the latency policy moves off the slowed gateway"
+    assert latency.degraded_s == pytest.approx((0.75, 1.5)) and by["healthy", "latency"].degraded_s is None
+    assert by["healthy", "latency"].cost_ratio > 1.0  # type: ignore[operator]  # pays for speed
+
+
+async def test_a_subset_runs_healthy_first_for_the_move_times(fake_time: Loop) -> None:
+    """Asking for one degraded scenario also runs healthy (its baseline shares), first."""
+    settings = Settings(duration=1.0, rate=20.0)
+    async with Emulator(seed=0) as emulator:
+        cells, bare = await run(["brownout"], ["latency"], settings, InLoopEmulator(emulator))
+    assert [(c.scenario, c.policy) for c in cells] == [("healthy", "latency"), ("brownout", "latency")]
+    assert set(bare) == {"chat"}
+    assert cells_planned(["brownout"], ["latency"]) == (2, 2)
+    assert cells_planned(list(SCENARIOS), list(POLICIES)) == (21, 4)
+
+
+def test_shares_and_move_times() -> None:
+    """Shares are per slice of the run; moving off and back is measured against half the healthy share."""
+    started = [(0.05, "oneai"), (0.06, "onetoken"), (0.5, "onetoken"), (0.96, "oneai")]
+    shares = _shares(started, duration=1.0)
+    assert shares["oneai"][1] == 0.5 and shares["onetoken"][1] == 0.5
+    assert shares["onetoken"][10] == 1.0 and shares["oneai"][19] == 1.0
+    assert shares["oneai"][5] == 0.0 and shares["onellm"] == [0.0] * 20
+    world = scenarios(1 / 30)
+    recovering = world["down-recovering"]  # OneAI down for the first half (0.5 s of 1 s)
+    # An attempt every 10 ms: OneAI's for the first ten and one probe at 0.3, then 4 in 5 from 0.6.
+    started = [
+        (i / 100, "oneai" if i < 10 or i == 30 or (i >= 60 and i % 5 < 4) else "onerouter")
+        for i in range(100)
+    ]
+    off, back = _move_times(recovering, started, 1.0, {"oneai": 0.9}, window=10)
+    assert off == pytest.approx(0.15), (
+        "under half of 0.9 from the window 0.06-0.15 (4 of 10) on; a probe is 1"
+    )
+    assert back == pytest.approx(0.15), "after 0.5, the first window back over half: 0.56-0.65, 5 of 10"
+    blips = [(at, "oneai" if 0.2 <= at < 0.25 else name) for at, name in started]  # back to half, briefly
+    assert _move_times(recovering, blips, 1.0, {"oneai": 0.9}, window=10)[0] == pytest.approx(0.31)
+    never = [(i / 100, "oneai" if i % 10 < 7 else "onerouter") for i in range(100)]  # fails over, stays on
+    assert _move_times(world["brownout"], never, 1.0, {"oneai": 1.0}, window=10) == (None, None)
+    assert _move_times(recovering, started, 1.0, {"oneai": 0.01}) == (None, None), (
+        "never used: nothing to move"
+    )
+    assert _move_times(world["healthy"], started, 1.0, {"oneai": 0.9}) == (None, None)
+
+
+def test_percentiles() -> None:
+    """p50/p95/p99 in milliseconds; none without samples."""
+    assert _percentiles([]) == {"p50": None, "p95": None, "p99": None}
+    assert _percentiles([0.2]) == {"p50": 200.0, "p95": 200.0, "p99": 200.0}
+    got = _percentiles([i / 1000 for i in range(1, 101)])
+    assert got["p50"] == pytest.approx(50.5) and got["p99"] == pytest.approx(99.01)
+
+
+def test_settings_scale_time_and_the_storm() -> None:
+    """A 3 s cell stands for 30 s: delays scale by 0.1, and so does the storm's tier."""
+    assert QUICK.scale == pytest.approx(0.1) and QUICK.requests == 120
+    assert scenarios(1.0)["429-storm"].changes[0].tier.rpm == 300  # type: ignore[union-attr]
+    assert scenarios(0.1)["429-storm"].changes[0].tier.rpm == 30  # type: ignore[union-attr]
+
+
+def test_tables_fit_80_columns_and_plots_are_written(quick_run: Run, tmp_path: pathlib.Path) -> None:
+    """Both tables render within 80 columns; the plots are PNG files."""
+    from rich.console import Console
+
+    cells, bare = quick_run
+    console = Console(width=200, record=True, color_system=None)
+    for t in tables(cells, bare):
+        console.print(t)
+    text = console.export_text()
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
+    assert "stalled-cut-streams" in text and "…" not in text
+    stream = next(c for c in cells if c.stream)
+    assert cpu_ratio(stream, {"chat": [1.0]}) is None
+    assert cpu_ratio(stream, {"stream": [stream.cpu_us_per_request / 2] * 2}) == pytest.approx(2.0)
+    written = write_plots(tmp_path, cells)
+    assert {p.name for p in written} == {
+        "latency_cdf.png",
+        "traffic_share.png",
+        "cost_vs_p95.png",
+        "ttft.png",
+    }
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+
+
+def test_the_command_end_to_end(tmp_path: pathlib.Path) -> None:
+    """`switchyard bench` (short cells) exits 0, writes results.json and the plots, counts agree."""
+    out = tmp_path / "out"
+    exe = pathlib.Path(sys.executable).parent / "switchyard"
+    done = subprocess.run(
+        [
+            str(exe),
+            "bench",
+            "--duration",
+            "0.4",
+            "--rate",
+            "40",
+            "--out",
+            str(out),
+            "--scenario",
+            "gateway-down",
+            "--scenario",
+            "stalled-cut-streams",
+            "--policy",
+            "cheapest",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads((out / "results.json").read_text())
+    assert [(c["scenario"], c["policy"]) for c in report["cells"]] == [
+        ("healthy", "cheapest"),
+        ("gateway-down", "cheapest"),
+        ("stalled-cut-streams", "cheapest"),
+    ]
+    assert all(c["counts_agree"] for c in report["cells"])
+    assert set(report["baseline"]) == {"chat", "stream"}
+    assert all(c["cpu_ratio_to_bare"] > 0 for c in report["cells"])
+    assert len(list(out.glob("*.png"))) >= 3
+    assert "switchyard bench: outcomes" in done.stdout and "gateway-down" in done.stdout
