@@ -172,6 +172,40 @@ def _fail(response: RawResponse, gateway: Gateway, wall_now: float) -> UpstreamE
     )
 
 
+def _wire(gateway: Gateway, body: dict[str, Any], *, stream: bool, dropped: tuple[str, ...]) -> WireRequest:
+    """The POST of ``body`` to the gateway's chat URL, with its headers."""
+    return WireRequest(
+        gateway=gateway.name,
+        method="POST",
+        url=gateway.chat_url,
+        key_origin=gateway.origin,
+        headers=_headers(gateway, stream=stream),
+        body=_ENCODE(body).encode(),
+        stream=stream,
+        dropped=dropped,
+    )
+
+
+def _payload(response: RawResponse, gateway: Gateway, wall_now: float, answer_key: str) -> dict[str, Any]:
+    """A reply's JSON object, or the error it is: a status, a body that is not a JSON object,
+    or an error object inside a 200 (one without ``answer_key``)."""
+    if response.status != 200:
+        raise _fail(response, gateway, wall_now)
+    payload = _decode(response, gateway)
+    if not isinstance(payload, dict):
+        raise malformed(gateway.name, 200, "the body is not a JSON object")
+    if "error" in payload and answer_key not in payload:
+        raise error_from_object(
+            gateway.name,
+            payload,
+            status=200,
+            headers=response.headers,
+            key=gateway.api_key,
+            wall_now=wall_now,
+        )
+    return payload
+
+
 @attrs.frozen
 class Dialect:
     """What one OpenAI-compatible gateway does differently.
@@ -250,16 +284,7 @@ class OpenAIAdapter:
             body["stream"] = True
             if self.dialect.stream_usage:
                 body["stream_options"] = {"include_usage": True}
-        return WireRequest(
-            gateway=gateway.name,
-            method="POST",
-            url=gateway.chat_url,
-            key_origin=gateway.origin,
-            headers=_headers(gateway, stream=stream),
-            body=_ENCODE(body).encode(),
-            stream=stream,
-            dropped=dropped,
-        )
+        return _wire(gateway, body, stream=stream, dropped=dropped)
 
     def parse(
         self,
@@ -272,20 +297,7 @@ class OpenAIAdapter:
         attempts: tuple[Attempt, ...] = (),
     ) -> Reply:
         """A ``chat.completion`` body to a :class:`Reply`."""
-        if response.status != 200:
-            raise _fail(response, gateway, wall_now)
-        payload = _decode(response, gateway)
-        if not isinstance(payload, dict):
-            raise malformed(gateway.name, 200, "the body is not a JSON object")
-        if "error" in payload and "choices" not in payload:
-            raise error_from_object(
-                gateway.name,
-                payload,
-                status=200,
-                headers=response.headers,
-                key=gateway.api_key,
-                wall_now=wall_now,
-            )
+        payload = _payload(response, gateway, wall_now, "choices")
         choices = payload.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise malformed(gateway.name, 200, "no choices")
@@ -404,16 +416,7 @@ class OneLLMAdapter:
         ]
         body: dict[str, Any] = {"model": offer.gateway_model, "messages": messages}
         body.update(params)
-        return WireRequest(
-            gateway=gateway.name,
-            method="POST",
-            url=gateway.chat_url,
-            key_origin=gateway.origin,
-            headers=_headers(gateway, stream=False),
-            body=_ENCODE(body).encode(),
-            stream=False,
-            dropped=dropped,
-        )
+        return _wire(gateway, body, stream=False, dropped=dropped)
 
     def parse(
         self,
@@ -426,20 +429,7 @@ class OneLLMAdapter:
         attempts: tuple[Attempt, ...] = (),
     ) -> Reply:
         """OneLLM's flat body (``content``, ``usage.input_tokens``...) to a :class:`Reply`."""
-        if response.status != 200:
-            raise _fail(response, gateway, wall_now)
-        payload = _decode(response, gateway)
-        if not isinstance(payload, dict):
-            raise malformed(gateway.name, 200, "the body is not a JSON object")
-        if "error" in payload and "content" not in payload:
-            raise error_from_object(
-                gateway.name,
-                payload,
-                status=200,
-                headers=response.headers,
-                key=gateway.api_key,
-                wall_now=wall_now,
-            )
+        payload = _payload(response, gateway, wall_now, "content")
         content = payload.get("content")
         if not isinstance(content, str):
             raise malformed(gateway.name, 200, "no 'content' string")
