@@ -43,11 +43,13 @@ class FailoverOn5xx(OrderingPolicy):
         on: the error classes that move on to the next candidate; by default 5xx,
             timeouts, connection failures, malformed replies, cut streams, 429s and
             refused accounts (401/402/403). A 400/422 never moves on, whatever is
-            listed. Leave ``RateLimited`` out to keep a request on a gateway that
-            answers 429: the router then retries it there after ``Retry-After``
-            for as long as the deadline and retry budget allow, and the caller
-            gets the error only when they do not. Other requests are still planned
-            around the saturated account (``RateLimitAware``).
+            listed. An outcome left out keeps the request on its gateway: if the
+            same target may be tried again, the router retries it there as the
+            failure table allows (a 5xx or timeout once; a 429 after each
+            ``Retry-After``) inside the deadline and retry budget, and the caller
+            gets the error, with every attempt, only when that fails. Other
+            requests are still planned around a saturated account
+            (``RateLimitAware``) and an open circuit.
 
     Raises:
         ValueError: when ``order`` is empty or names a gateway twice.

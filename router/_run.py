@@ -294,9 +294,9 @@ class _Run:
                     raise
             except UpstreamError as exc:
                 if not failover_on(exc):
-                    if isinstance(exc, RateLimited):
-                        # The policy keeps a 429'd request on its gateway: come back
-                        # after Retry-After, and try no other candidate.
+                    if exc.retryable:
+                        # The policy keeps the request on this target: retry it here as
+                        # the failure table allows, and try no other candidate.
                         revisits.append(self._retry_of(index, offer, exc))
                         break
                     exc.attempts = tuple(self.attempts)
@@ -389,9 +389,7 @@ class _Run:
                 except _BudgetSpent:
                     return False, None, "the retry budget is spent"
                 except UpstreamError as exc:
-                    if isinstance(exc, ContextLengthExceeded) or not (
-                        failover_on(exc) or isinstance(exc, RateLimited)
-                    ):
+                    if isinstance(exc, ContextLengthExceeded) or not (failover_on(exc) or exc.retryable):
                         exc.attempts = tuple(self.attempts)
                         raise
                     revisits.remove(entry)

@@ -18,6 +18,7 @@ from providers import (
     NoCandidatesError,
     PromptTooLong,
     ProviderGraph,
+    RateLimited,
     ServerError,
     Tier,
     UnknownModelError,
@@ -137,6 +138,20 @@ async def test_a_429_the_policy_does_not_move_on_from_is_retried_after_retry_aft
                 await router.chat("kimi", HI)  # Retry-After is past the deadline: the 429 comes back
         assert [a.status for a in caught.value.attempts] == [429]
         assert emu.stats("onerouter").requests == 0
+
+
+async def test_a_5xx_the_policy_does_not_move_on_from_is_retried_once_on_its_gateway(
+    emu: Emulator, graph: ProviderGraph, fake_time: Loop
+) -> None:
+    """FailoverOn5xx listing only 429s keeps a 503'd request on its primary: one retry there, then the
+    error with both attempts; the fallback gateway sees nothing."""
+    await emu.set_faults("onetoken", Faults(errors={503: 1.0}))
+    policy = FailoverOn5xx(["onetoken", "onellm"], on=(RateLimited,))
+    async with Router(graph, policy=policy) as router:
+        with pytest.raises(AllCandidatesFailed) as caught:
+            await router.chat("gpt-4o-mini", HI)
+    assert [(a.gateway, a.status) for a in caught.value.attempts] == [("onetoken", 503), ("onetoken", 503)]
+    assert emu.stats("onellm").requests == 0
 
 
 async def test_every_failover_event_in_order(emu: Emulator, graph: ProviderGraph) -> None:
