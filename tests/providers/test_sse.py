@@ -120,7 +120,9 @@ async def _stream(pieces: list[bytes]) -> AsyncIterator[bytes]:
         for piece in pieces:
             writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
             await writer.drain()
-            await asyncio.sleep(0.001)  # fake time: lets the client read each piece on its own
+            await asyncio.sleep(
+                0.001
+            )  # every caller runs on fake_time: lets the client read each piece alone
         writer.write(b"0\r\n\r\n")
         await writer.drain()
 

@@ -22,7 +22,7 @@ async def test_requests_per_minute(emu: Emulator, http: aiohttp.ClientSession, f
     assert [(await post(http, emu, "oneai"))[0] for _ in range(3)] == [200, 200, 200]
     status, headers, body = await post(http, emu, "oneai")
     assert status == 429 and headers["Retry-After"] == "20" and "(requests)" in body["error"]["message"]
-    await asyncio.sleep(19)
+    await asyncio.sleep(19)  # fake loop time (fake_time): no real wait
     assert (await post(http, emu, "oneai"))[0] == 429
     await asyncio.sleep(1)
     assert (await post(http, emu, "oneai"))[0] == 200

@@ -200,7 +200,7 @@ async def test_faults_change_on_a_schedule(
     """A schedule turns faults on and off at set times."""
     emu.run_schedule([(1.0, "oneai", Faults(errors={500: 1.0}), None), (2.0, "oneai", None, None)])
     seen = []
-    for _ in range(3):
+    for _ in range(3):  # on fake loop time (fake_time): the sleeps take no real time
         await asyncio.sleep(0.5)
         seen.append((await post(http, emu, "oneai"))[0])
         await asyncio.sleep(0.5)
