@@ -183,17 +183,25 @@ class AiohttpTransport:
         # No total for a stream (the router holds it to first-token, stall and the deadline).
         return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect)
 
-    async def _open(self, wire: WireRequest, timeouts: Timeouts) -> aiohttp.ClientResponse:
-        """Send and wait for the headers, under the first-byte limit when it is tighter than the total."""
+    def _request(
+        self, wire: WireRequest, timeout: aiohttp.ClientTimeout
+    ) -> Awaitable[aiohttp.ClientResponse]:
+        """The request, once its key is known to go to its own origin; awaiting it sends it."""
         _check_origin(wire)
-        request = self.session.request(
+        return self.session.request(
             wire.method,
             wire.url,
             data=wire.body,
             headers=wire.headers,
             allow_redirects=False,
             raise_for_status=False,
-            timeout=self._stream_timeout(timeouts) if wire.stream else self._timeout(timeouts),
+            timeout=timeout,
+        )
+
+    async def _open(self, wire: WireRequest, timeouts: Timeouts) -> aiohttp.ClientResponse:
+        """Send and wait for the headers, under the first-byte limit when it is tighter than the total."""
+        request = self._request(
+            wire, self._stream_timeout(timeouts) if wire.stream else self._timeout(timeouts)
         )
         first_byte = timeouts.first_byte
         if wire.stream and first_byte is None:
@@ -220,17 +228,9 @@ class AiohttpTransport:
         if first_byte is None or first_byte >= timeouts.total:
             # The common case, inline (one coroutine less per request): aiohttp's own
             # total timeout bounds the wait for the headers.
-            _check_origin(wire)
+            request = self._request(wire, self._timeout(timeouts))
             try:
-                response = await self.session.request(
-                    wire.method,
-                    wire.url,
-                    data=wire.body,
-                    headers=wire.headers,
-                    allow_redirects=False,
-                    raise_for_status=False,
-                    timeout=self._timeout(timeouts),
-                )
+                response = await request
             except TimeoutError as exc:
                 raise _timeout_error(wire, exc, False, timeouts.total, timeouts) from exc
             except aiohttp.ClientError as exc:
