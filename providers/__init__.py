@@ -62,7 +62,7 @@ from ._secret import Secret
 from ._sse import SSEDecoder, SSEEvent, sse_events
 from ._tier import Tier
 from ._tokens import HeuristicEstimator, TokenEstimator
-from ._transport import AiohttpTransport, MockTransport, StreamResponse, Timeouts, Transport
+from ._transport import AiohttpTransport, MockTransport, StreamResponse, Timeouts, Transport, TransportFailure
 
 __all__ = [
     "BUILTIN_GATEWAYS",
@@ -130,6 +130,7 @@ __all__ = [
     "Timeouts",
     "TokenEstimator",
     "Transport",
+    "TransportFailure",
     "UnknownModelError",
     "UnsupportedFeature",
     "UpstreamConnectionError",

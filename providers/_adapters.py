@@ -151,13 +151,26 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def _decode(response: RawResponse, gateway: Gateway) -> Any:
+def _loads(data: str | bytes) -> tuple[bool, Any]:
+    """(True, value) for valid JSON, (False, None) otherwise.
+
+    The decoder's exception holds the whole document, which may echo a key: an
+    error raised for it is raised outside the ``except`` block, so that neither its
+    ``__cause__`` nor its ``__context__`` holds that document.
+    """
     try:
-        return json.loads(response.body)
+        return True, json.loads(data)
     except (ValueError, UnicodeDecodeError):
-        body = response.body.lstrip()
-        what = "empty body" if not body else "an HTML page" if body[:1] == b"<" else "not JSON"
-        raise malformed(gateway.name, response.status, what) from None
+        return False, None
+
+
+def _decode(response: RawResponse, gateway: Gateway) -> Any:
+    ok, value = _loads(response.body)
+    if ok:
+        return value
+    body = response.body.lstrip()
+    what = "empty body" if not body else "an HTML page" if body[:1] == b"<" else "not JSON"
+    raise malformed(gateway.name, response.status, what)
 
 
 def _cost(usage: Usage, offer: Offer) -> float | None:
@@ -343,10 +356,9 @@ class OpenAIAdapter:
         """
         if data.strip() == "[DONE]":
             return StreamDelta(done=True)
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            raise malformed(gateway.name, 200, "a stream event that is not JSON") from None
+        ok, chunk = _loads(data)
+        if not ok:
+            raise malformed(gateway.name, 200, "a stream event that is not JSON")
         if not isinstance(chunk, dict):
             raise malformed(gateway.name, 200, "a stream event that is not a JSON object")
         if "error" in chunk:

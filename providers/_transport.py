@@ -25,6 +25,7 @@ from aiohttp.http_exceptions import LineTooLong
 
 from ._adapters import RawResponse, WireRequest
 from ._body import BodyTooLarge, read_body
+from ._classify import scrub
 from ._errors import (
     ConfigError,
     MalformedReply,
@@ -35,7 +36,7 @@ from ._errors import (
     UpstreamTimeout,
 )
 
-__all__ = ["AiohttpTransport", "MockTransport", "StreamResponse", "Timeouts", "Transport"]
+__all__ = ["AiohttpTransport", "MockTransport", "StreamResponse", "Timeouts", "Transport", "TransportFailure"]
 
 _MAX_BODY: Final = 64 * 1024 * 1024
 
@@ -103,6 +104,41 @@ class Transport(Protocol):
     async def aclose(self) -> None:
         """Release what the transport owns."""
         ...
+
+
+class TransportFailure(Exception):
+    """What the HTTP client raised, by class name and key-scrubbed message.
+
+    aiohttp's own exceptions hold the request they failed on (``request_info``,
+    with its ``Authorization`` header) and a chain of their own. So an error raised
+    at the transport boundary is chained to this stand-in, never to the aiohttp
+    object, and raised outside the ``except`` block so that ``__context__`` does
+    not hold it either: nothing reachable from a switchyard error holds a key.
+
+    Attributes:
+        kind: the qualified class name of what the client raised.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}" if message else kind)
+        self.kind = kind
+
+
+def _stand_in(exc: BaseException, wire: WireRequest) -> TransportFailure:
+    """A key-free stand-in for ``exc`` (see :class:`TransportFailure`)."""
+    kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    auth = wire.headers.get("Authorization", "")
+    text = scrub(str(exc), None)
+    token = auth.partition(" ")[2]
+    if token:
+        text = text.replace(token, "[redacted]")
+    return TransportFailure(kind, text)
+
+
+def _chained(error: UpstreamError, exc: BaseException, wire: WireRequest) -> UpstreamError:
+    """``error``, caused by a key-free stand-in of ``exc``; raise it outside the ``except`` block."""
+    error.__cause__ = _stand_in(exc, wire)
+    return error
 
 
 def _check_origin(wire: WireRequest) -> None:
@@ -206,6 +242,7 @@ class AiohttpTransport:
         first_byte = timeouts.first_byte
         if wire.stream and first_byte is None:
             first_byte = timeouts.first_token  # a stream's headers come before its first token
+        failed: UpstreamError
         try:
             if first_byte is None or (first_byte >= timeouts.total and not wire.stream):
                 # aiohttp's own total timeout bounds the wait for the headers.
@@ -213,14 +250,17 @@ class AiohttpTransport:
             else:
                 async with asyncio.timeout(first_byte) as scope:
                     response = await request
+            return response
         except TimeoutError as exc:
             expired = (
                 first_byte is not None and (first_byte < timeouts.total or wire.stream) and scope.expired()
             )
-            raise _timeout_error(wire, exc, expired, first_byte or timeouts.total, timeouts) from exc
+            failed = _chained(
+                _timeout_error(wire, exc, expired, first_byte or timeouts.total, timeouts), exc, wire
+            )
         except aiohttp.ClientError as exc:
-            raise _client_error(wire, exc) from exc
-        return response
+            failed = _chained(_client_error(wire, exc), exc, wire)
+        raise failed
 
     async def send(self, wire: WireRequest, timeouts: Timeouts) -> RawResponse:
         """POST and read the whole answer (at most 64 MiB)."""
@@ -229,12 +269,15 @@ class AiohttpTransport:
             # The common case, inline (one coroutine less per request): aiohttp's own
             # total timeout bounds the wait for the headers.
             request = self._request(wire, self._timeout(timeouts))
+            failed: UpstreamError | None = None
             try:
                 response = await request
             except TimeoutError as exc:
-                raise _timeout_error(wire, exc, False, timeouts.total, timeouts) from exc
+                failed = _chained(_timeout_error(wire, exc, False, timeouts.total, timeouts), exc, wire)
             except aiohttp.ClientError as exc:
-                raise _client_error(wire, exc) from exc
+                failed = _chained(_client_error(wire, exc), exc, wire)
+            if failed is not None:
+                raise failed
         else:
             response = await self._open(wire, timeouts)
         try:
@@ -244,30 +287,41 @@ class AiohttpTransport:
                     body = await response.read()  # aiohttp checks the length it was promised
                 else:
                     body = await read_body(response, _MAX_BODY)
+            return RawResponse(status=response.status, headers=response.headers, body=body)
         except BodyTooLarge:
             raise MalformedReply(
                 wire.gateway, status=response.status, detail="the reply is larger than 64 MiB"
             ) from None
         except TimeoutError as exc:
-            raise UpstreamTimeout(
-                wire.gateway,
-                status=response.status,
-                detail=f"the reply did not finish within {timeouts.total:g}s",
-            ) from exc
+            failed = _chained(
+                UpstreamTimeout(
+                    wire.gateway,
+                    status=response.status,
+                    detail=f"the reply did not finish within {timeouts.total:g}s",
+                ),
+                exc,
+                wire,
+            )
         except aiohttp.ClientPayloadError as exc:
-            raise UpstreamConnectionError(
-                wire.gateway, status=response.status, detail="the connection broke while reading the reply"
-            ) from exc
+            failed = _chained(
+                UpstreamConnectionError(
+                    wire.gateway,
+                    status=response.status,
+                    detail="the connection broke while reading the reply",
+                ),
+                exc,
+                wire,
+            )
         except aiohttp.ClientError as exc:
-            raise _client_error(wire, exc) from exc
-        return RawResponse(status=response.status, headers=response.headers, body=body)
+            failed = _chained(_client_error(wire, exc), exc, wire)
+        raise failed
 
     @asynccontextmanager
     async def stream(self, wire: WireRequest, timeouts: Timeouts) -> AsyncIterator[StreamResponse]:
         """Open a streamed response; leaving the block closes it at once."""
         response = await self._open(wire, timeouts)
         try:
-            yield _AiohttpStream(wire.gateway, response, timeouts)
+            yield _AiohttpStream(wire, response, timeouts)
         finally:
             # close(), not release(): a consumer that stopped early must not leave the
             # rest of a stream to be drained into a pooled connection.
@@ -301,14 +355,16 @@ def _client_error(wire: WireRequest, exc: aiohttp.ClientError) -> UpstreamError:
 class _AiohttpStream:
     """A :class:`StreamResponse` over an aiohttp response."""
 
-    def __init__(self, gateway: str, response: aiohttp.ClientResponse, timeouts: Timeouts) -> None:
-        self._gateway = gateway
+    def __init__(self, wire: WireRequest, response: aiohttp.ClientResponse, timeouts: Timeouts) -> None:
+        self._wire = wire
+        self._gateway = wire.gateway
         self._response = response
         self._timeouts = timeouts
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
 
     async def read(self) -> bytes:
+        failed: UpstreamError
         try:
             return await read_body(self._response, _MAX_BODY)
         except BodyTooLarge:
@@ -316,33 +372,50 @@ class _AiohttpStream:
                 self._gateway, status=self.status, detail="the error body is over 64 MiB"
             ) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise UpstreamConnectionError(
-                self._gateway, status=self.status, detail="the error body was cut"
-            ) from exc
+            failed = _chained(
+                UpstreamConnectionError(self._gateway, status=self.status, detail="the error body was cut"),
+                exc,
+                self._wire,
+            )
+        raise failed
 
     async def lines(self) -> AsyncIterator[bytes]:
         content = self._response.content
+        gateway, status = self._gateway, self.status
         while True:
+            failed: UpstreamError | None = None
             try:
                 line = await content.readline()
             except TimeoutError as exc:
-                raise UpstreamTimeout(
-                    self._gateway,
-                    status=self.status,
-                    detail=f"the stream did not finish within {self._timeouts.total:g}s",
-                ) from exc
+                failed = _chained(
+                    UpstreamTimeout(
+                        gateway,
+                        status=status,
+                        detail=f"the stream did not finish within {self._timeouts.total:g}s",
+                    ),
+                    exc,
+                    self._wire,
+                )
             except (ValueError, LineTooLong) as exc:  # a line longer than aiohttp's read limit
-                raise MalformedReply(
-                    self._gateway, status=self.status, detail="a stream line longer than the 2 MiB read limit"
-                ) from exc
+                failed = _chained(
+                    MalformedReply(
+                        gateway, status=status, detail="a stream line longer than the 2 MiB read limit"
+                    ),
+                    exc,
+                    self._wire,
+                )
             except aiohttp.ClientPayloadError as exc:
-                raise StreamCut(
-                    self._gateway, status=self.status, detail="the stream broke mid-transfer"
-                ) from exc
+                failed = _chained(
+                    StreamCut(gateway, status=status, detail="the stream broke mid-transfer"), exc, self._wire
+                )
             except aiohttp.ClientError as exc:
-                raise StreamCut(
-                    self._gateway, status=self.status, detail=f"the stream broke ({type(exc).__name__})"
-                ) from exc
+                failed = _chained(
+                    StreamCut(gateway, status=status, detail=f"the stream broke ({type(exc).__name__})"),
+                    exc,
+                    self._wire,
+                )
+            if failed is not None:
+                raise failed
             if not line:
                 return
             yield line
