@@ -8,7 +8,8 @@ gateway received and sent. ``switchyard emulate`` serves the same from a shell.
 
 from ._accounts import RetryAfterStyle
 from ._faults import FAULT_STATUSES, Faults, Latency, Malformed, Outage
-from ._server import Emulator, FaultsFile
+from ._faultsfile import FaultsFile
+from ._server import Emulator
 from ._stats import GatewayStats
 from ._text import count_prompt_tokens, count_tokens
 
