@@ -54,6 +54,12 @@ class Capabilities:
         assistant_prefill: a final assistant message is continued, not answered.
         unsupported_params: request parameters this model rejects; they are
             dropped (and the reply says so) rather than sent.
+        images: the model reads image parts (``image_url``).
+        pdf: the model reads file parts (``file``: PDFs).
+        audio: the model hears audio parts (``input_audio``).
+
+    A part the model is known not to take (False) keeps the offer out of a request
+    that carries one; unknown (None) lets it through, and the gateway decides.
     """
 
     streaming: bool | None = attrs.field(default=None, converter=_tristate)
@@ -61,6 +67,9 @@ class Capabilities:
     web_search: bool | None = attrs.field(default=None, converter=_tristate)
     assistant_prefill: bool | None = attrs.field(default=None, converter=_tristate)
     unsupported_params: frozenset[str] = attrs.field(default=frozenset(), converter=_param_names)
+    images: bool | None = attrs.field(default=None, converter=_tristate)
+    pdf: bool | None = attrs.field(default=None, converter=_tristate)
+    audio: bool | None = attrs.field(default=None, converter=_tristate)
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-ready dict (``unsupported_params`` sorted)."""
@@ -70,6 +79,9 @@ class Capabilities:
             "web_search": self.web_search,
             "assistant_prefill": self.assistant_prefill,
             "unsupported_params": sorted(self.unsupported_params),
+            "images": self.images,
+            "pdf": self.pdf,
+            "audio": self.audio,
         }
 
     @classmethod

@@ -75,14 +75,22 @@ _NEED_PARAMS: Final[Mapping[str, str]] = {
     "json_mode": "response_format",
     "web_search": "web_search_options",
 }
-_NEED_CAPABILITY: Final[Mapping[str, str]] = {"tools": "tools", "web_search": "web_search"}
+_NEED_CAPABILITY: Final[Mapping[str, str]] = {
+    "tools": "tools",
+    "web_search": "web_search",
+    "images": "images",
+    "pdf": "pdf",
+    "audio": "audio",
+}
+_ATTACHMENTS: Final = frozenset({"images", "pdf", "audio"})
 
 
 def unmet_needs(needs: frozenset[str], wire: Wire, capabilities: Capabilities) -> frozenset[str]:
     """What of ``needs`` (a request's :attr:`ChatRequest.needs`) this wire format or offer cannot carry.
 
     A capability marked False is unmet; web search needs a model marked True;
-    images need the OpenAI wire format (OneLLM's document has text content only).
+    images, PDFs and audio need the OpenAI wire format (OneLLM's document has text
+    content only) and a model not marked False for them.
     """
     unmet = set()
     for need in needs:
@@ -90,7 +98,7 @@ def unmet_needs(needs: frozenset[str], wire: Wire, capabilities: Capabilities) -
         if param is not None and PARAMS[param][wire].action is Action.NEEDS:
             unmet.add(need)
             continue
-        if need == "images" and wire is Wire.ONELLM:
+        if need in _ATTACHMENTS and wire is Wire.ONELLM:
             unmet.add(need)
             continue
         capability = _NEED_CAPABILITY.get(need)

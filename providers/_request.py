@@ -177,6 +177,18 @@ class Message:
         return out
 
 
+_PART_NEEDS: Final[Mapping[str, str]] = {"image_url": "images", "file": "pdf", "input_audio": "audio"}
+
+
+def _attachment_needs(parts: tuple[Mapping[str, Any], ...] | None) -> set[str]:
+    """What a message's non-text parts need of a target: ``images``, ``pdf``, ``audio``.
+
+    A part type this table does not know needs an image-capable target, the
+    strictest reading, so it is never sent where it surely cannot be read.
+    """
+    return {_PART_NEEDS.get(str(p.get("type")), "images") for p in parts or () if p.get("type") != "text"}
+
+
 def _number(name: str, value: object, low: float, high: float) -> float | None:
     if value is None:
         return None
@@ -307,7 +319,7 @@ class ChatRequest:
     user: str | None = None
     max_cost_usd: float | None = None
     needs: frozenset[str] = attrs.field(init=False, eq=False, repr=False)
-    """What a target must be able to carry: ``tools``, ``json_mode``, ``web_search``, ``images``."""
+    """What a target must carry: ``tools``, ``json_mode``, ``web_search``, ``images``, ``pdf``, ``audio``."""
     _sampling: Mapping[str, Any] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -327,7 +339,7 @@ class ChatRequest:
             needs.add("web_search")
         for m in self.messages:
             if type(m.content) is not str and m.has_non_text:
-                needs.add("images")
+                needs.update(_attachment_needs(m.content))
             if m.role == "tool" or m.tool_calls:
                 needs.add("tools")
         object.__setattr__(self, "needs", frozenset(needs) if needs else _NO_NEEDS)
