@@ -5,12 +5,17 @@
 
 1. case is folded and surrounding space dropped: ``GPT-4o-mini`` -> ``gpt-4o-mini``;
 2. a ``vendor/`` prefix is dropped: ``anthropic/claude-3.5-sonnet`` -> ``claude-3.5-sonnet``;
-3. a pinned snapshot joins its family: ``@20240620``, ``-20240620`` or ``-2024-06-20``
-   at the end is dropped (the gateway keeps the pinned id on the wire);
+3. a pinned snapshot keeps its pin, spelled one way: ``@20240620``, ``-20240620`` and
+   ``-2024-06-20`` at the end all become ``-20240620``. Two snapshots are never one
+   model, and a snapshot is not its undated name: ``gpt-4o-2024-05-13`` ->
+   ``gpt-4o-20240513``, which is not ``gpt-4o``;
 4. Anthropic's dashed versions are dotted: ``claude-3-5-sonnet`` -> ``claude-3.5-sonnet``;
 5. the alias table maps what is left: ``sonnet-3.7`` -> ``claude-3.7-sonnet``.
 
-Canonical ids are fixed points: normalising one returns it unchanged.
+Canonical ids are fixed points: normalising one returns it unchanged. Which
+aliases the shipped table may hold (none from a pinned snapshot to another model,
+none for a vendor's moving alias) is stated in ``catalogs/canonical.json`` under
+``rules`` and checked when it is loaded.
 """
 
 from __future__ import annotations
@@ -21,17 +26,20 @@ from typing import Final
 
 from ._errors import ConfigError
 
-__all__ = ["Canonicalizer"]
+__all__ = ["Canonicalizer", "pinned_date"]
 
-_DATED: Final = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
+_ISO_DATE: Final = re.compile(r"-(\d{4})-(\d{2})-(\d{2})$")
+_PINNED: Final = re.compile(r"-(\d{8})$")
 _CLAUDE_VERSION: Final = re.compile(r"(?<=-)(\d)-(\d)(?=-|$)")
 
 
 def _step(name: str) -> str:
     name = name.strip().casefold()
     name = name.rsplit("/", 1)[-1]  # vendor prefix
-    name = name.split("@", 1)[0]  # pinned snapshot
-    name = _DATED.sub("", name, count=1)
+    base, at, pin = name.partition("@")  # OneRouter's (and Vertex's) "@20240620" pin
+    if at:
+        name = f"{base}-{pin}" if pin else base
+    name = _ISO_DATE.sub(r"-\1\2\3", name, count=1)
     if name.startswith("claude-"):
         name = _CLAUDE_VERSION.sub(r"\1.\2", name)
     return name
@@ -39,8 +47,9 @@ def _step(name: str) -> str:
 
 def _by_rule(model_id: str) -> str:
     # Apply the rules until nothing changes, so normalising is idempotent
-    # ("x-20240101-20240102", "a/b/c"). After the first step (which folds case)
-    # every step keeps or shortens the id, so this ends.
+    # ("a/b/c", "x@y@2024-01-02"). After the first step (which folds case) every
+    # step shortens the id, or keeps its length and turns an '@' into a '-' or a
+    # '-' into a '.', so this ends.
     name = model_id
     for _ in range(len(model_id) + 2):
         new = _step(name)
@@ -48,6 +57,12 @@ def _by_rule(model_id: str) -> str:
             return name
         name = new
     return name
+
+
+def pinned_date(model_id: str) -> str | None:
+    """The snapshot date an id pins (``"20240620"`` for ``claude-3-5-sonnet@20240620``), or None."""
+    found = _PINNED.search(_by_rule(model_id))
+    return None if found is None else found.group(1)
 
 
 class Canonicalizer:

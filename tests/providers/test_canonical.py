@@ -6,8 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from providers import Canonicalizer, ConfigError, known_models, shipped_canonicalizer
-from providers._catalog import snapshot
+from providers import (
+    Canonicalizer,
+    ConfigError,
+    Gateway,
+    ProviderGraph,
+    UnknownModelError,
+    known_models,
+    shipped_canonicalizer,
+)
+from providers._catalog import moving_aliases, snapshot
 
 GATEWAYS = ["onellm", "oneai", "onetoken", "onerouter"]
 SHIPPED_IDS = [(g, o.gateway_model) for g in GATEWAYS for o in snapshot(g)]
@@ -39,18 +47,20 @@ def test_alias_targets_are_known_models() -> None:
     [
         ("GPT-4o-mini", "gpt-4o-mini"),
         ("gpt-4o-mini", "gpt-4o-mini"),
-        ("claude-3-5-sonnet@20240620", "claude-3.5-sonnet"),
-        ("claude-3-5-sonnet-20240620", "claude-3.5-sonnet"),
+        ("claude-3-5-sonnet@20240620", "claude-3.5-sonnet-20240620"),
+        ("claude-3-5-sonnet-20240620", "claude-3.5-sonnet-20240620"),
+        ("anthropic/claude-3.5-sonnet@2024-06-20", "claude-3.5-sonnet-20240620"),
         ("anthropic/claude-3.5-sonnet", "claude-3.5-sonnet"),
         ("Sonnet-3.7", "claude-3.7-sonnet"),
-        ("claude-3-7-sonnet-20250219", "claude-3.7-sonnet"),
+        ("claude-3-7-sonnet-20250219", "claude-3.7-sonnet-20250219"),
         ("Haiku-3.5", "claude-3.5-haiku"),
         ("Opus-4", "claude-opus-4"),
         ("claude-sonnet-4-5", "claude-sonnet-4.5"),
         ("GPT-o3-Mini", "o3-mini"),
         ("GPT-o3-DeepResearch", "o3-deep-research"),
-        ("openai/gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
-        ("DeepSeek-Chat", "deepseek-v3"),
+        ("openai/gpt-4o-mini-2024-07-18", "gpt-4o-mini-20240718"),
+        ("gpt-4o@20240513", "gpt-4o-20240513"),
+        ("DeepSeek-Chat", "deepseek-chat"),
         ("DeepSeek-Reasoner", "deepseek-reasoner"),
         ("2.0-Flash-lite", "gemini-2.0-flash-lite"),
         ("Ministral-8B-24.10", "ministral-8b-2410"),
@@ -62,17 +72,45 @@ def test_joins(model_id: str, canonical: str) -> None:
     assert shipped_canonicalizer()(model_id) == canonical
 
 
-def test_deepseek_reasoner_is_not_r1() -> None:
-    """DeepSeek's 'deepseek-reasoner' alias left R1 in 2025, so it is not joined to deepseek-r1."""
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("claude-3-5-sonnet@20240620", "claude-3-5-sonnet-20241022"),
+        ("gpt-4o-2024-05-13", "gpt-4o"),
+        ("claude-3-5-sonnet@20240620", "claude-3.5-sonnet"),
+        ("gpt-4o-2024-05-13", "gpt-4o-2024-08-06"),
+    ],
+)
+def test_pinned_snapshots_are_never_merged(one: str, other: str) -> None:
+    """A pinned snapshot is its own canonical model: not another date's, not the undated name's."""
     canon = shipped_canonicalizer()
-    assert canon("DeepSeek-Reasoner") != canon("deepseek-r1")
+    assert canon(one) != canon(other)
+
+
+def test_a_request_for_another_snapshot_is_not_routed_to_onerouters() -> None:
+    """Asking for Claude 3.5 Sonnet 20241022 does not resolve to OneRouter's pinned 20240620."""
+    graph = ProviderGraph.from_catalogs([Gateway.onerouter("k")])
+    assert graph.resolve("claude-3-5-sonnet@20240620") == "claude-3.5-sonnet-20240620"
+    with pytest.raises(UnknownModelError):
+        graph.resolve("claude-3-5-sonnet-20241022")
+
+
+@pytest.mark.parametrize(
+    ("vendor_alias", "versioned"), [("DeepSeek-Chat", "deepseek-v3"), ("DeepSeek-Reasoner", "deepseek-r1")]
+)
+def test_deepseek_moving_aliases_follow_one_rule(vendor_alias: str, versioned: str) -> None:
+    """deepseek-chat and deepseek-reasoner alike are their own canonical models, joined to no version."""
+    canon = shipped_canonicalizer()
+    assert canon(vendor_alias) == vendor_alias.casefold()
+    assert canon(vendor_alias) != canon(versioned)
+    assert vendor_alias.casefold() in moving_aliases()
 
 
 def test_user_aliases_lay_over_the_shipped_table() -> None:
     """Extra aliases override shipped ones without touching the shipped table."""
-    canon = shipped_canonicalizer().with_aliases({"DeepSeek-Chat": "deepseek-chat"})
-    assert canon("DeepSeek-Chat") == "deepseek-chat"
-    assert shipped_canonicalizer()("DeepSeek-Chat") == "deepseek-v3"
+    canon = shipped_canonicalizer().with_aliases({"DeepSeek-Chat": "deepseek-v3"})
+    assert canon("DeepSeek-Chat") == "deepseek-v3"
+    assert shipped_canonicalizer()("DeepSeek-Chat") == "deepseek-chat"
 
 
 @pytest.mark.parametrize(

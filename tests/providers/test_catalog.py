@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from importlib import resources
+from typing import Any
+
 import pytest
 
-from providers import PriceSource
-from providers._catalog import snapshot
+from providers import CatalogError, PriceSource
+from providers._catalog import parse_canonical, snapshot
 
 # OneLLM's document, section "Models", in its order (shared/seeds/000).
 ONELLM_IDS = [
@@ -134,3 +138,50 @@ def test_only_oneai_publishes_prices() -> None:
     """Published prices come from OneAI alone."""
     published = {n for n in GATEWAYS for o in snapshot(n) if o.price_source is PriceSource.PUBLISHED}
     assert published == {"oneai"}
+
+
+def _canonical(aliases: dict[str, str], notes: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "models": {"m": {"vendor": "V"}},
+        "moving_aliases": ["deepseek-chat"],
+        "notes": notes or {},
+        "aliases": aliases,
+    }
+
+
+@pytest.mark.parametrize(
+    ("aliases", "notes", "rule"),
+    [
+        ({"deepseek-chat": "deepseek-v3"}, None, "moving_aliases"),
+        ({"DeepSeek-V3": "deepseek-chat"}, None, "moving_aliases"),
+        ({"claude-3-5-sonnet@20240620": "claude-3.5-sonnet"}, None, "snapshots"),
+        ({"claude-3-5-sonnet@20240620": "claude-3.5-sonnet-20241022"}, None, "snapshots"),
+        ({"gpt-4o": "gpt-4o-20240806"}, None, "snapshots"),
+    ],
+)
+def test_canonical_data_refuses_aliases_that_break_its_rules(
+    aliases: dict[str, str], notes: dict[str, str] | None, rule: str
+) -> None:
+    """The loader refuses a joined moving alias, a merged snapshot, or an unnoted undated-to-dated alias."""
+    with pytest.raises(CatalogError, match=rule):
+        parse_canonical(_canonical(aliases, notes))
+
+
+def test_canonical_data_takes_aliases_that_keep_its_rules() -> None:
+    """A respelled snapshot and an undated id pointed at a snapshot with a note are accepted."""
+    data = parse_canonical(
+        _canonical(
+            {"claude-3-5-sonnet-v1@2024-06-20": "claude-3.5-sonnet-20240620", "GPT-4o": "gpt-4o-20240806"},
+            {"gpt-4o": "OpenAI's models page: gpt-4o points to gpt-4o-2024-08-06."},
+        )
+    )
+    assert data.canonicalizer("claude-3-5-sonnet-v1@20240620") == "claude-3.5-sonnet-20240620"
+    assert data.canonicalizer("gpt-4o") == "gpt-4o-20240806"
+    assert data.moving_aliases == {"deepseek-chat"}
+
+
+def test_shipped_canonical_data_states_its_rules() -> None:
+    """canonical.json writes out the snapshot and moving-alias rules the loader applies."""
+    data = json.loads(resources.files("providers").joinpath("catalogs", "canonical.json").read_text())
+    assert {"snapshots", "moving_aliases"} <= set(data["rules"])
+    assert {"deepseek-chat", "deepseek-reasoner"} <= set(data["moving_aliases"])

@@ -56,7 +56,7 @@ async def test_refresh_merges_live_prices_and_new_models() -> None:
     sonnet = graph.offer("onerouter", "claude-3-5-sonnet@20240620")
     assert (sonnet.input_price, sonnet.output_price, sonnet.price_source) == (2.4, 12.0, PriceSource.LIVE)
     assert sonnet.capabilities.streaming is True  # snapshot knowledge kept
-    (new,) = graph.offers("claude-3.7-sonnet")
+    (new,) = graph.offers("claude-3.7-sonnet-20250219")  # a snapshot: not OneLLM's undated Sonnet-3.7
     assert (new.gateway_model, new.input_price, new.output_price) == (
         "anthropic/claude-3-7-sonnet-20250219",
         3.0,
