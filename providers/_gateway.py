@@ -29,14 +29,28 @@ class Wire(enum.StrEnum):
     """OneLLM's own JSON: ``stop_sequences``, a flat reply, no streaming."""
 
 
-# name -> (default base URL, chat path, models listing path or None), from the seeds.
-_BUILTIN: Final[Mapping[str, tuple[str, str, str | None]]] = {
-    "onellm": ("https://onellm.dev", "/api", None),
-    "oneai": ("https://api.oneai.io/v1", "/chat/completions", None),
-    "onetoken": ("https://onetoken.one/v1", "/chat/completions", None),
-    # OneRouter documents a models listing; relative to its /v1 base URL it is /models
-    # (what the OpenAI SDK's client.models.list() calls).
-    "onerouter": ("https://llm.onerouter.pro/v1", "/chat/completions", "/models"),
+@attrs.frozen
+class _Builtin:
+    """A built-in gateway's documented defaults."""
+
+    base_url: str
+    chat_path: str
+    models_path: str | None = None
+    models_fallback_paths: tuple[str, ...] = ()
+
+
+# The built-in gateways' defaults, from the seeds.
+_BUILTIN: Final[Mapping[str, _Builtin]] = {
+    "onellm": _Builtin("https://onellm.dev", "/api"),
+    "oneai": _Builtin("https://api.oneai.io/v1", "/chat/completions"),
+    "onetoken": _Builtin("https://onetoken.one/v1", "/chat/completions"),
+    # OneRouter documents a models listing without one definite URL: relative to its
+    # /v1 base URL it is /models (what the OpenAI SDK's client.models.list() calls),
+    # and its FAQ says "Additional endpoints like /api/v1/models are also available",
+    # a path on its origin. The first is tried, then the second after a 404.
+    "onerouter": _Builtin(
+        "https://llm.onerouter.pro/v1", "/chat/completions", "/models", ("/api/v1/models",)
+    ),
 }
 BUILTIN_GATEWAYS: Final = tuple(_BUILTIN)
 """The names of the four built-in gateways, in a fixed order."""
@@ -77,6 +91,31 @@ def _check_optional_path(
 ) -> None:
     if value is not None:
         _require_path(instance.name, attribute.name, value)
+
+
+def _paths(value: Iterable[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        raise ConfigError(f"models_fallback_paths must be a list of paths, not the string {value!r}")
+    return tuple(value)
+
+
+def _check_fallback_paths(
+    instance: Gateway, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
+) -> None:
+    for path in value:
+        # '//host/...' would read as another origin; a fallback path is a path on this one.
+        _require_path(instance.name, attribute.name, path)
+        if path.startswith("//"):
+            raise ConfigError(
+                f"gateway {instance.name!r}: {attribute.name} are paths on the gateway's own origin, "
+                f"not {path!r}"
+            )
+    if value and instance.models_path is None:
+        raise ConfigError(
+            f"gateway {instance.name!r}: {attribute.name} are tried after models_path; give a models_path"
+        )
 
 
 def _check_name(instance: Gateway, attribute: attrs.Attribute[str], value: str) -> None:
@@ -138,6 +177,11 @@ class Gateway:
     wire: Wire = attrs.field(default=Wire.OPENAI, converter=Wire)
     chat_path: str = attrs.field(default="/chat/completions", validator=_check_path)
     models_path: str | None = attrs.field(default=None, validator=_check_optional_path)
+    """The models listing's path under ``base_url`` (``/models``); None when there is none."""
+    models_fallback_paths: tuple[str, ...] = attrs.field(
+        default=(), converter=_paths, validator=_check_fallback_paths
+    )
+    """Listing paths on the gateway's origin (not under ``base_url``), tried in order after a 404."""
     offers: tuple[Offer, ...] | None = attrs.field(default=None, converter=_offers)
     """Custom offers; None for a built-in gateway, whose offers are its shipped snapshot."""
     catalog: str | None = attrs.field(default=None)
@@ -155,9 +199,20 @@ class Gateway:
         return URL(self.base_url + self.chat_path)
 
     @functools.cached_property
+    def models_urls(self) -> tuple[URL, ...]:
+        """Where the models listing may be, in the order tried; empty when the gateway has none.
+
+        Every one is on the gateway's own origin, the only place its key is sent.
+        """
+        if self.models_path is None:
+            return ()
+        origin = str(self.origin)
+        return (URL(self.base_url + self.models_path), *(URL(origin + p) for p in self.models_fallback_paths))
+
+    @functools.cached_property
     def models_url(self) -> URL | None:
-        """The absolute URL of the models listing, or None when the gateway has none."""
-        return None if self.models_path is None else URL(self.base_url + self.models_path)
+        """The first URL of the models listing, or None when the gateway has none."""
+        return self.models_urls[0] if self.models_urls else None
 
     @functools.cached_property
     def origin(self) -> URL:
@@ -174,16 +229,19 @@ class Gateway:
         base_url: str | None,
         tier: Tier | None,
         chat_path: str | None = None,
+        models_path: str | None = None,
     ) -> Gateway:
-        default_url, default_path, models_path = _BUILTIN[name]
+        default = _BUILTIN[name]
         return cls(
             name=name,
-            base_url=default_url if base_url is None else base_url,
+            base_url=default.base_url if base_url is None else base_url,
             api_key=_env_key(name, api_key),
             tier=tier,
             wire=Wire.ONELLM if name == "onellm" else Wire.OPENAI,
-            chat_path=default_path if chat_path is None else chat_path,
-            models_path=models_path,
+            chat_path=default.chat_path if chat_path is None else chat_path,
+            # A configured listing path is used alone; the documented default keeps its fallbacks.
+            models_path=default.models_path if models_path is None else models_path,
+            models_fallback_paths=default.models_fallback_paths if models_path is None else (),
             catalog=name,
         )
 
@@ -202,7 +260,12 @@ class Gateway:
 
     @classmethod
     def onerouter(
-        cls, api_key: Secret | str | None = None, *, base_url: str | None = None, tier: Tier | None = None
+        cls,
+        api_key: Secret | str | None = None,
+        *,
+        base_url: str | None = None,
+        tier: Tier | None = None,
+        models_path: str | None = None,
     ) -> Gateway:
         """OneRouter (``https://llm.onerouter.pro/v1``), OpenAI-compatible, with a models listing.
 
@@ -210,8 +273,14 @@ class Gateway:
             api_key: the key; defaults to ``$ONEROUTER_API_KEY``.
             base_url: overrides the default base URL.
             tier: the account's limits, if any.
+            models_path: the models listing's path under ``base_url``, used alone. By
+                default ``/models`` is read, and after a 404 the documented
+                ``/api/v1/models`` on the same origin.
+
+        Raises:
+            ConfigError: on an invalid key, URL or path.
         """
-        return cls._builtin("onerouter", api_key, base_url, tier)
+        return cls._builtin("onerouter", api_key, base_url, tier, models_path=models_path)
 
     @classmethod
     def onetoken(
@@ -275,6 +344,7 @@ class Gateway:
         tier: Tier | None = None,
         chat_path: str = "/chat/completions",
         models_path: str | None = None,
+        models_fallback_paths: Iterable[str] = (),
     ) -> Gateway:
         """Any other OpenAI-compatible endpoint, selling the offers given.
 
@@ -285,7 +355,10 @@ class Gateway:
             offers: what it sells; each offer's ``gateway`` is filled in.
             tier: the account's limits, if any.
             chat_path: the chat completions path under ``base_url``.
-            models_path: the models listing path, for live refresh; None when it has none.
+            models_path: the models listing path under ``base_url``, for live refresh;
+                None when it has none.
+            models_fallback_paths: paths on the same origin (not under ``base_url``)
+                tried in order when the listing before answers 404.
 
         Raises:
             ConfigError: on an invalid name, URL, key, path or offer, or when no offer is given.
@@ -301,5 +374,6 @@ class Gateway:
             wire=Wire.OPENAI,
             chat_path=chat_path,
             models_path=models_path,
+            models_fallback_paths=models_fallback_paths,
             offers=bound,
         )

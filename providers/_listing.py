@@ -9,11 +9,14 @@ usable id is skipped and counted; an entry whose price is missing, negative
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 import aiohttp
+from yarl import URL
 
 from ._body import BodyTooLarge, read_body
 from ._errors import CatalogError
@@ -78,30 +81,24 @@ def parse_listing(gateway: str, payload: Any) -> tuple[tuple[Offer, ...], int]:
     return tuple(offers), skipped
 
 
-async def fetch_listing(
-    session: aiohttp.ClientSession, gateway: Gateway, timeout: float
-) -> tuple[tuple[Offer, ...], int]:
-    """GET the gateway's models listing and parse it.
-
-    The key goes only to the gateway's own origin: redirects are not followed.
-
-    Raises:
-        CatalogError: on a network failure, a status other than 200, or a body
-            that is not a listing. The message never contains the key.
-    """
-    url = gateway.models_url
-    if url is None:
-        raise CatalogError(f"gateway {gateway.name} has no models listing")
-    headers = {"Accept": "application/json"}
-    if gateway.api_key is not None:
-        headers["Authorization"] = f"Bearer {gateway.api_key.reveal()}"
+async def _get(
+    session: aiohttp.ClientSession, gateway: Gateway, url: URL, headers: Mapping[str, str], timeout: float
+) -> bytes | None:
+    """GET one listing URL: its body, or None on a 404 (the listing is not at this path)."""
+    if url.origin() != gateway.origin:
+        raise CatalogError(
+            f"models listing of {gateway.name} at {url.origin()} is not on the gateway's own origin; "
+            "its key is sent nowhere else"
+        )
     try:
         async with session.get(
             url, headers=headers, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout)
         ) as response:
+            if response.status == 404:
+                return None
             if response.status != 200:
                 raise CatalogError(f"models listing of {gateway.name} answered HTTP {response.status}")
-            body = await read_body(response, _MAX_LISTING_BYTES)
+            return await read_body(response, _MAX_LISTING_BYTES)
     except BodyTooLarge:
         raise CatalogError(
             f"models listing of {gateway.name} is larger than {_MAX_LISTING_BYTES} bytes"
@@ -112,6 +109,43 @@ async def fetch_listing(
         raise CatalogError(
             f"models listing of {gateway.name} could not be read ({type(exc).__name__})"
         ) from exc
+
+
+async def fetch_listing(
+    session: aiohttp.ClientSession, gateway: Gateway, timeout: float
+) -> tuple[tuple[Offer, ...], int]:
+    """GET the gateway's models listing and parse it.
+
+    The listing's URLs (:attr:`Gateway.models_urls`) are tried in order, the next
+    only after a 404; ``timeout`` bounds all of them together. The key goes only
+    to the gateway's own origin: every URL is checked, and redirects are not followed.
+
+    Raises:
+        CatalogError: on a network failure, a status other than 200 (or 404 where
+            another path is left), or a body that is not a listing. The message
+            never contains the key.
+    """
+    urls = gateway.models_urls
+    if not urls:
+        raise CatalogError(f"gateway {gateway.name} has no models listing")
+    headers = {"Accept": "application/json"}
+    if gateway.api_key is not None:
+        headers["Authorization"] = f"Bearer {gateway.api_key.reveal()}"
+    body: bytes | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            for url in urls:
+                body = await _get(session, gateway, url, headers, timeout)
+                if body is not None:
+                    break
+    except TimeoutError as exc:
+        raise CatalogError(f"models listing of {gateway.name} timed out after {timeout:g}s") from exc
+    if body is None:
+        tried = ", ".join(url.path for url in urls)
+        raise CatalogError(
+            f"models listing of {gateway.name} answered HTTP 404 at {tried}; "
+            "give the gateway the models_path where it lists its models"
+        )
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

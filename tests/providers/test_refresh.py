@@ -11,10 +11,11 @@ import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
 
-from providers import FakeClock, Gateway, Offer, PriceSource, ProviderGraph, Secret
+from providers import ConfigError, FakeClock, Gateway, Offer, PriceSource, ProviderGraph, Secret
 from providers._listing import parse_listing
 
 ROUTER_MODELS = "https://llm.onerouter.pro/v1/models"
+ROUTER_API_MODELS = "https://llm.onerouter.pro/api/v1/models"  # "Additional endpoints like /api/v1/models"
 KEY = "or-secret-key-0001"
 
 LISTING: dict[str, Any] = {
@@ -190,6 +191,101 @@ async def test_gateways_without_a_listing_are_not_asked() -> None:
     assert report.fetched == ("local",)
     assert {str(url) for (_, url) in mocked.requests} == {"http://127.0.0.1:8080/v1/models"}
     assert graph.offers("m2")[0].gateway == "local"
+
+
+async def test_default_listing_falls_back_from_models_to_api_v1_models() -> None:
+    """OneRouter's listing is read at base_url + /models, and after a 404 at its documented /api/v1/models."""
+    graph = _graph()
+    with aioresponses() as mocked:
+        mocked.get(ROUTER_MODELS, status=404, payload={"error": {"message": "Not Found"}})
+        mocked.get(ROUTER_API_MODELS, payload=LISTING)
+        report = await graph.refresh()
+    assert report.fetched == ("onerouter",) and not report.failed
+    assert [str(url) for (_, url) in mocked.requests] == [ROUTER_MODELS, ROUTER_API_MODELS]
+    for call in _requests(mocked):
+        assert call.kwargs["headers"]["Authorization"] == f"Bearer {KEY}"
+        assert call.kwargs["allow_redirects"] is False
+    assert graph.offer("onerouter", "claude-3-5-sonnet@20240620").price_source is PriceSource.LIVE
+
+
+@pytest.mark.parametrize(("status", "fetched"), [(200, True), (404, False)])
+async def test_a_configured_models_path_is_used_alone(status: int, fetched: bool) -> None:
+    """Gateway.onerouter(models_path=...) reads that path under base_url alone, even after a 404."""
+    url = "https://llm.onerouter.pro/v1/catalog/models"
+    graph = ProviderGraph.from_catalogs([Gateway.onerouter(KEY, models_path="/catalog/models")])
+    with aioresponses() as mocked:
+        mocked.get(url, status=status, payload=LISTING)
+        report = await graph.refresh()
+    assert [str(u) for (_, u) in mocked.requests] == [url]
+    assert report.fetched == (("onerouter",) if fetched else ())
+    assert fetched or "HTTP 404" in report.failed["onerouter"]
+
+
+async def test_the_listing_fallback_stays_on_the_gateways_origin() -> None:
+    """The fallback path is on the gateway's own scheme, host and port, whatever the base_url's path."""
+    base = "http://127.0.0.1:8443/onerouter/v1"
+    graph = ProviderGraph.from_catalogs([Gateway.onerouter(KEY, base_url=base)])
+    with aioresponses() as mocked:
+        mocked.get(base + "/models", status=404)
+        mocked.get("http://127.0.0.1:8443/api/v1/models", payload=LISTING)
+        report = await graph.refresh()
+    assert report.fetched == ("onerouter",)
+    assert [str(url) for (_, url) in mocked.requests] == [
+        base + "/models",
+        "http://127.0.0.1:8443/api/v1/models",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"models_fallback_paths": ["//evil.example/models"]}, "own origin"),
+        ({"models_fallback_paths": ["https://evil.example/models"]}, "starting with '/'"),
+        ({"models_fallback_paths": ["api/v1/models"]}, "starting with '/'"),
+        ({"models_fallback_paths": "/api/v1/models"}, "list of paths"),
+        ({"models_path": None, "models_fallback_paths": ["/api/v1/models"]}, "give a models_path"),
+    ],
+)
+def test_a_listing_path_cannot_name_another_origin(kwargs: dict[str, Any], match: str) -> None:
+    """A fallback listing path is a path on the gateway's origin, after a models_path; others are refused."""
+    with pytest.raises(ConfigError, match=match):
+        Gateway.openai_compatible(
+            "local",
+            "http://127.0.0.1:8080/v1",
+            "k",
+            offers=[Offer("m")],
+            **{"models_path": "/models", **kwargs},
+        )
+
+
+@pytest.mark.parametrize(
+    "mock",
+    [
+        {"status": 500, "body": "oops"},
+        {"status": 302, "headers": {"Location": ROUTER_API_MODELS}},
+        {"status": 401, "payload": {"error": {"message": "bad key"}}},
+    ],
+)
+async def test_only_a_404_moves_on_to_the_next_listing_path(mock: dict[str, Any]) -> None:
+    """Any failure other than a 404 at the first path is reported as it is, and the next path is not tried."""
+    graph = _graph()
+    with aioresponses() as mocked:
+        mocked.get(ROUTER_MODELS, **mock)
+        report = await graph.refresh()
+    assert f"HTTP {mock['status']}" in report.failed["onerouter"]
+    assert [str(url) for (_, url) in mocked.requests] == [ROUTER_MODELS]
+
+
+async def test_a_listing_missing_at_every_path_is_one_failure() -> None:
+    """When every listing path answers 404 the failure names the paths tried, never the key."""
+    graph = _graph()
+    with aioresponses() as mocked:
+        mocked.get(ROUTER_MODELS, status=404)
+        mocked.get(ROUTER_API_MODELS, status=404)
+        report = await graph.refresh()
+    reason = report.failed["onerouter"]
+    assert "HTTP 404" in reason and "/v1/models" in reason and "/api/v1/models" in reason
+    assert KEY not in reason
 
 
 @pytest.mark.parametrize(
