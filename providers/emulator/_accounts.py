@@ -127,9 +127,9 @@ class Account:
             out[f"x-ratelimit-reset-{name}"] = f"{(bucket.capacity - bucket.level) / bucket.rate:.3f}s"
         return out
 
-    def can_pay(self) -> bool:
-        """False once a configured balance has run out."""
-        return self.balance_usd is None or self.balance_usd > 0
+    def can_pay(self, minimum: float = 0.0) -> bool:
+        """False once a configured balance has run out, or is below ``minimum`` USD."""
+        return self.balance_usd is None or (self.balance_usd > 0 and self.balance_usd >= minimum)
 
     def charge(self, usd: float) -> None:
         """Take ``usd`` from a configured balance."""

@@ -1,4 +1,4 @@
-"""What can go wrong at an emulated gateway: latency, errors, outages, broken streams."""
+"""What can go wrong at an emulated gateway: latency, errors, outages, broken streams; tool calls."""
 
 from __future__ import annotations
 
@@ -130,6 +130,19 @@ def _optional_outage(value: Outage | str | None) -> Outage | None:
         raise ConfigError(f"an outage is 'refuse' or 'hang', not {value!r}") from None
 
 
+def _tool_calls(value: Any) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if not isinstance(value, int) or value < 0:
+        raise ConfigError(f"tool_calls is True, False or a number of calls (0 or more), not {value!r}")
+    return value
+
+
+def _flag(instance: object, attribute: attrs.Attribute[Any], value: bool) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{attribute.name} is True or False, not {value!r}")
+
+
 def _optional_count(instance: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise ConfigError(f"{attribute.name} must be a whole number of chunks (0 or more), not {value!r}")
@@ -154,6 +167,15 @@ class Faults:
             dropped (0: right after the headers, before the first chunk).
         error_event_after: a stream sends this many content chunks, then an
             ``{"error": ...}`` event inside the 200, and ends.
+        tool_calls: when a request to an OpenAI-compatible gateway carries
+            ``tools`` (and ``tool_choice`` is not ``"none"`` or one named function),
+            the model calls this many of them, the first ones, even under
+            ``tool_choice="auto"``; ``True`` is 1, and 2 makes parallel calls unless
+            ``parallel_tool_calls`` is false. 0: only ``"required"`` or a named
+            function calls a tool (see :mod:`providers.emulator` for the rules).
+        interleave_tool_calls: a stream sends parallel tool calls' headers first and
+            then their argument fragments in turn, instead of one call after the
+            other as OpenAI does; a client must assemble them by ``index``.
     """
 
     latency: Latency = attrs.field(factory=Latency, converter=_latency)
@@ -165,6 +187,8 @@ class Faults:
     stall_after: int | None = attrs.field(default=None, validator=_optional_count)
     cut_after: int | None = attrs.field(default=None, validator=_optional_count)
     error_event_after: int | None = attrs.field(default=None, validator=_optional_count)
+    tool_calls: int = attrs.field(default=0, converter=_tool_calls)
+    interleave_tool_calls: bool = attrs.field(default=False, validator=_flag)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Faults:

@@ -10,13 +10,17 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
+import attrs
 from aiohttp import web
 
 from .._catalog import shipped_canonicalizer
 from ._accounts import RetryAfterStyle
+from ._checks import check_body, check_capabilities
 from ._faults import Faults, Malformed, Outage
 from ._state import GatewayState
-from ._text import Completion, complete, count_prompt_tokens
+from ._text import complete, count_prompt_tokens
+from ._tools import tool_reply
+from ._wire import Answer, chunk, onellm_reply, openai_reply, usage_json
 
 __all__ = ["Handler"]
 
@@ -27,6 +31,24 @@ _DONE: Final = b"data: [DONE]\n\n"
 
 def _per_token(price: float | None) -> str | None:
     return None if price is None else f"{price / 1_000_000:.12f}".rstrip("0").rstrip(".")
+
+
+def _affordable(balance: float, prompt_tokens: int, in_price: float, out_price: float) -> int:
+    """The completion tokens ``balance`` pays for once the prompt is paid (at least 1)."""
+    left = balance - prompt_tokens * in_price / 1_000_000
+    return max(1, math.floor(left / out_price * 1_000_000 + 1e-9))
+
+
+@attrs.frozen
+class _Streamed:
+    """What a streamed answer needs besides the gateway and the connection."""
+
+    ident: str
+    body: Mapping[str, Any]
+    faults: Faults
+    prompt_tokens: int
+    answer: Answer
+    prices: tuple[float, float]
 
 
 class Handler:
@@ -136,6 +158,7 @@ class Handler:
 
     async def _chat(self, state: GatewayState, request: web.Request) -> web.StreamResponse:
         state.stats.arrived()
+        number = state.stats.requests
         if state.faults.outage is Outage.HANG:
             return await self._hang(state)
         if not self._authorized(state, request):
@@ -143,21 +166,13 @@ class Handler:
         try:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
-            return self._error(state, 400)
-        if not isinstance(body, dict):
-            return self._error(state, 400)
-        model = body.get("model")
-        messages = body.get("messages")
-        if not isinstance(model, str) or not isinstance(messages, list) or not messages:
-            return self._error(state, 400 if not state.onellm else 422)
+            return self._error(state, 400, None if state.onellm else "We could not parse the JSON body.")
+        refusal = check_body(body, onellm=state.onellm)
+        if refusal is not None:
+            return self._error(state, refusal.status, refusal.message, code=refusal.code)
+        model: str = body["model"]
+        messages: list[Any] = body["messages"]
         stream = bool(body.get("stream"))
-        if state.onellm:
-            if "stream" in body:
-                return self._error(
-                    state, 400, "Streaming is not supported. Do not include a stream parameter."
-                )
-            if "stop" in body:
-                return self._error(state, 400, "Unknown parameter 'stop'; use stop_sequences.")
         state.stats.by_model[model] += 1
         offer = state.offers.get(model)
         if offer is None:
@@ -172,12 +187,11 @@ class Handler:
                     f"Unsupported parameter: '{param}' is not supported with this model.",
                     code="unsupported_parameter",
                 )
-        max_tokens = body.get("max_tokens")
-        if max_tokens is not None and (
-            not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
-        ):
-            return self._error(state, 400, "max_tokens must be a positive integer")
-        prompt_tokens = count_prompt_tokens(messages)
+        refusal = check_capabilities(body, offer.capabilities, takes_tools=not state.onellm)
+        if refusal is not None:
+            return self._error(state, refusal.status, refusal.message, code=refusal.code)
+        max_tokens: int | None = body.get("max_tokens")
+        prompt_tokens = count_prompt_tokens(messages, None if state.onellm else body.get("tools"))
         if offer.context_window is not None and prompt_tokens + (max_tokens or 0) > offer.context_window:
             return self._error(
                 state,
@@ -192,9 +206,12 @@ class Handler:
         faults = state.faults_for(model)
         if faults.outage is Outage.HANG:
             return await self._hang(state)
+        account = state.account
+        if not account.can_pay(state.minimum_balance):
+            # Refused before any work: nothing reserved, nothing charged.
+            return self._error(state, 402, code="insufficient_balance")
 
         loop = asyncio.get_running_loop()
-        account = state.account
         reserved = prompt_tokens + (max_tokens or _DEFAULT_MAX_COST_TOKENS)
         admission = account.admit(loop.time(), reserved)
         if not admission.admitted:
@@ -206,30 +223,25 @@ class Handler:
         stats.enter()
         used = [0]  # tokens actually served, for the account's reconciliation
         try:
-            if not account.can_pay():
-                return self._error(state, 402, code="insufficient_balance")
             in_price, out_price = (
                 (offer.input_price or 0.0, offer.output_price or 0.0) if offer.priced else self._default_price
             )
             if state.onellm and account.balance_usd is not None and out_price > 0:
-                # OneLLM lowers max_tokens to what the balance pays for, without saying so.
-                affordable = max(1, int(account.balance_usd / out_price * 1_000_000))
-                max_tokens = min(max_tokens or affordable, affordable)
-            stop = body.get("stop_sequences" if state.onellm else "stop") or ()
-            completion = complete(
-                model, messages, max_tokens, [stop] if isinstance(stop, str) else list(stop)
-            )
+                # OneLLM lowers max_tokens to what the balance pays for, without saying so: the
+                # reply stops there with finish_reason "length", and nothing else tells.
+                affordable = _affordable(account.balance_usd, prompt_tokens, in_price, out_price)
+                if affordable < (max_tokens or _DEFAULT_MAX_COST_TOKENS):
+                    max_tokens = affordable
+                    stats.max_tokens_lowered += 1
+            answer = self._answer(state, body, faults, max_tokens, number)
+            ident = f"chatcmpl-{state.name}-{number}"
             status = faults.draw_status(state.rng)
             if stream:
                 return await self._stream(
                     state,
                     request,
-                    body,
-                    faults,
+                    _Streamed(ident, body, faults, prompt_tokens, answer, (in_price, out_price)),
                     status,
-                    prompt_tokens,
-                    completion,
-                    (in_price, out_price),
                     used,
                 )
             await asyncio.sleep(faults.latency.sample(state.rng))
@@ -239,9 +251,14 @@ class Handler:
             broken = faults.draw_malformed(state.rng)
             if broken is not None:
                 return self._malformed(state, broken)
-            cost = self._charge(state, prompt_tokens, completion, in_price, out_price)
-            used[0] = prompt_tokens + completion.tokens
-            payload = self._reply(state, model, body, prompt_tokens, completion, cost)
+            cost = self._charge(state, prompt_tokens, answer, in_price, out_price)
+            used[0] = prompt_tokens + answer.tokens
+            if state.onellm:
+                payload = onellm_reply(model, answer, prompt_tokens)
+            else:
+                with_cost = state.has_listing and _wants_usage(body)
+                usage = usage_json(prompt_tokens, answer.tokens, cost if with_cost else None)
+                payload = openai_reply(ident, int(time.time()), model, answer, usage)
             stats.answered(200)
             return web.Response(
                 body=json.dumps(payload).encode(),
@@ -252,17 +269,34 @@ class Handler:
             stats.leave()
             account.release(loop.time(), reserved, used[0])
 
-    def _charge(
+    def _answer(
         self,
         state: GatewayState,
-        prompt_tokens: int,
-        completion: Completion,
-        in_price: float,
-        out_price: float,
+        body: Mapping[str, Any],
+        faults: Faults,
+        max_tokens: int | None,
+        number: int,
+    ) -> Answer:
+        """Tool calls when the request's tools and the faults ask for them (not at OneLLM), else text."""
+        if not state.onellm:
+            calls = tool_reply(
+                body, fault_calls=faults.tool_calls, max_tokens=max_tokens, id_seed=f"{state.name}:{number}"
+            )
+            if calls is not None:
+                return Answer.of_tools(calls, interleave=faults.interleave_tool_calls)
+        stop = body.get("stop_sequences" if state.onellm else "stop") or ()
+        completion = complete(
+            body["model"], body["messages"], max_tokens, [stop] if isinstance(stop, str) else list(stop)
+        )
+        return Answer.of_text(completion)
+
+    def _charge(
+        self, state: GatewayState, prompt_tokens: int, answer: Answer, in_price: float, out_price: float
     ) -> float:
         state.stats.prompt_tokens += prompt_tokens
-        state.stats.completion_tokens += completion.tokens
-        cost = (prompt_tokens * in_price + completion.tokens * out_price) / 1_000_000
+        state.stats.completion_tokens += answer.tokens
+        state.stats.tool_calls += answer.tool_calls
+        cost = (prompt_tokens * in_price + answer.tokens * out_price) / 1_000_000
         state.account.charge(cost)
         return cost
 
@@ -279,64 +313,16 @@ class Handler:
             content_type="application/json",
         )
 
-    def _reply(
-        self,
-        state: GatewayState,
-        model: str,
-        body: Mapping[str, Any],
-        prompt_tokens: int,
-        completion: Completion,
-        cost: float,
-    ) -> dict[str, Any]:
-        if state.onellm:
-            return {
-                "provider": "emulator",
-                "model": model,
-                "role": "assistant",
-                "content": completion.text,
-                "usage": {
-                    "input_tokens": prompt_tokens,
-                    "output_tokens": completion.tokens,
-                    "total_tokens": prompt_tokens + completion.tokens,
-                },
-                "finish_reason": completion.finish_reason,
-            }
-        usage: dict[str, Any] = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion.tokens,
-            "total_tokens": prompt_tokens + completion.tokens,
-        }
-        if state.has_listing and _wants_usage(body):
-            usage["cost"] = round(cost, 12)
-        return {
-            "id": f"chatcmpl-{state.name}-{state.stats.requests}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": completion.text},
-                    "finish_reason": completion.finish_reason,
-                    "logprobs": None,
-                }
-            ],
-            "usage": usage,
-        }
-
     async def _stream(
         self,
         state: GatewayState,
         request: web.Request,
-        body: Mapping[str, Any],
-        faults: Faults,
+        streamed: _Streamed,
         status: int | None,
-        prompt_tokens: int,
-        completion: Completion,
-        prices: tuple[float, float],
         used: list[int],
     ) -> web.StreamResponse:
         rng = state.rng
+        faults = streamed.faults
         ttft = (faults.ttft or faults.latency).sample(rng)
         if status is not None:
             await asyncio.sleep(ttft)
@@ -367,22 +353,11 @@ class Handler:
                 await response.write(b'data: {"id": "chatcmpl-x", "choices": [{"delta": {"content\n\n')
             await response.write_eof()
             return response
-        model = body["model"]
-        created = int(time.time())
-        ident = f"chatcmpl-{state.name}-{stats.requests}"
-
-        def chunk(delta: Mapping[str, Any], finish: str | None = None) -> bytes:
-            payload = {
-                "id": ident,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            }
-            return b"data: " + json.dumps(payload).encode() + b"\n\n"
-
-        await response.write(chunk({"role": "assistant", "content": ""}))
-        for i, word in enumerate(completion.words):
+        answer = streamed.answer
+        ident, model, created = streamed.ident, streamed.body["model"], int(time.time())
+        first, *rest = answer.deltas
+        await response.write(chunk(ident, created, model, first))
+        for i, delta in enumerate(rest):
             if i == faults.cut_after:
                 return self._cut(state, request, response)
             if i == faults.stall_after:
@@ -397,27 +372,13 @@ class Handler:
                 return response
             if i and faults.inter_chunk:
                 await asyncio.sleep(faults.inter_chunk)
-            await response.write(chunk({"content": word}))
-        cost = self._charge(state, prompt_tokens, completion, *prices)
-        used[0] = prompt_tokens + completion.tokens
-        await response.write(chunk({}, completion.finish_reason))
-        if _wants_usage(body):
-            usage: dict[str, Any] = {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion.tokens,
-                "total_tokens": prompt_tokens + completion.tokens,
-            }
-            if state.has_listing:
-                usage["cost"] = round(cost, 12)
-            payload = {
-                "id": ident,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [],
-                "usage": usage,
-            }
-            await response.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+            await response.write(chunk(ident, created, model, delta))
+        cost = self._charge(state, streamed.prompt_tokens, answer, *streamed.prices)
+        used[0] = streamed.prompt_tokens + answer.tokens
+        await response.write(chunk(ident, created, model, {}, answer.finish_reason))
+        if _wants_usage(streamed.body):
+            usage = usage_json(streamed.prompt_tokens, answer.tokens, cost if state.has_listing else None)
+            await response.write(chunk(ident, created, model, None, usage=usage))
         await response.write(_DONE)
         await response.write_eof()
         return response

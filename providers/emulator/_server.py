@@ -7,11 +7,30 @@ at ``/api``). Time is the event loop's, so tests that run the loop on fake time
 (looptime) see latencies and Retry-After windows without waiting for them.
 
 What each gateway checks, from its document: a missing or empty key is 401 in
-its own error shape (any non-empty key passes unless keys are configured); an
-unknown model is 404 (OneLLM: 400); OneLLM refuses ``stream`` and ``stop`` with
-400 and takes ``stop_sequences``; Onetoken's search models refuse the parameters
-the catalog marks unsupported; a prompt plus ``max_tokens`` over the context
-window is 400 ``context_length_exceeded``.
+its own error shape (any non-empty key passes unless keys are configured); a
+malformed body is 400 (OneLLM: 400 for invalid JSON or a missing field, 422 for
+a wrong type or format, as its error table says); an unknown model, or one taken
+away with :meth:`Emulator.remove_offers`, is 404 ``model_not_found`` (OneLLM: 400
+``Unknown model '...'.``); OneLLM refuses ``stream`` and ``stop`` with 400 and
+takes ``stop_sequences``; Onetoken's search models refuse the parameters the
+catalog marks unsupported; image, PDF and audio parts (and ``tools``) are 400
+for a model whose capabilities say it cannot take them (unknown is accepted); a
+prompt plus ``max_tokens`` over the context window is 400
+``context_length_exceeded``.
+
+Balances: with one set (:meth:`Emulator.set_balance`), a gateway answers 402 once
+it is spent, OneLLM as soon as it is under its documented $0.10 minimum ("A
+minimum balance of $0.10 is required to make API requests."), before any work.
+Above it, OneLLM silently lowers ``max_tokens`` to the completion tokens the
+balance pays for after the prompt (its price unknown: ``default_price``): the
+reply stops there with ``finish_reason: "length"``, so ``output_tokens`` is below
+the ``max_tokens`` sent, and nothing else (no header, no field) says so;
+``GatewayStats.max_tokens_lowered`` counts it.
+
+Tool calls (OpenAI-compatible gateways; OneLLM ignores ``tools`` as its document
+has none): ``tool_choice="required"`` or a named function makes the model call
+tools, and ``Faults(tool_calls=N)`` makes it call the first N under ``"auto"``;
+plain and streamed exactly as OpenAI sends them (see ``_tools`` for the rules).
 """
 
 from __future__ import annotations
@@ -196,11 +215,32 @@ class Emulator:
     def add_offers(self, gateway: str, offers: Iterable[Offer]) -> None:
         """Serve more models at ``gateway`` than its catalog lists (keyed by each offer's gateway model id).
 
-        Give your graph the same offers (``graph.add_offers``) so both sides agree.
+        An offer whose gateway model id is already served replaces it (other prices,
+        context window or capabilities). Give your graph the same offers
+        (``graph.add_offers``) so both sides agree.
         """
         state = self._state(gateway)
         for offer in offers:
             state.offers[offer.gateway_model] = offer
+
+    def remove_offers(self, gateway: str, models: Iterable[str]) -> None:
+        """Stop serving ``models`` (gateway model ids) at ``gateway``, as when a gateway drops a model.
+
+        The gateway then answers them as any unknown model (OneLLM: 400 ``Unknown model
+        '...'.``; the others: 404 ``model_not_found``), its models listing leaves them
+        out, and their own faults are cleared. :meth:`add_offers` serves them again.
+
+        Raises:
+            ConfigError: naming the ids the gateway does not serve (nothing is removed then).
+        """
+        state = self._state(gateway)
+        wanted = [models] if isinstance(models, str) else list(models)
+        missing = [m for m in wanted if m not in state.offers]
+        if missing:
+            raise ConfigError(f"{gateway} does not serve {', '.join(map(repr, missing))}; nothing removed")
+        for model in wanted:
+            del state.offers[model]
+            state.model_faults.pop(model, None)
 
     def faults(self, gateway: str, model: str | None = None) -> Faults:
         """The faults in force for ``gateway`` (and ``model``, when it has its own)."""
@@ -269,7 +309,11 @@ class Emulator:
         state.account.balance_usd = balance
 
     def set_balance(self, gateway: str, usd: float | None) -> None:
-        """Give the account a balance in USD (None: unlimited); at zero it answers 402."""
+        """Give the account a balance in USD (None: unlimited); at zero it answers 402.
+
+        OneLLM answers 402 under its $0.10 minimum, and lowers ``max_tokens`` to what
+        the balance pays for (see the module's notes).
+        """
         if usd is not None and (not math.isfinite(usd) or usd < 0):
             raise ConfigError(f"a balance is a non-negative amount of USD, not {usd!r}")
         self._state(gateway).account.balance_usd = usd

@@ -38,6 +38,9 @@ _MESSAGES: Final[Mapping[str, Mapping[int, str]]] = {
         503: "Model overloaded — try again or switch models",
     },
 }
+# A documented minimum balance, in USD, below which a gateway refuses every request (402).
+_MINIMUM_BALANCE: Final[Mapping[str, float]] = {"onellm": 0.10}
+
 _GENERIC: Final[Mapping[int, str]] = {
     400: "Bad request",
     401: "Invalid API key",
@@ -74,6 +77,7 @@ class GatewayState:
         self.faults = Faults()
         self.model_faults: dict[str, Faults] = {}
         self.account = Account(None, now)
+        self.minimum_balance = _MINIMUM_BALANCE.get(name, 0.0)
         self.stats = StatsRecorder()
         self.port = port
         self.site: web.BaseSite | None = None

@@ -27,6 +27,9 @@ class GatewayStats:
         cut, stalled, error_events, malformed, hung: faults that happened.
         listings: models listing requests.
         by_model: model id -> chat requests.
+        tool_calls: tool calls in the answers sent in full.
+        max_tokens_lowered: requests whose max_tokens OneLLM lowered to what the
+            balance pays for (or set, below the longest natural reply, when none was sent).
     """
 
     requests: int
@@ -45,6 +48,8 @@ class GatewayStats:
     hung: int
     listings: int
     by_model: Mapping[str, int]
+    tool_calls: int = 0
+    max_tokens_lowered: int = 0
 
     @property
     def tokens(self) -> int:
@@ -69,6 +74,7 @@ class StatsRecorder:
         "in_flight",
         "listings",
         "malformed",
+        "max_tokens_lowered",
         "payment_required",
         "peak_concurrency",
         "prompt_tokens",
@@ -77,6 +83,7 @@ class StatsRecorder:
         "stalled",
         "statuses",
         "streams",
+        "tool_calls",
     )
 
     def __init__(self) -> None:
@@ -96,6 +103,8 @@ class StatsRecorder:
         self.hung = 0
         self.listings = 0
         self.by_model: Counter[str] = Counter()
+        self.tool_calls = 0
+        self.max_tokens_lowered = 0
 
     def arrived(self) -> None:
         """A chat request reached the gateway."""
@@ -138,4 +147,6 @@ class StatsRecorder:
             hung=self.hung,
             listings=self.listings,
             by_model=dict(self.by_model),
+            tool_calls=self.tool_calls,
+            max_tokens_lowered=self.max_tokens_lowered,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Sequence
 from typing import Any, Final
@@ -23,9 +24,12 @@ def count_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
 
-def count_prompt_tokens(messages: Sequence[Any]) -> int:
-    """Prompt tokens: each message's text plus 4 for its framing, plus 3 for the reply's priming."""
-    total = 3
+def count_prompt_tokens(messages: Sequence[Any], tools: Any = None) -> int:
+    """Prompt tokens: each message's text plus 4 for its framing, plus 3 for the reply's priming.
+
+    ``tools`` (the request's tool definitions), when given, count as their JSON text.
+    """
+    total = 3 if not tools else 3 + count_tokens(json.dumps(tools))
     for message in messages:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):
