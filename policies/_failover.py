@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Final
 
 from providers import (
     AccountError,
+    ConfigError,
     MalformedReply,
     Offer,
     RateLimited,
@@ -52,7 +53,8 @@ class FailoverOn5xx(OrderingPolicy):
             (``RateLimitAware``) and an open circuit.
 
     Raises:
-        ValueError: when ``order`` is empty or names a gateway twice.
+        ConfigError: when ``order`` is empty or names a gateway twice; the router
+            also refuses an order naming a gateway its graph does not have.
     """
 
     name = "failover-on-5xx"
@@ -61,9 +63,11 @@ class FailoverOn5xx(OrderingPolicy):
         self, order: Sequence[str], *, on: Iterable[type[UpstreamError]] = DEFAULT_FAILOVER_ON
     ) -> None:
         if isinstance(order, str) or not order:
-            raise ValueError("FailoverOn5xx needs a list of gateway names, primary first")
+            raise ConfigError("FailoverOn5xx needs a non-empty list of gateway names, primary first")
+        if not all(isinstance(name, str) for name in order):
+            raise ConfigError(f"FailoverOn5xx order takes gateway names, not {list(order)!r}")
         if len(set(order)) != len(order):
-            raise ValueError(f"FailoverOn5xx order names a gateway twice: {list(order)}")
+            raise ConfigError(f"FailoverOn5xx order names a gateway twice: {list(order)}")
         self.order = tuple(order)
         self._index = {name: i for i, name in enumerate(self.order)}
         self.on = tuple(on)
@@ -82,6 +86,19 @@ class FailoverOn5xx(OrderingPolicy):
     def failover_on(self, error: UpstreamError) -> bool:
         """Only the listed failures move on, and never a rejected request (400/422)."""
         return error.failover and isinstance(error, self.on)
+
+    def check(self, gateways: Collection[str]) -> None:
+        """Every gateway in the order must be one of the router's (names are case-sensitive)."""
+        known = {name.lower(): name for name in gateways}
+        for name in self.order:
+            if name in gateways:
+                continue
+            hint = known.get(name.lower())
+            did_you_mean = f"; did you mean {hint!r}?" if hint else ""
+            raise ConfigError(
+                f"FailoverOn5xx order names {name!r}, which is not a gateway of this graph "
+                f"(it has {', '.join(sorted(gateways))}){did_you_mean}"
+            )
 
     def __repr__(self) -> str:
         return f"FailoverOn5xx({list(self.order)!r})"

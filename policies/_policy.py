@@ -13,12 +13,12 @@ defers what an inner policy ranked.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from providers import ChatRequest, Offer, UpstreamError
+from providers import ChatRequest, ConfigError, Offer, UpstreamError
 
 __all__ = ["Chain", "OrderingPolicy", "Outcome", "Policy", "RequestContext", "offer_key"]
 
@@ -95,6 +95,15 @@ class Policy(Protocol):
         """Whether this failure moves on to the next candidate."""
         ...
 
+    def check(self, gateways: Collection[str]) -> None:
+        """Called once by the router with its gateways' names, before any request.
+
+        Raises:
+            ConfigError: when the policy's settings do not fit them (a failover
+                order naming a gateway the graph does not have).
+        """
+        ...
+
 
 class OrderingPolicy:
     """A policy that orders by a sort key per offer (lower first; ties keep catalog order)."""
@@ -127,6 +136,9 @@ class OrderingPolicy:
         """By default, what the failure table says (``error.failover``)."""
         return error.failover
 
+    def check(self, gateways: Collection[str]) -> None:
+        """Nothing to check by default."""
+
     def then(self, other: OrderingPolicy) -> Chain:
         """Order by this policy, breaking ties with ``other``."""
         return Chain(self, other)
@@ -145,10 +157,10 @@ class Chain(OrderingPolicy):
         flat: list[OrderingPolicy] = []
         for policy in policies:
             if not isinstance(policy, OrderingPolicy):
-                raise TypeError(f"Chain takes ordering policies, not {policy!r}")
+                raise ConfigError(f"Chain takes ordering policies, not {policy!r}")
             flat.extend(policy.policies if isinstance(policy, Chain) else (policy,))
         if not flat:
-            raise TypeError("Chain needs at least one policy")
+            raise ConfigError("Chain needs at least one policy")
         self.policies: tuple[OrderingPolicy, ...] = tuple(flat)
         self.name = " then ".join(p.name for p in self.policies)
 
@@ -195,6 +207,11 @@ class Chain(OrderingPolicy):
     def failover_on(self, error: UpstreamError) -> bool:
         """The first policy decides."""
         return self.policies[0].failover_on(error)
+
+    def check(self, gateways: Collection[str]) -> None:
+        """Every policy checks."""
+        for policy in self.policies:
+            policy.check(gateways)
 
     def __repr__(self) -> str:
         return " .then(".join(repr(p) for p in self.policies) + ")" * (len(self.policies) - 1)

@@ -17,9 +17,9 @@ buckets, but a 429 still closes it until its Retry-After.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
-from providers import Gateway, Offer, UpstreamError
+from providers import ConfigError, Gateway, Offer, UpstreamError
 
 from ._bucket import AccountLimits, AccountSnapshot, Deferral, Reservation
 from ._cheapest import CheapestPerToken
@@ -41,9 +41,15 @@ class RateLimitAware:
     """
 
     def __init__(self, inner: Policy | None = None, *, store: StateStore | None = None) -> None:
+        if isinstance(inner, RateLimitAware):
+            raise ConfigError(
+                f"RateLimitAware({inner!r}) wraps a RateLimitAware; wrap the ordering policy once"
+            )
+        if inner is not None and not isinstance(inner, Policy):
+            raise ConfigError(
+                f"RateLimitAware wraps a policy object such as CheapestPerToken(), not {inner!r}"
+            )
         self.inner: Policy = inner if inner is not None else CheapestPerToken()
-        if isinstance(self.inner, RateLimitAware):
-            raise TypeError("RateLimitAware is already wrapping a RateLimitAware")
         self.name = f"rate-limit-aware {self.inner.name}"
         self._store: StateStore = store if store is not None else MemoryStore()
         self._gateways: Mapping[str, Gateway] = {}
@@ -163,6 +169,10 @@ class RateLimitAware:
     def failover_on(self, error: UpstreamError) -> bool:
         """The inner policy decides."""
         return self.inner.failover_on(error)
+
+    def check(self, gateways: Collection[str]) -> None:
+        """The inner policy checks."""
+        self.inner.check(gateways)
 
     @property
     def learns(self) -> bool:

@@ -33,6 +33,7 @@ from ._errors import (
     EndpointError,
     InsufficientBalance,
     MalformedReply,
+    ModelUnavailable,
     NoCandidatesError,
     NonRetryableError,
     Overloaded,
@@ -62,6 +63,7 @@ from ._secret import Secret
 from ._sse import SSEDecoder, SSEEvent, sse_events
 from ._tier import Tier
 from ._tokens import HeuristicEstimator, TokenEstimator
+from ._toolcalls import ToolCallAssembler
 from ._transport import AiohttpTransport, MockTransport, StreamResponse, Timeouts, Transport, TransportFailure
 
 __all__ = [
@@ -98,6 +100,7 @@ __all__ = [
     "Message",
     "MockTransport",
     "ModelInfo",
+    "ModelUnavailable",
     "MonotonicClock",
     "NoCandidatesError",
     "NonRetryableError",
@@ -129,6 +132,7 @@ __all__ = [
     "Tier",
     "Timeouts",
     "TokenEstimator",
+    "ToolCallAssembler",
     "Transport",
     "TransportFailure",
     "UnknownModelError",

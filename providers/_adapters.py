@@ -38,7 +38,7 @@ __all__ = [
 
 
 # One encoder for every body: json.dumps() with any option builds a new encoder per call.
-_ENCODE: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_ENCODE: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 def _mask_headers(headers: Mapping[str, str]) -> str:
@@ -162,6 +162,14 @@ def _loads(data: str | bytes) -> tuple[bool, Any]:
         return True, json.loads(data)
     except (ValueError, UnicodeDecodeError):
         return False, None
+
+
+def _indexed(call: object) -> bool:
+    """A streamed tool-call piece: an object with a non-negative integer ``index``."""
+    if not isinstance(call, dict):
+        return False
+    index = call.get("index")
+    return isinstance(index, int) and not isinstance(index, bool) and index >= 0
 
 
 def _decode(response: RawResponse, gateway: Gateway) -> Any:
@@ -381,8 +389,11 @@ class OpenAIAdapter:
             if piece is not None and not isinstance(piece, str):
                 raise malformed(gateway.name, 200, "delta.content is not a string")
             text = piece or ""
-            if isinstance(delta, dict) and delta.get("tool_calls"):
-                tool_calls = tuple(delta["tool_calls"])
+            calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+            if calls:
+                if not isinstance(calls, list) or not all(_indexed(c) for c in calls):
+                    raise malformed(gateway.name, 200, "delta.tool_calls is not a list of indexed objects")
+                tool_calls = tuple(calls)
             finish = choice.get("finish_reason")
             if finish == "error":
                 raise ServerError(

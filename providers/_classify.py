@@ -7,6 +7,9 @@ status picks the class from :data:`STATUS_CLASSES`; the body may refine it:
 - a content-filter code or message -> :class:`ContentFiltered`;
 - a balance or quota message on any status (OpenAI-style gateways send
   ``insufficient_quota`` with 429) -> :class:`InsufficientBalance`;
+- "unknown model" on 400/404/422 (``model_not_found``, OneLLM's "Unknown model
+  'x'.") -> :class:`ModelUnavailable`: the gateway's catalog moved, not the caller's
+  fault;
 - a 200 whose body is an error object (OneRouter may send errors inside a 200)
   is classified by the object's numeric ``code`` when it has one.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any, Final
@@ -33,6 +37,7 @@ from ._errors import (
     EndpointError,
     InsufficientBalance,
     MalformedReply,
+    ModelUnavailable,
     NonRetryableError,
     Overloaded,
     PermissionDenied,
@@ -80,6 +85,13 @@ _FILTER: Final = re.compile(r"content.?(filter|policy|management)|moderation|fla
 _BALANCE: Final = re.compile(
     r"insufficient.?(balance|quota|credits?|funds)|minimum balance|top.?up|out of credits|"
     r"not enough (balance|credits)",
+    re.I,
+)
+# A gateway saying it does not serve the model: OpenAI's ``model_not_found`` code, "The model
+# `x` does not exist", OneLLM's "Unknown model 'x'.".
+_UNKNOWN_MODEL: Final = re.compile(
+    r"model_not_found|\b(unknown|invalid|unsupported|no such) model\b|"
+    r"\bmodel\b[^.]{0,120}?\b(does not exist|not found|is not available)",
     re.I,
 )
 _SPACE: Final = re.compile(r"\s+")
@@ -150,42 +162,54 @@ def upstream_message(body: bytes, key: Secret | None) -> str | None:
     return _shorten(scrub(body.decode("utf-8", "replace"), key))
 
 
+def _wait(seconds: float) -> float | None:
+    """A usable wait: positive and finite; anything else (0, negative, NaN, infinity) is no value."""
+    return seconds if 0.0 < seconds < math.inf else None
+
+
 def parse_retry_after(headers: Mapping[str, str], wall_now: float) -> float | None:
     """Seconds to wait, from ``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP-date.
 
     An HTTP-date is measured against the response's own ``Date`` header when it has
     one (so a skewed local clock does not matter), else against ``wall_now``.
+    Zero, a negative number, NaN, infinity and a date already past count as no
+    value (None): "retry now" is what a missing header means too. The router
+    clamps what is left to its ``max_retry_after``.
     """
     ms = headers.get("retry-after-ms")
     if ms is not None:
         try:
-            return max(0.0, float(ms) / 1000.0)
+            waited = _wait(float(ms) / 1000.0)
         except ValueError:
-            pass
+            waited = None
+        if waited is not None:
+            return waited
     value = headers.get("retry-after")
     if value is None:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        return _wait(float(value))
     except ValueError:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     reference = wall_now
     date = headers.get("date")
     if date is not None:
-        with contextlib.suppress(TypeError, ValueError, IndexError):
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
             reference = email.utils.parsedate_to_datetime(date).timestamp()
-    return max(0.0, when - reference)
+    return _wait(when - reference)
 
 
 def _refine(cls: type[UpstreamError], status: int, message: str, codes: str) -> type[UpstreamError]:
     text = f"{codes} {message}"
     if _BALANCE.search(text):
         return InsufficientBalance
+    if status in (400, 404, 422) and _UNKNOWN_MODEL.search(text):
+        return ModelUnavailable
     if _FILTER.search(text) and status in (400, 403, 422, 200):
         return ContentFiltered
     if _CONTEXT.search(text) and status in (400, 413, 422, 200):

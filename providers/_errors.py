@@ -13,9 +13,9 @@ import as ``router.RouterError``::
     ├── NoCandidatesError                   every candidate was excluded before sending (open
     │                                       circuits, missing keys, price cap...); says why for each
     ├── AllCandidatesFailed                 every attempt failed; carries each attempt and error
-    ├── SaturatedError                      every candidate is at a rate limit past the deadline
     ├── StreamInterrupted                   a stream broke after chunks reached the caller
     ├── DeadlineExceeded (TimeoutError)     the request's overall deadline passed
+    │   └── SaturatedError                  every candidate is at a rate limit past the deadline
     └── UpstreamError                       a gateway failed or refused; carries gateway, status,
         │                                   retry_after, upstream_message, retryable, failover
         ├── RetryableError                  the same target may be tried again (budgeted)
@@ -32,6 +32,7 @@ import as ``router.RouterError``::
             │   ├── PermissionDenied        403
             │   └── InsufficientBalance     402 (OneAI), or OneLLM's minimum balance
             ├── EndpointError               404, 405, a redirect: wrong path or model at this gateway
+            │   └── ModelUnavailable        the gateway says it does not serve the model (now)
             └── BadRequest                  400, 422: the request itself; no other candidate either
                 ├── ContextLengthExceeded   only a larger-context candidate may help
                 └── ContentFiltered         the gateway's content filter refused it
@@ -59,6 +60,7 @@ __all__ = [
     "EndpointError",
     "InsufficientBalance",
     "MalformedReply",
+    "ModelUnavailable",
     "NoCandidatesError",
     "NonRetryableError",
     "Overloaded",
@@ -149,24 +151,6 @@ class AllCandidatesFailed(RouterError):
         super().__init__(f"{model!r}: {len(self.errors)} attempt(s) failed and {reason}: {listed}")
 
 
-class SaturatedError(RouterError):
-    """Every candidate is at one of its account's limits, and the deadline leaves no time to wait.
-
-    Attributes:
-        model: the canonical model asked for.
-        limits: for each deferred candidate, which limit and when it frees, in words.
-        frees_in: seconds until the earliest of them frees (None: when a request in
-            flight ends, or never for a request larger than a limit).
-    """
-
-    def __init__(self, model: str, limits: Sequence[str], frees_in: float | None) -> None:
-        self.model = model
-        self.limits = tuple(limits)
-        self.frees_in = frees_in
-        when = "" if frees_in is None else f"; the earliest frees in {frees_in:.1f}s"
-        super().__init__(f"every candidate for {model!r} is at a rate limit ({'; '.join(self.limits)}){when}")
-
-
 class StreamInterrupted(RouterError):
     """A stream broke after some of it reached the caller; what arrived is not the whole answer.
 
@@ -217,6 +201,35 @@ class DeadlineExceeded(RouterError, TimeoutError):
         super().__init__(
             f"no complete answer within the {deadline:g}s deadline after {len(self.attempts)} attempt(s)"
             + (f": {tail}" if tail else "")
+        )
+
+
+class SaturatedError(DeadlineExceeded):
+    """Every candidate is at one of its account's limits, and the deadline left no time to wait.
+
+    A :class:`DeadlineExceeded`: the request waited for a slot (or a Retry-After)
+    until its deadline, or the earliest would free only after it. No attempt was made.
+
+    Attributes:
+        model: the canonical model asked for.
+        limits: for each deferred candidate, which limit and when it frees, in words.
+        frees_in: seconds until the earliest of them frees (None: when a request in
+            flight ends, or never for a request larger than a limit).
+        deadline: the request's deadline, in seconds (None when not known).
+    """
+
+    def __init__(
+        self, model: str, limits: Sequence[str], frees_in: float | None, deadline: float | None = None
+    ) -> None:
+        self.model = model
+        self.limits = tuple(limits)
+        self.frees_in = frees_in
+        self.deadline = deadline  # type: ignore[assignment]
+        self.attempts = ()
+        self.errors = ()
+        when = "" if frees_in is None else f"; the earliest frees in {frees_in:.1f}s"
+        RouterError.__init__(
+            self, f"every candidate for {model!r} is at a rate limit ({'; '.join(self.limits)}){when}"
         )
 
 
@@ -392,6 +405,16 @@ class EndpointError(NonRetryableError):
     """404, 405 or a redirect: the path or the model is wrong for this gateway."""
 
     summary = "endpoint or model not found"
+
+
+class ModelUnavailable(EndpointError):
+    """The gateway answered that it does not serve the model (its catalog changed since the snapshot).
+
+    Not the caller's fault: another gateway serving the model is tried, and the
+    router leaves this offer out for a while.
+    """
+
+    summary = "the gateway does not serve this model"
 
 
 class BadRequest(NonRetryableError):

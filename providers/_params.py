@@ -27,7 +27,7 @@ from ._gateway import Wire
 from ._offer import Capabilities
 from ._request import ChatRequest
 
-__all__ = ["PARAMS", "Action", "Rule", "translate_params", "unmet_needs"]
+__all__ = ["PARAMS", "Action", "Rule", "dropped_count", "may_drop", "translate_params", "unmet_needs"]
 
 
 class Action(enum.StrEnum):
@@ -108,6 +108,24 @@ def unmet_needs(needs: frozenset[str], wire: Wire, capabilities: Capabilities) -
         if value is False or (need == "web_search" and value is not True):
             unmet.add(need)
     return frozenset(unmet)
+
+
+_DROPPED_SOMEWHERE: Final = frozenset(
+    name for name, rules in PARAMS.items() if any(r.action is Action.DROP for r in rules.values())
+)
+
+
+def may_drop(sampling: Mapping[str, Any]) -> bool:
+    """Whether some wire format drops one of these parameters (OneLLM drops ``seed``...)."""
+    return not _DROPPED_SOMEWHERE.isdisjoint(sampling)
+
+
+def dropped_count(request: ChatRequest, wire: Wire, capabilities: Capabilities) -> int:
+    """How many of the request's parameters this target would leave out (as :func:`translate_params`)."""
+    unsupported = capabilities.unsupported_params
+    return sum(
+        1 for name in request.sampling() if name in unsupported or PARAMS[name][wire].action is Action.DROP
+    )
 
 
 def translate_params(

@@ -46,8 +46,19 @@ class SSEDecoder:
         self.discarded = 0
 
     def feed(self, raw: bytes | str) -> SSEEvent | None:
-        """Feed one line (with or without its line ending); return an event when one is complete."""
-        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        """Feed one line (with or without its line ending); return an event when one is complete.
+
+        Raises:
+            UnicodeDecodeError: on a line that is not UTF-8 (a comment excepted): its
+                text cannot be told apart from corrupted text, so it is never patched up.
+        """
+        if isinstance(raw, bytes):
+            if raw[:1] == b":":
+                self.comments += 1
+                return None
+            line = raw.decode("utf-8")
+        else:
+            line = raw
         line = line.rstrip("\r\n")
         if not line:
             return self._dispatch()

@@ -10,6 +10,7 @@ from providers import (
     Attempt,
     AuthenticationError,
     BadRequest,
+    CatalogError,
     ChatRequest,
     ConfigError,
     ContentFiltered,
@@ -18,6 +19,7 @@ from providers import (
     EndpointError,
     InsufficientBalance,
     MalformedReply,
+    ModelUnavailable,
     NoCandidatesError,
     NonRetryableError,
     Overloaded,
@@ -30,7 +32,9 @@ from providers import (
     RouterError,
     SaturatedError,
     ServerError,
+    StreamChunk,
     StreamCut,
+    StreamInterrupted,
     Timeouts,
     UnknownModelError,
     UnsupportedFeature,
@@ -48,6 +52,7 @@ from ._events import Event, Hook
 from ._explain import Excluded, Explanation, Ranked
 from ._health import Health, Permit, Reported
 from ._router import Router
+from ._stream import Stream
 
 __all__ = [
     "AccountError",
@@ -58,6 +63,7 @@ __all__ = [
     "BadRequest",
     "BreakerConfig",
     "BreakerState",
+    "CatalogError",
     "ChatRequest",
     "CircuitBreaker",
     "ConfigError",
@@ -72,6 +78,7 @@ __all__ = [
     "Hook",
     "InsufficientBalance",
     "MalformedReply",
+    "ModelUnavailable",
     "NoCandidatesError",
     "NonRetryableError",
     "Overloaded",
@@ -90,7 +97,10 @@ __all__ = [
     "RouterError",
     "SaturatedError",
     "ServerError",
+    "Stream",
+    "StreamChunk",
     "StreamCut",
+    "StreamInterrupted",
     "Timeouts",
     "Transition",
     "UnknownModelError",

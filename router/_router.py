@@ -64,17 +64,20 @@ from providers import (
     Tier,
     Timeouts,
     TokenEstimator,
+    ToolCallAssembler,
     Transport,
     UnsupportedFeature,
     UpstreamError,
+    ValidationError,
     adapter_for,
 )
 from providers._gateway import env_var
-from providers._params import unmet_needs
+from providers._params import dropped_count, may_drop, unmet_needs
 
 from ._backoff import Backoff
 from ._breaker import BreakerConfig
 from ._budget import RetryBudget
+from ._closures import Closures
 from ._events import Hook, Hooks
 from ._explain import Excluded, Explanation, Ranked
 from ._health import Health
@@ -134,9 +137,18 @@ class Router:
         stream_upstream: have :meth:`chat` stream from the gateway by default (see there).
             Off by default: a plain reply costs less CPU, and the per-attempt timeouts
             bound it; turn it on to catch a stalled answer within the stall limit.
+        max_retry_after: the longest one ``Retry-After`` may close an account or a
+            target, in seconds (a gateway asking for more is taken to mean this).
+            A zero, negative, NaN or past ``Retry-After`` counts as none.
+        unavailable_for: how long an offer is left out of plans after its gateway
+            answered that it does not serve the model (a stale snapshot).
+
+    A router belongs to the event loop it is first used on; using it from another
+    loop raises :class:`RouterError` (make one router per loop).
 
     Raises:
-        ConfigError: on bad timeouts, deadline or budget settings.
+        ConfigError: on bad timeouts, deadline, budget or policy settings, or a
+            policy naming a gateway the graph does not have.
         UnknownModelError: when ``fallbacks`` names a model no gateway serves.
     """
 
@@ -161,9 +173,20 @@ class Router:
         breaker: BreakerConfig | None = None,
         store: StateStore | None = None,
         stream_upstream: bool = False,
+        max_retry_after: float = 120.0,
+        unavailable_for: float = 300.0,
     ) -> None:
         if not isinstance(graph, ProviderGraph):
             raise ConfigError(f"Router takes a ProviderGraph, not {type(graph).__name__}")
+        if policy is not None and not isinstance(policy, Policy):
+            raise ConfigError(f"policy must be a policy object such as CheapestPerToken(), not {policy!r}")
+        for name, value in (("max_retry_after", max_retry_after), ("unavailable_for", unavailable_for)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+                raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")
+        self._max_retry_after = float(max_retry_after)
+        self._unavailable_for = float(unavailable_for)
+        self._closures = Closures()
+        self._loop: asyncio.AbstractEventLoop | None = None
         if isinstance(timeout, Timeouts):
             self._timeouts = timeout
         else:
@@ -179,6 +202,7 @@ class Router:
         # Rate-limit awareness is always on: a tier given to a gateway, or a 429's
         # Retry-After, is never ignored whatever ordering policy is chosen.
         inner = policy if policy is not None else CheapestPerToken()
+        inner.check(graph.gateways)
         self._limits = inner if isinstance(inner, RateLimitAware) else RateLimitAware(inner, store=store)
         self._limits.on_release(self._capacity_freed)
         self._freed: asyncio.Event | None = None
@@ -259,6 +283,8 @@ class Router:
     # -- life cycle ---------------------------------------------------------------------------
 
     async def __aenter__(self) -> Router:
+        if self._closed:
+            raise RouterError("this router is closed; make a new one")
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -343,6 +369,10 @@ class Router:
         gateway = self._graph.gateways[offer.gateway or ""]
         if gateway.api_key is None:
             return "key", f"no API key for {gateway.name} (set {env_var(gateway.name, 'API_KEY')})"
+        if self._closures:
+            closure = self._closures.get((gateway.name, offer.gateway_model), ctx.now)
+            if closure is not None and closure.exclude:
+                return "health", f"{closure.reason} ({closure.until - ctx.now:.0f}s more)"
         unhealthy = self._health.exclusion(offer, ctx.now)
         if unhealthy is not None:
             return "health", unhealthy
@@ -380,9 +410,25 @@ class Router:
         """Each tier's offers that pass the hard filters, and what was excluded, with why."""
         found = _NO_EXCLUSIONS
         needs = request.needs
+        sampling = request.sampling()
+        droppable = bool(sampling) and may_drop(sampling)
         tiers = []
         for model, offers in chain:
             usable = []
+            if (
+                sampling
+                and len(offers) > 1
+                and (droppable or any(o.capabilities.unsupported_params for o in offers))
+            ):
+                # At an equal rank, a target that carries every requested parameter comes
+                # first: the policies' sorts are stable, so ties keep this order.
+                gateways = self._graph.gateways
+                offers = tuple(
+                    sorted(
+                        offers,
+                        key=lambda o: dropped_count(request, gateways[o.gateway or ""].wire, o.capabilities),
+                    )
+                )
             for offer in offers:
                 excluded = self._exclusion(offer, request, ctx, needs)
                 if excluded is None:
@@ -465,6 +511,20 @@ class Router:
 
     # -- sending -----------------------------------------------------------------------------
 
+    def _check_loop(self) -> None:
+        """A router's session, events and locks belong to one event loop: the first it runs on."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # stream() builds its Stream outside a loop; iterating it checks again
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RouterError(
+                "this router is bound to another event loop (the first it was used on); "
+                "make one Router per event loop"
+            )
+
     def _attempt_timeouts(self, remaining: float) -> Timeouts:
         base = self._timeouts
         if remaining >= base.total:
@@ -482,6 +542,14 @@ class Router:
     ) -> tuple[ChatRequest, Plan, RequestContext, float]:
         if self._closed:
             raise RouterError("this router is closed; make a new one")
+        self._check_loop()
+        if "stream" in params:
+            raise ValidationError(
+                "chat() returns a complete reply; to stream, iterate router.stream(model, messages, ...)"
+                if params["stream"]
+                else "stream is not a chat() parameter; chat() always returns a complete reply",
+                param="stream",
+            )
         request = ChatRequest.create(model, messages, **params)
         plan, ctx, _ = self._plan(request, stream=stream)
         limit = self._deadline if deadline is None else deadline
@@ -538,10 +606,14 @@ class Router:
                 except TimeoutError as exc:
                     if isinstance(exc, RouterError):
                         raise
+                    saturated = run.saturated()
+                    if saturated is not None:
+                        raise saturated from None
                     raise DeadlineExceeded(limit, run.attempts, run.errors) from (
                         run.errors[0] if run.errors else None
                     )
         except asyncio.CancelledError:
+            run.finish(None, cancelled=True)
             raise
         except BaseException as exc:
             run.finish(exc)
@@ -550,17 +622,25 @@ class Router:
         return reply
 
     async def _assemble(self, request: ChatRequest, plan: Plan, ctx: RequestContext, limit: float) -> Reply:
-        """chat() over a streaming upstream: restart on interruption, return one complete reply."""
+        """chat() over a streaming upstream: restart on interruption, return one complete reply.
+
+        Tool-call pieces are assembled as the OpenAI SDK's stream accumulator does
+        (:class:`~providers.ToolCallAssembler`).
+        """
         parts: list[str] = []
+        calls = ToolCallAssembler()
         final: StreamChunk | None = None
         async with contextlib.aclosing(self._chunks(request, plan, ctx, limit, restart=True)) as chunks:
             async for chunk in chunks:
                 if chunk.restart:
                     parts.clear()
+                    calls.clear()
                 elif chunk.done:
                     final = chunk
                 else:
                     parts.append(chunk.text)
+                    if chunk.tool_calls:
+                        calls.add(chunk.tool_calls)
         assert final is not None and final.route is not None and final.usage is not None
         return Reply(
             id=final.id or f"chatcmpl-{final.route.gateway}-{next(self._ids)}",
@@ -570,6 +650,7 @@ class Router:
             cost_usd=final.cost_usd,
             route=final.route,
             created=int(self._wall()),
+            tool_calls=calls.calls(),
         )
 
     def stream(
@@ -608,11 +689,13 @@ class Router:
         self, request: ChatRequest, plan: Plan, ctx: RequestContext, limit: float, *, restart: bool
     ) -> AsyncGenerator[StreamChunk, None]:
         # The deadline counts from the first read, not from when the stream was made.
+        self._check_loop()
         run = _Run(self, request, attrs.evolve(ctx, now=self._clock.now()), limit)
         run.started_event()
         remaining = plan
         cause: UpstreamError | None = None
         delivered: list[str] = []
+        complete = False
         try:
             while True:
                 try:
@@ -626,7 +709,9 @@ class Router:
                     ) from cause
                 try:
                     async for chunk in run.deliver(upstream):
-                        if not chunk.done:
+                        if chunk.done:
+                            complete = True
+                        else:
                             delivered.append(chunk.text)
                         yield chunk
                     break
@@ -645,6 +730,8 @@ class Router:
                     run.prefill = "".join(delivered) or None
                     delivered = []
         except (asyncio.CancelledError, GeneratorExit):
+            # The consumer stopped reading (or was cancelled) before the answer's end.
+            run.finish(None, cancelled=not complete)
             raise
         except BaseException as exc:
             run.finish(exc)

@@ -34,7 +34,9 @@ from providers import (
     DeadlineExceeded,
     Gateway,
     LoopClock,
+    MalformedReply,
     Message,
+    ModelUnavailable,
     NoCandidatesError,
     Offer,
     OpenAIAdapter,
@@ -89,7 +91,7 @@ class _BudgetSpent(Exception):
 class _Revisit:
     """A candidate to come back to: deferred by its account, or failed and due a retry."""
 
-    __slots__ = ("deferral", "error", "index", "offer", "ready", "wait")
+    __slots__ = ("deferral", "error", "index", "offer", "ready", "retries", "wait")
 
     def __init__(
         self,
@@ -99,6 +101,7 @@ class _Revisit:
         deferral: Deferral | None,
         error: UpstreamError | None,
         wait: float = 0.0,
+        retries: int = 0,
     ) -> None:
         self.index = index
         self.offer = offer
@@ -106,6 +109,7 @@ class _Revisit:
         self.deferral = deferral
         self.error = error  # set for a retry: the failure it retries
         self.wait = wait  # for a retry: the backoff before it
+        self.retries = retries  # for a retry: how many retries of this target came before it
 
 
 class _Ticket:
@@ -178,6 +182,7 @@ class _Run:
         "attempts",
         "ctx",
         "deadline",
+        "deferred",
         "errors",
         "hooks",
         "id",
@@ -203,6 +208,7 @@ class _Run:
         self.limit = self.start + deadline
         self.attempts: list[Attempt] = []
         self.errors: list[UpstreamError] = []
+        self.deferred: dict[int, Deferral] = {}  # the latest deferral of each candidate, by plan index
         self.id = next(router._ids)
         self.hooks: Hooks | None = router._hooks if router._hooks else None
         self.last_tried: tuple[int, Offer] | None = None
@@ -240,11 +246,12 @@ class _Run:
         if self.hooks is not None:
             self.emit("request.started", detail=self.request.model)
 
-    def finish(self, error: BaseException | None) -> None:
+    def finish(self, error: BaseException | None, *, cancelled: bool = False) -> None:
+        """Emit ``request.finished``: outcome ``ok``, ``cancelled``, or the error's class."""
         if self.hooks is not None:
             self.emit(
                 "request.finished",
-                outcome="ok" if error is None else type(error).__name__,
+                outcome="cancelled" if cancelled else "ok" if error is None else type(error).__name__,
                 attempt=len(self.attempts),
                 latency=self.now() - self.start,
             )
@@ -276,6 +283,7 @@ class _Run:
             try:
                 return await attempt(index, plan[index][0], offer)
             except _Deferred as deferred:
+                self.deferred[index] = deferred.deferral
                 revisits.append(_Revisit(index, offer, deferred.deferral.until, deferred.deferral, None))
             except _Skipped as exc:
                 skipped.append((offer, str(exc)))
@@ -310,15 +318,9 @@ class _Run:
             if found:
                 return result  # type: ignore[return-value]
         first = self.errors[0] if self.errors else None
-        pending = [r.deferral for r in revisits if r.deferral is not None and r.error is None]
-        if pending and not self.errors:
-            now = self.now()
-            frees = [d.until for d in pending if d.until is not None and d.until != math.inf]
-            raise SaturatedError(
-                self.canonical,
-                [d.describe(now) for d in pending],
-                None if not frees else max(0.0, min(frees) - now),
-            )
+        saturated = self.saturated()
+        if saturated is not None:
+            raise saturated
         if self.now() >= self.limit:
             raise DeadlineExceeded(self.deadline, self.attempts, self.errors) from first
         if not self.attempts and skipped:
@@ -327,11 +329,31 @@ class _Run:
             )
         raise AllCandidatesFailed(self.canonical, self.attempts, self.errors, stop_reason) from first
 
-    def _retry_of(self, index: int, offer: Offer, error: UpstreamError) -> _Revisit:
-        """A failed candidate's retry: after full-jitter backoff, never before its Retry-After."""
+    def saturated(self) -> SaturatedError | None:
+        """When the request only ever waited (deferred, no attempt failed): the limits it waited on."""
+        if not self.deferred or self.errors:
+            return None
+        now = self.now()
+        pending = list(self.deferred.values())
+        frees = [d.until for d in pending if d.until is not None and d.until != math.inf]
+        return SaturatedError(
+            self.canonical,
+            [d.describe(now) for d in pending],
+            None if not frees else max(0.0, min(frees) - now),
+            self.deadline,
+        )
+
+    def retry_after(self, error: UpstreamError) -> float | None:
+        """The error's Retry-After, clamped to the router's ``max_retry_after``."""
+        after = error.retry_after
+        return None if after is None else min(after, self.router._max_retry_after)
+
+    def _retry_of(self, index: int, offer: Offer, error: UpstreamError, retries: int = 0) -> _Revisit:
+        """The ``retries``-th retry of a failed candidate: after full-jitter exponential backoff
+        (the step grows with each retry of the same target), never before its Retry-After."""
         router = self.router
-        wait = router._backoff.delay(0, router._rng, error.retry_after)
-        return _Revisit(index, offer, self.now() + wait, None, error, wait)
+        wait = router._backoff.delay(retries, router._rng, self.retry_after(error))
+        return _Revisit(index, offer, self.now() + wait, None, error, wait, retries)
 
     async def _revisit(
         self,
@@ -380,6 +402,8 @@ class _Run:
                     return True, await attempt(entry.index, plan[entry.index][0], entry.offer), stop_reason
                 except _Deferred as deferred:
                     entry.deferral = deferred.deferral
+                    if entry.error is None:
+                        self.deferred[entry.index] = deferred.deferral
                     until = deferred.deferral.until
                     # Always wait a little before asking again: never spin on a time already here.
                     entry.ready = None if until is None else max(until, self.now() + _MIN_WAIT)
@@ -396,7 +420,8 @@ class _Run:
                     # One retry per failure, except a 429: that says "come back after
                     # Retry-After", which is done as long as the deadline and budget allow.
                     if exc.retryable and (entry.error is None or isinstance(exc, RateLimited)):
-                        revisits.append(self._retry_of(entry.index, entry.offer, exc))
+                        retries = 0 if entry.error is None else entry.retries + 1
+                        revisits.append(self._retry_of(entry.index, entry.offer, exc, retries))
         return False, None, stop_reason
 
     # -- one attempt's bookkeeping -------------------------------------------------------------
@@ -407,6 +432,17 @@ class _Run:
         started = self.now()
         if started >= self.limit:
             raise DeadlineExceeded(self.deadline, self.attempts, self.errors)
+        if router._closures:
+            closure = router._closures.get((offer.gateway or "", offer.gateway_model), started)
+            if closure is not None:
+                if closure.exclude:
+                    raise _Skipped(closure.reason)
+                deferral = Deferral(offer.gateway or "", closure.reason, closure.until)
+                if self.hooks is not None:
+                    self.emit(
+                        "bucket.deferred", offer, detail=closure.reason, latency=closure.until - started
+                    )
+                raise _Deferred(deferral)
         limits = router._limits
         admission = limits.admit(offer, self.ctx, started)
         if isinstance(admission, Deferral):
@@ -505,10 +541,36 @@ class _Run:
                 latency=latency,
             )
         self.transitions(router._health.record(ticket.permit, ticket.offer, exc, latency, ended))
+        offer = ticket.offer
         if isinstance(exc, RateLimited):
-            until = router._limits.rate_limited(ticket.offer, exc.retry_after, ended)
+            until = router._limits.rate_limited(offer, self.retry_after(exc), ended)
             if self.hooks is not None:
-                self.emit("bucket.closed", ticket.offer, detail="Retry-After", latency=until - ended)
+                self.emit("bucket.closed", offer, detail="Retry-After", latency=until - ended)
+        elif isinstance(exc, ModelUnavailable):
+            until = ended + router._unavailable_for
+            router._closures.close(
+                (offer.gateway or "", offer.gateway_model),
+                until,
+                f"{offer.gateway} said it does not serve {offer.gateway_model!r}; left out for a while",
+                exclude=True,
+                now=ended,
+            )
+            if self.hooks is not None:
+                self.emit("offer.unavailable", offer, detail=str(exc), latency=until - ended)
+        elif exc.retryable and exc.retry_after is not None:
+            # A 503 "model overloaded" (or any retryable answer) with Retry-After closes
+            # this target until then, as a 429 closes its account.
+            wait = self.retry_after(exc)
+            assert wait is not None
+            router._closures.close(
+                (offer.gateway or "", offer.gateway_model),
+                ended + wait,
+                f"Retry-After from HTTP {exc.status} at {offer.gateway_model}",
+                exclude=False,
+                now=ended,
+            )
+            if self.hooks is not None:
+                self.emit("bucket.closed", offer, detail="Retry-After", latency=wait)
         router._limits.settle(ticket.reservation, None, headers, ended)
 
     def _ended_cancelled(self, ticket: _Ticket) -> None:
@@ -611,7 +673,8 @@ class _Run:
                 )
             upstream = _Upstream(ticket, stack, 0.0)
             upstream.prefilled = prefill or ""
-            upstream.events = sse_events(response.lines(), SSEDecoder()).__aiter__()
+            decoder = SSEDecoder()
+            upstream.events = sse_events(response.lines(), decoder).__aiter__()
             stack.push_async_callback(_close_events, upstream)
             # Before the first content, the time to first token is the limit on each read.
             first_token_by = ticket.started + timeouts.first_token
@@ -627,6 +690,8 @@ class _Run:
                 if delta is None:
                     break
                 self._take(upstream, delta)
+            if not upstream.pending and not (upstream.prefilled and upstream.finish_reason is not None):
+                raise _empty(ticket.gateway.name, upstream, decoder)
             upstream.ttft = self.now() - ticket.started
             return upstream
         except UpstreamError as exc:
@@ -654,6 +719,11 @@ class _Run:
             raise UpstreamTimeout(
                 ticket.gateway.name, status=200, detail=f"{what} within {limit:.3g}s"
             ) from exc
+        except UnicodeDecodeError:
+            event = None
+        if event is None:
+            # Raised here, outside the handler: the decode error holds the raw line.
+            raise MalformedReply(ticket.gateway.name, status=200, detail="a stream event that is not UTF-8")
         return adapter.parse_event(event.data, ticket.gateway, wall_now=self.router._wall())
 
     @staticmethod
@@ -733,6 +803,19 @@ class _Run:
             route=Route(offer.gateway or "", offer.gateway_model, offer.model, tuple(self.attempts)),
             id=upstream.id,
         )
+
+
+def _empty(gateway: str, upstream: _Upstream, decoder: SSEDecoder) -> UpstreamError:
+    """The failure of a 200 stream that ended before any content: nothing reached the caller,
+    so it fails over like any failure before the first chunk."""
+    if decoder.events == 0:
+        comments = f" ({decoder.comments} comment lines)" if decoder.comments else ""
+        return MalformedReply(
+            gateway, status=200, detail=f"the 200 stream held no server-sent events{comments}"
+        )
+    if upstream.done or upstream.finish_reason is not None:
+        return MalformedReply(gateway, status=200, detail="the stream finished without any content")
+    return StreamCut(gateway, status=200, detail="the stream ended before any content")
 
 
 async def _close_events(upstream: _Upstream) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from policies import CheapestPerToken, Deferral, RateLimitAware, Reservation
-from providers import Gateway, Offer, Tier
+from providers import ConfigError, Gateway, Offer, Tier
 
 from .conftest import context, offer
 
@@ -73,5 +73,5 @@ def test_it_wraps_once() -> None:
     """Wrapping a RateLimitAware again is refused; its name says what it wraps."""
     inner = RateLimitAware()
     assert inner.name == "rate-limit-aware cheapest-per-token"
-    with pytest.raises(TypeError, match="already"):
+    with pytest.raises(ConfigError, match="wraps a RateLimitAware"):
         RateLimitAware(inner)

@@ -147,7 +147,15 @@ def test_long_messages_are_shortened() -> None:
         ({"retry-after-ms": "250", "Retry-After": "9"}, 0.25),
         ({"Retry-After": "Tue, 14 Nov 2023 22:13:40 GMT"}, 20.0),  # NOW is 22:13:20 GMT
         ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT", "Date": "Wed, 21 Oct 2015 07:27:30 GMT"}, 30.0),
-        ({"Retry-After": "Tue, 14 Nov 2023 22:00:00 GMT"}, 0.0),
+        # A date already past, zero, negative, NaN and infinity are "no value" (the hardening issue).
+        ({"Retry-After": "Tue, 14 Nov 2023 22:00:00 GMT"}, None),
+        ({"Retry-After": "0"}, None),
+        ({"Retry-After": "-5"}, None),
+        ({"Retry-After": "NaN"}, None),
+        ({"Retry-After": "inf"}, None),
+        ({"retry-after-ms": "0", "Retry-After": "3"}, 3.0),
+        ({"retry-after-ms": "nan"}, None),
+        ({"Retry-After": "1000000000"}, 1e9),  # clamped by the router (max_retry_after), not here
         ({"Retry-After": "soon"}, None),
         ({}, None),
     ],
