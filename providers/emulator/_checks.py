@@ -19,6 +19,7 @@ known (None) is accepted, as the router's filters assume.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -64,7 +65,7 @@ def _strings(v: Any) -> bool:
     return isinstance(v, list) and all(isinstance(s, str) for s in v)
 
 
-# Parameter -> (the test its value passes, what it must be); None: not a parameter of that format.
+# Parameter -> (the test its value passes, what it must be). null is always accepted.
 _PARAMS: Final[Mapping[str, tuple[Callable[[Any], bool], str]]] = {
     "max_tokens": (_whole(1), "an integer of at least 1"),
     "temperature": (_number(0, 2), "a number from 0 to 2"),
@@ -102,7 +103,7 @@ def _check_onellm(body: Any) -> Refusal | None:
         if not isinstance(message["role"], str):
             return Refusal(422, f"{_WRONG}'messages[{i}].role' must be a string.")
         if not isinstance(message["content"], str | list):
-            return Refusal(422, f"{_WRONG}'messages[{i}].content' must be a string.")
+            return Refusal(422, f"{_WRONG}'messages[{i}].content' must be a string (or an array of parts).")
     wrong = _wrong_param(body, _ONELLM_PARAMS)
     if wrong is not None:
         return Refusal(422, _WRONG + wrong)
@@ -119,8 +120,10 @@ def _check_openai(body: Any) -> Refusal | None:
     if not isinstance(body.get("model"), str) or not body["model"]:
         return Refusal(400, "You must provide a model parameter.")
     messages = body.get("messages")
+    if messages is None:
+        return Refusal(400, "Missing required parameter: 'messages'.")
     if not isinstance(messages, list) or not messages:
-        return Refusal(400, "Missing required parameter: 'messages' (a non-empty array).")
+        return Refusal(400, "Invalid 'messages': expected a non-empty array of messages.")
     wrong = _wrong_param(body, _OPENAI_PARAMS)
     if wrong is not None:
         return Refusal(400, wrong)
@@ -133,7 +136,7 @@ def _wrong_param(
 ) -> str | None:
     for name, (test, what) in params.items():
         if name in body and body[name] is not None and not test(body[name]):
-            return f"'{name}' must be {what}, not {body[name]!r}."
+            return f"'{name}' must be {what}, not {reprlib.repr(body[name])}."
     return None
 
 

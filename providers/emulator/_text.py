@@ -15,6 +15,7 @@ _WORDS: Final = (
     "weigh", "every", "gateway", "and", "pick", "one", "that", "answers", "fast", "costs",
     "little", "and", "keeps", "its", "promises", "until", "the", "next", "request", "arrives",
 )  # fmt: skip
+_IMAGE_TOKENS: Final = 85
 _NATURAL_MIN: Final = 16
 _NATURAL_SPAN: Final = 33  # natural replies run 16 to 48 tokens
 
@@ -27,14 +28,21 @@ def count_tokens(text: str) -> int:
 def count_prompt_tokens(messages: Sequence[Any], tools: Any = None) -> int:
     """Prompt tokens: each message's text plus 4 for its framing, plus 3 for the reply's priming.
 
-    ``tools`` (the request's tool definitions), when given, count as their JSON text.
+    An image part counts 85 tokens (a low-detail image); an assistant message's
+    ``tool_calls`` and the request's ``tools``, when given, count as their JSON text
+    (switchyard's own estimate counts the same way).
     """
     total = 3 if not tools else 3 + count_tokens(json.dumps(tools))
     for message in messages:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):
-            content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            parts = [p for p in content if isinstance(p, dict)]
+            total += _IMAGE_TOKENS * sum(1 for p in parts if p.get("type") == "image_url")
+            content = " ".join(str(p.get("text", "")) for p in parts)
         total += 4 + count_tokens(content if isinstance(content, str) else "")
+        calls = message.get("tool_calls") if isinstance(message, dict) else None
+        if calls:
+            total += count_tokens(json.dumps(calls))
     return total
 
 

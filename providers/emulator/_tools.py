@@ -12,8 +12,9 @@ The rules (OpenAI-compatible gateways only; OneLLM's document has no tools):
 Arguments are a JSON object built from the function's ``parameters`` schema: one
 value per required property (``const`` or the first ``enum`` value when there is
 one, else strings ``"emulated"``, numbers and integers 1, booleans true, arrays
-``[]``, objects built the same way, the first of ``anyOf``/``oneOf``); ``{}``
-when nothing is required. Each call costs ``count_tokens(arguments)`` completion
+``[]`` (``minItems`` values, up to 3, when it asks for some), objects built the
+same way, the first of ``anyOf``/``oneOf``/``allOf``); ``{}`` when nothing is
+required. Each call costs ``count_tokens(arguments)`` completion
 tokens; when ``max_tokens`` runs out the arguments are cut there, later calls
 are not made, and the finish reason is ``length`` instead of ``tool_calls``.
 

@@ -13,7 +13,7 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from providers import ConfigError
-from providers.emulator import Emulator, Faults, count_tokens
+from providers.emulator import Emulator, Faults, count_prompt_tokens, count_tokens
 from providers.emulator._tools import arguments_for
 
 from .conftest import HI, MODEL, post, stream_events
@@ -261,6 +261,20 @@ async def test_the_sdk_client_calls_tools_plain_and_streamed(emu: Emulator) -> N
     ]
     assert final.usage is not None and reply.usage is not None
     assert final.usage.completion_tokens == reply.usage.completion_tokens
+
+
+async def test_the_tool_result_turn(emu: Emulator, http: aiohttp.ClientSession) -> None:
+    """The call goes back with its result; under 'auto' the model answers text; tools count as prompt."""
+    _, _, first = await post(http, emu, "oneai", tools=TOOLS, tool_choice="required")
+    message = first["choices"][0]["message"]
+    assert first["usage"]["prompt_tokens"] == count_prompt_tokens(HI, TOOLS) > count_prompt_tokens(HI)
+    result = {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "12 C, dry"}
+    conversation = [*HI, message, result]
+    status, _, second = await post(http, emu, "oneai", messages=conversation, tools=TOOLS)
+    assert status == 200 and second["choices"][0]["finish_reason"] in {"stop", "length"}
+    assert isinstance(second["choices"][0]["message"]["content"], str)
+    assert second["usage"]["prompt_tokens"] == count_prompt_tokens(conversation, TOOLS)
+    assert count_prompt_tokens([message]) > count_prompt_tokens([{"role": "assistant", "content": ""}])
 
 
 async def test_onellm_ignores_tools(emu: Emulator, http: aiohttp.ClientSession) -> None:
