@@ -164,6 +164,13 @@ def _loads(data: str | bytes) -> tuple[bool, Any]:
         return False, None
 
 
+def _capped(wire: WireRequest, completion: int) -> bool:
+    """A length stop short of the ``max_tokens`` sent: OneLLM lowered it (its document says it
+    does, silently, when the balance cannot pay for it; no header tells)."""
+    asked = wire.json().get("max_tokens")
+    return isinstance(asked, int) and completion < asked
+
+
 def _indexed(call: object) -> bool:
     """A streamed tool-call piece: an object with a non-negative integer ``index``."""
     if not isinstance(call, dict):
@@ -468,13 +475,20 @@ class OneLLMAdapter:
         raw_finish = payload.get("finish_reason")
         if raw_finish == "error":
             raise ServerError(gateway.name, status=200, detail="the model stopped with finish_reason 'error'")
+        finish = normalize_finish_reason(raw_finish if isinstance(raw_finish, str) else None)
         return Reply(
             id=f"onellm-{uuid.uuid4().hex}",
             text=content,
-            finish_reason=normalize_finish_reason(raw_finish if isinstance(raw_finish, str) else None),
+            finish_reason=finish,
             usage=usage,
             cost_usd=_cost(usage, offer),
-            route=Route(gateway.name, offer.gateway_model, offer.model, attempts),
+            route=Route(
+                gateway.name,
+                offer.gateway_model,
+                offer.model,
+                attempts,
+                output_capped=finish == "length" and _capped(wire, completion),
+            ),
             created=int(wall_now),
             dropped_params=wire.dropped,
             raw_finish_reason=raw_finish if isinstance(raw_finish, str) else None,

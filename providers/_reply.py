@@ -110,12 +110,17 @@ class Route:
         gateway_model: the id it was asked for.
         model: the canonical model that answered (a fallback's, if one was used).
         attempts: every attempt in order, the successful one last.
+        output_capped: the gateway lowered ``max_tokens`` below what was asked
+            (OneLLM does so, silently, when the balance cannot pay for it) and the
+            answer stopped at that lower limit: a ``length`` stop that is not the
+            caller's own.
     """
 
     gateway: str
     gateway_model: str
     model: str
     attempts: tuple[Attempt, ...] = ()
+    output_capped: bool = False
 
 
 @attrs.frozen
@@ -152,6 +157,11 @@ class Reply:
     def model(self) -> str:
         """The canonical model that answered."""
         return self.route.model
+
+    @property
+    def output_capped(self) -> bool:
+        """The gateway cut the answer below the ``max_tokens`` asked for (see :attr:`Route.output_capped`)."""
+        return self.route.output_capped
 
     def to_openai(self) -> dict[str, Any]:
         """The reply as an OpenAI ``chat.completion`` dict (the official SDK's types accept it)."""

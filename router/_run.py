@@ -147,6 +147,7 @@ class _Upstream:
     """
 
     __slots__ = (
+        "capped",
         "done",
         "events",
         "finish_reason",
@@ -170,6 +171,7 @@ class _Upstream:
         self.done = False  # [DONE] seen, or the whole reply known (OneLLM)
         self.id: str | None = None
         self.prefilled = ""  # text the target was asked to continue from
+        self.capped = False  # the gateway lowered max_tokens and the answer stopped there
 
     async def aclose(self) -> None:
         await self.stack.aclose()
@@ -647,6 +649,7 @@ class _Run:
                 upstream.usage = reply.usage
                 upstream.done = True
                 upstream.id = reply.id
+                upstream.capped = reply.output_capped
                 return upstream
             request = self.request
             prefill = self.prefill if offer.capabilities.assistant_prefill is True else None
@@ -800,7 +803,13 @@ class _Run:
             finish_reason=normalize_finish_reason(upstream.finish_reason),
             usage=usage,
             cost_usd=cost,
-            route=Route(offer.gateway or "", offer.gateway_model, offer.model, tuple(self.attempts)),
+            route=Route(
+                offer.gateway or "",
+                offer.gateway_model,
+                offer.model,
+                tuple(self.attempts),
+                output_capped=upstream.capped,
+            ),
             id=upstream.id,
         )
 

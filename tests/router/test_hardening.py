@@ -502,3 +502,43 @@ async def test_a_stream_read_to_its_end_and_dropped_is_not_cancelled() -> None:
                 break
         await stream.aclose()
     assert [e.outcome for e in events if e.name == "request.finished"] == ["ok"]
+
+
+# -- 13, 14 end to end on the emulator ------------------------------------------------------------
+
+
+async def test_a_stale_onellm_snapshot_fails_over_on_the_emulator(emu: Emulator) -> None:
+    """OneLLM stops serving a model its shipped snapshot lists: the request goes elsewhere, then skips it."""
+    graph = ProviderGraph.from_catalogs(emu.gateways())
+    graph.set_price("onellm", "GPT-4o-mini", 0.10, 0.40)
+    graph.set_price("onetoken", "gpt-4o-mini", 0.15, 0.60)
+    emu.remove_offers("onellm", ["GPT-4o-mini"])
+    async with Router(graph) as router:
+        first = await router.chat("gpt-4o-mini", HI, max_tokens=5)
+        second = await router.chat("gpt-4o-mini", HI, max_tokens=5)
+    assert [(a.gateway, a.outcome) for a in first.route.attempts] == [
+        ("onellm", "ModelUnavailable"),
+        ("onetoken", "ok"),
+    ]
+    assert [a.gateway for a in second.route.attempts] == ["onetoken"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_onellms_silent_max_tokens_lowering_is_visible(stream: bool) -> None:
+    """A balance that pays for fewer tokens than asked: the reply says the gateway capped it."""
+    async with Emulator(seed=0, default_price=(1.0, 20_000.0)) as emu:
+        graph = ProviderGraph.from_catalogs(emu.gateways())
+        async with Router(graph, policy=FailoverOn5xx(["onellm"])) as router:
+            real = await router.chat("gpt-4o-mini", HI, max_tokens=2)
+            emu.set_balance("onellm", 0.1001)
+            if stream:
+                chunks = [c async for c in router.stream("gpt-4o-mini", HI, max_tokens=40)]
+                finish, route = chunks[-1].finish_reason, chunks[-1].route
+                assert route is not None
+                capped = route.output_capped
+            else:
+                reply = await router.chat("gpt-4o-mini", HI, max_tokens=40)
+                finish, capped = reply.finish_reason, reply.output_capped
+        assert emu.stats("onellm").max_tokens_lowered == 1
+    assert (real.finish_reason, real.output_capped) == ("length", False)
+    assert (finish, capped) == ("length", True)
