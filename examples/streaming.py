@@ -17,7 +17,8 @@ HI = [{"role": "user", "content": "Tell me something."}]
 async def main() -> None:
     async with Emulator(seed=3) as emu:
         graph = ProviderGraph.from_catalogs(emu.gateways())
-        async with Router(graph) as router:
+        # deepseek-v3 is OneAI's alone; OneLLM's DeepSeek-Chat (DeepSeek's moving alias) is its fallback.
+        async with Router(graph, fallbacks={"deepseek-v3": ["deepseek-chat"]}) as router:
             async with router.stream("deepseek-v3", HI, max_tokens=12) as stream:
                 async for chunk in stream:
                     if chunk.usage is not None and chunk.route is not None:  # the last chunk

@@ -28,7 +28,7 @@ def test_readme_python_blocks_run_in_order() -> None:
     assert "oneai deepseek-v3 ['ok']" in printed
     assert "1. oneai:qwen-max: expected $0.000245 (8 prompt x $0.6 + 100 output x $2.4 per 1M" in printed
     assert "2. oneai:glm-4 (fallback 1: glm-4): expected $0.000122" in printed
-    assert "oneai deepseek-v3 0.5 published" in printed
+    assert "onetoken gpt-4o-mini None unknown" in printed
     assert "8 replies, 0 429s" in printed
     assert "oneai-sk-example" not in printed
     assert "did you mean 'gpt-4o-mini'?" in printed

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from collections.abc import Callable
+from importlib import resources
 
 import pytest
+from aioresponses import aioresponses
 
 from providers import (
     CatalogConflictWarning,
@@ -20,26 +23,26 @@ from providers import (
 
 
 def test_graph_joins_one_model_across_gateways(graph: ProviderGraph) -> None:
-    """gpt-4o-mini is served by OneLLM and Onetoken; deepseek-v3 by OneLLM and OneAI."""
+    """gpt-4o-mini is served by OneLLM and Onetoken; DeepSeek's moving alias deepseek-chat joins nothing."""
     assert [(o.gateway, o.gateway_model) for o in graph.offers("gpt-4o-mini")] == [
         ("onellm", "GPT-4o-mini"),
         ("onetoken", "gpt-4o-mini"),
     ]
-    assert [(o.gateway, o.gateway_model) for o in graph.offers("deepseek-v3")] == [
-        ("onellm", "DeepSeek-Chat"),
-        ("oneai", "deepseek-v3"),
+    assert [(o.gateway, o.gateway_model) for o in graph.offers("deepseek-v3")] == [("oneai", "deepseek-v3")]
+    assert [(o.gateway, o.gateway_model) for o in graph.offers("deepseek-chat")] == [
+        ("onellm", "DeepSeek-Chat")
     ]
 
 
 @pytest.mark.parametrize(
     ("asked", "canonical"),
     [
-        ("claude-3.5-sonnet", "claude-3.5-sonnet"),
-        ("claude-3-5-sonnet@20240620", "claude-3.5-sonnet"),
+        ("claude-3.5-sonnet-20240620", "claude-3.5-sonnet-20240620"),
+        ("claude-3-5-sonnet@20240620", "claude-3.5-sonnet-20240620"),
         ("GPT-4o-mini", "gpt-4o-mini"),
         ("gpt-4o-MINI", "gpt-4o-mini"),
         ("Sonnet-3.7", "claude-3.7-sonnet"),
-        ("anthropic/claude-3-5-sonnet-20240620", "claude-3.5-sonnet"),
+        ("anthropic/claude-3-5-sonnet-20240620", "claude-3.5-sonnet-20240620"),
     ],
 )
 def test_lookup_by_canonical_or_gateway_id(graph: ProviderGraph, asked: str, canonical: str) -> None:
@@ -51,7 +54,7 @@ def test_lookup_by_canonical_or_gateway_id(graph: ProviderGraph, asked: str, can
 def test_lookup_of_one_gateway_offer(graph: ProviderGraph) -> None:
     """offer() and by_gateway_model() find an offer by its wire id."""
     offer = graph.offer("onerouter", "claude-3-5-sonnet@20240620")
-    assert offer.model == "claude-3.5-sonnet" and offer.context_window == 200_000
+    assert offer.model == "claude-3.5-sonnet-20240620" and offer.context_window == 200_000
     assert graph.by_gateway_model("GPT-4o-mini") == (graph.offer("onellm", "GPT-4o-mini"),)
     assert graph.by_gateway_model("nope") == ()
     with pytest.raises(UnknownModelError, match="did you mean 'deepseek-v3'"):
@@ -62,7 +65,7 @@ def test_lookup_of_one_gateway_offer(graph: ProviderGraph) -> None:
     ("asked", "suggested"),
     [
         ("gpt-4o-mimi", "gpt-4o-mini"),
-        ("claude-3.5-sonet", "claude-3.5-sonnet"),
+        ("claude-3.5-sonet-20240620", "claude-3.5-sonnet-20240620"),
         ("deepsek-r1", "deepseek-r1"),
     ],
 )
@@ -83,16 +86,81 @@ def test_unknown_model_without_close_ids_says_where_to_look(graph: ProviderGraph
     assert info.value.suggestions == ()
 
 
-def test_oneai_duplicate_is_resolved_by_the_stated_rule_and_warned(builtin_gateways: list[Gateway]) -> None:
-    """deepseek-r1's two OneAI rows become one at the higher prices, with a visible warning."""
-    with pytest.warns(CatalogConflictWarning, match="deepseek-r1") as record:
+def test_oneai_duplicate_is_resolved_by_the_stated_rule_and_listed(builtin_gateways: list[Gateway]) -> None:
+    """deepseek-r1's two OneAI rows become one at the higher prices, listed in graph.conflicts."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         graph = ProviderGraph.from_catalogs(builtin_gateways)
-    assert len(record) == 1
+    assert caught == [], "shipped data is known and resolved: nothing to warn about"
     (conflict,) = graph.conflicts
     assert (conflict.gateway, conflict.gateway_model, len(conflict.rows)) == ("oneai", "deepseek-r1", 2)
+    assert conflict.layer == "snapshot"
     offer = graph.offer("oneai", "deepseek-r1")
     assert (offer.input_price, offer.output_price, offer.price_source) == (0.80, 3.50, PriceSource.PUBLISHED)
     assert offer is conflict.kept
+
+
+def test_every_shipped_conflict_records_its_rule_in_the_catalog(builtin_gateways: list[Gateway]) -> None:
+    """A duplicate in a shipped catalog is silent only because that catalog's notes say how it is resolved."""
+    graph = ProviderGraph.from_catalogs(builtin_gateways)
+    assert graph.conflicts, "the OneAI duplicate is there"
+    for conflict in graph.conflicts:
+        text = resources.files("providers").joinpath("catalogs", f"{conflict.gateway}.json").read_text()
+        notes = json.loads(text)["notes"]
+        assert any(
+            conflict.gateway_model in note and "most conservative" in note and "Rule applied" in note
+            for note in notes
+        ), f"{conflict.gateway}.json does not record the rule applied to {conflict.gateway_model!r}"
+        price = f"${conflict.kept.input_price:.2f}/${conflict.kept.output_price:.2f}"
+        assert any(price in note for note in notes), "the notes name the terms the graph uses"
+
+
+def _custom_conflict(graph_offers: list[Offer] | None = None) -> ProviderGraph:
+    rows = [Offer("m", input_price=1.0, output_price=2.0), Offer("m", input_price=0.5, output_price=3.0)]
+    gw = Gateway.openai_compatible("g", "http://127.0.0.1:1/v1", "k", offers=graph_offers or rows)
+    return ProviderGraph.from_catalogs([gw])
+
+
+def test_a_conflict_in_a_custom_gateways_offers_warns() -> None:
+    """Two different rows for one id in offers the user supplies warn, and say which rule applied."""
+    with pytest.warns(CatalogConflictWarning, match="g lists 'm' 2 times.*highest price of each kind"):
+        graph = _custom_conflict()
+    (conflict,) = graph.conflicts
+    assert conflict.layer == "gateway"
+
+
+def test_a_conflict_in_added_offers_warns_once(builtin_gateways: list[Gateway]) -> None:
+    """Extra offers with a duplicate warn once; rebuilding for later changes does not warn again."""
+    graph = ProviderGraph.from_catalogs(builtin_gateways)
+    with pytest.warns(CatalogConflictWarning, match="oneai lists 'x' 2 times") as record:
+        graph.add_offers(
+            [
+                Offer("x", input_price=1.0, output_price=1.0, gateway="oneai"),
+                Offer("x", input_price=2.0, output_price=1.0, gateway="oneai"),
+            ]
+        )
+    assert len(record) == 1
+    assert [c.layer for c in graph.conflicts] == ["snapshot", "user"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        graph.set_price("oneai", "deepseek-v3", 1.0, 2.0)
+
+
+async def test_a_conflict_in_a_live_listing_warns(builtin_gateways: list[Gateway]) -> None:
+    """A models listing with one id twice at different prices warns (layer 'live')."""
+    listing = {
+        "data": [
+            {"id": "vendor/dup", "pricing": {"prompt": "0.000001", "completion": "0.000002"}},
+            {"id": "vendor/dup", "pricing": {"prompt": "0.000003", "completion": "0.000002"}},
+        ]
+    }
+    graph = ProviderGraph.from_catalogs([Gateway.onerouter("or-key-0001")])
+    with aioresponses() as mocked:
+        mocked.get("https://llm.onerouter.pro/v1/models", payload=listing)
+        with pytest.warns(CatalogConflictWarning, match="vendor/dup"):
+            await graph.refresh()
+    (conflict,) = graph.conflicts
+    assert conflict.layer == "live" and graph.offer("onerouter", "vendor/dup").input_price == 3.0
 
 
 def test_conflict_rule_is_most_conservative_field_by_field() -> None:
@@ -173,13 +241,18 @@ def test_bad_overrides_are_refused(
 
 def test_fallbacks_follow_the_configured_order(graph: ProviderGraph) -> None:
     """candidates() lists a model's offers, then each fallback's, depth-first and each once."""
-    graph.set_fallbacks({"claude-3.5-sonnet": ["Sonnet-3.7", "gpt-4o-mini"], "Sonnet-3.7": ["deepseek-v3"]})
-    assert graph.fallbacks("claude-3.5-sonnet") == ("claude-3.7-sonnet", "deepseek-v3", "gpt-4o-mini")
+    graph.set_fallbacks(
+        {"claude-3.5-sonnet-20240620": ["Sonnet-3.7", "gpt-4o-mini"], "Sonnet-3.7": ["deepseek-v3"]}
+    )
+    assert graph.fallbacks("claude-3.5-sonnet-20240620") == (
+        "claude-3.7-sonnet",
+        "deepseek-v3",
+        "gpt-4o-mini",
+    )
     gateways = [(o.model, o.gateway) for o in graph.candidates("claude-3-5-sonnet@20240620")]
     assert gateways == [
-        ("claude-3.5-sonnet", "onerouter"),
+        ("claude-3.5-sonnet-20240620", "onerouter"),
         ("claude-3.7-sonnet", "onellm"),
-        ("deepseek-v3", "onellm"),
         ("deepseek-v3", "oneai"),
         ("gpt-4o-mini", "onellm"),
         ("gpt-4o-mini", "onetoken"),
@@ -249,7 +322,7 @@ def _lines_executed(call: Callable[[], object]) -> int:
 LOOKUPS: dict[str, Callable[[ProviderGraph], object]] = {
     "offers-canonical": lambda g: g.offers("model-5"),
     "offers-other-case": lambda g: g.offers("MODEL-5"),
-    "offers-normalised": lambda g: g.offers("vendor/Model-5@2024"),
+    "offers-normalised": lambda g: g.offers("vendor/MODEL-5"),
     "candidates-with-fallbacks": lambda g: g.candidates("model-5"),
     "offer-by-key": lambda g: g.offer("synthetic", "Model-5"),
     "by-gateway-model": lambda g: g.by_gateway_model("Model-5"),

@@ -210,7 +210,9 @@ async def test_price_cap_and_missing_keys_exclude_candidates(emu: Emulator) -> N
     graph = ProviderGraph.from_catalogs(
         [*gateways[:1], gateways[1], type(gateways[2]).onetoken(None, base_url=emu.base_url("onetoken"))]
     )
-    async with Router(graph) as router:
+    # OneLLM's DeepSeek-Chat (no price) is deepseek-v3's fallback here: DeepSeek's moving alias
+    # joins no versioned model by itself.
+    async with Router(graph, fallbacks={"deepseek-v3": ["deepseek-chat"]}) as router:
         reply = await router.chat("deepseek-v3", HI, max_tokens=10, max_cost_usd=0.01)
         assert reply.route.gateway == "oneai"
         with pytest.raises(NoCandidatesError) as info:
@@ -313,21 +315,24 @@ async def test_a_429_waits_for_retry_after_before_the_same_target(
 
 async def test_explain_ranks_and_excludes_without_sending(emu: Emulator, graph: ProviderGraph) -> None:
     """explain() gives the order with reasons and each exclusion, and sends nothing."""
-    async with Router(graph, fallbacks={"gpt-4o-mini": ["deepseek-v3"]}) as router:
+    async with Router(graph, fallbacks={"gpt-4o-mini": ["deepseek-v3", "deepseek-chat"]}) as router:
         plan = router.explain("GPT-4o-mini", HI, max_tokens=100)
     assert [(c.rank, c.gateway, c.fallback) for c in plan.candidates] == [
         (1, "onellm", 0),
         (2, "onetoken", 0),
         (3, "oneai", 1),
-        (4, "onellm", 1),
+        (4, "onellm", 2),
     ]
     assert "expected $0.000041" in plan.candidates[0].reason
     assert plan.candidates[3].reason.startswith("price unknown")
     assert plan.model == "gpt-4o-mini" and plan.output_tokens == 100
     text = str(plan)
     assert "1. onellm:GPT-4o-mini" in text and "(fallback 1: deepseek-v3)" in text
-    tools = router.explain("deepseek-v3", HI, tools=[{"type": "function", "function": {"name": "f"}}])
-    assert [(e.gateway, e.reason) for e in tools.excluded] == [("onellm", "cannot carry tools")]
+    tools = router.explain("gpt-4o-mini", HI, tools=[{"type": "function", "function": {"name": "f"}}])
+    assert [(e.gateway, e.model, e.reason) for e in tools.excluded] == [
+        ("onellm", "gpt-4o-mini", "cannot carry tools"),
+        ("onellm", "deepseek-chat", "cannot carry tools"),
+    ]
     assert sum(emu.stats(g).requests for g in ("onellm", "oneai", "onetoken", "onerouter")) == 0
 
 

@@ -182,13 +182,13 @@ async def test_an_error_event_inside_a_200_stream_is_typed(
     await emu.set_faults("onerouter", Faults(error_event_after=2))
     async with Router(graph) as router:
         with pytest.raises(StreamInterrupted) as info:
-            await _collect(router, "claude-3.5-sonnet", max_tokens=10)
+            await _collect(router, "claude-3.5-sonnet-20240620", max_tokens=10)
         cause = info.value.cause
         assert isinstance(cause, ServerError) and cause.upstream_message == "Provider returned error"
         assert cause.gateway == "onerouter" and cause.status == 200
         await emu.set_faults("onerouter", Faults(error_event_after=0))
         with pytest.raises(Exception, match="Provider returned error") as before:
-            await _collect(router, "claude-3.5-sonnet", max_tokens=10)
+            await _collect(router, "claude-3.5-sonnet-20240620", max_tokens=10)
         assert not isinstance(before.value, StreamInterrupted), (
             "before the first chunk it is a failed attempt"
         )
