@@ -11,6 +11,8 @@ import asyncio
 import time
 from typing import Protocol, runtime_checkable
 
+from ._errors import ConfigError
+
 __all__ = ["Clock", "FakeClock", "LoopClock", "MonotonicClock"]
 
 
@@ -81,7 +83,7 @@ class FakeClock:
             ValueError: when ``seconds`` is negative.
         """
         if seconds < 0:
-            raise ValueError(f"a clock cannot go backwards (advance({seconds!r}))")
+            raise ConfigError(f"a clock cannot go backwards (advance({seconds!r}))")
         self._now += seconds
 
     def __repr__(self) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 from typing import Final
 
+from ._errors import ConfigError
+
 __all__ = ["Secret"]
 
 _MASK: Final = "Secret('**********')"
@@ -18,18 +20,18 @@ class Secret:
             characters (it goes into an HTTP header).
 
     Raises:
-        ValueError: when the value is empty or could break the header.
+        ConfigError: when the value is not a string, is empty or could break the header.
     """
 
     __slots__ = ("_value",)
 
     def __init__(self, value: str) -> None:
         if not isinstance(value, str):
-            raise TypeError(f"an API key must be a str, not {type(value).__name__}")
+            raise ConfigError(f"an API key must be a str, not {type(value).__name__}")
         if not value:
-            raise ValueError("an API key must not be empty")
+            raise ConfigError("an API key must not be empty")
         if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-            raise ValueError("an API key must not contain whitespace or control characters")
+            raise ConfigError("an API key must not contain whitespace or control characters")
         self._value = value
 
     def reveal(self) -> str:

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._errors import MalformedReply
+
 __all__ = ["ToolCallAssembler"]
 
 
@@ -41,9 +43,10 @@ def _merge(acc: dict[str, Any], delta: Mapping[str, Any]) -> None:
 class ToolCallAssembler:
     """Collects the tool-call pieces of one streamed answer; :meth:`calls` gives the finished calls."""
 
-    __slots__ = ("_calls",)
+    __slots__ = ("_calls", "_gateway")
 
-    def __init__(self) -> None:
+    def __init__(self, gateway: str = "") -> None:
+        self._gateway = gateway
         self._calls: dict[int, dict[str, Any]] = {}
 
     def __bool__(self) -> bool:
@@ -56,15 +59,19 @@ class ToolCallAssembler:
         not stream gives them) takes its position in the list.
 
         Raises:
-            ValueError: on a piece that is not an object, or an index that is not a
-                non-negative integer.
+            MalformedReply: on a piece that is not an object, or an index that is not
+                a non-negative integer.
         """
         for position, piece in enumerate(pieces):
             if not isinstance(piece, Mapping):
-                raise ValueError(f"a tool-call delta is not an object: {type(piece).__name__}")
+                raise MalformedReply(
+                    self._gateway, status=200, detail=f"a tool-call delta is not an object: {piece!r:.40}"
+                )
             index = piece.get("index", position)
             if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-                raise ValueError(f"a tool-call delta has an invalid index: {index!r}")
+                raise MalformedReply(
+                    self._gateway, status=200, detail=f"a tool-call delta has an invalid index: {index!r:.20}"
+                )
             call = self._calls.get(index)
             if call is None:
                 call = self._calls[index] = {}

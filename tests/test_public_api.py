@@ -91,3 +91,24 @@ def test_typed_marker_is_shipped() -> None:
     """Every package ships py.typed."""
     for name in PACKAGES:
         assert (ROOT / name / "py.typed").exists()
+
+
+def test_the_package_raises_only_router_errors() -> None:
+    """No module raises a built-in exception a caller would have to catch besides RouterError."""
+    import ast
+    import builtins
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    allowed = {"NotImplementedError"}  # an abstract method left unimplemented: a programming error
+    found = []
+    for package in ("router", "policies", "providers"):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Raise) and node.exc is not None:
+                    call = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                    name = call.id if isinstance(call, ast.Name) else None
+                    builtin = getattr(builtins, name or "", None)
+                    if isinstance(builtin, type) and issubclass(builtin, BaseException) and name not in allowed:
+                        found.append(f"{path.relative_to(root)}:{node.lineno}: raise {name}")
+    assert not found, found

@@ -115,7 +115,7 @@ class Emulator:
     async def start(self) -> None:
         """Bind the four ports and start serving."""
         if self._runner is not None:
-            raise RuntimeError("the emulator is already running")
+            raise ConfigError("the emulator is already running")
         loop = asyncio.get_running_loop()
         self._closing = asyncio.Event()
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -176,7 +176,7 @@ class Emulator:
             return self._gateways[gateway]
         except KeyError:
             if not self._gateways:
-                raise RuntimeError(
+                raise ConfigError(
                     "the emulator is not running; use `async with Emulator() as emu`"
                 ) from None
             raise ConfigError(
