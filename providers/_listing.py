@@ -22,6 +22,7 @@ from ._body import BodyTooLarge, read_body
 from ._errors import CatalogError
 from ._gateway import Gateway
 from ._offer import Offer, PriceSource
+from ._transport import stand_in
 
 __all__ = ["fetch_listing", "parse_listing"]
 
@@ -81,6 +82,9 @@ def parse_listing(gateway: str, payload: Any) -> tuple[tuple[Offer, ...], int]:
     return tuple(offers), skipped
 
 
+_NOT_JSON: Final = object()
+
+
 async def _get(
     session: aiohttp.ClientSession, gateway: Gateway, url: URL, headers: Mapping[str, str], timeout: float
 ) -> bytes | None:
@@ -90,6 +94,9 @@ async def _get(
             f"models listing of {gateway.name} at {url.origin()} is not on the gateway's own origin; "
             "its key is sent nowhere else"
         )
+    # aiohttp's errors hold the request's headers (the key): the CatalogError is raised
+    # outside the handler, chained to a key-free stand-in (see TransportFailure).
+    failed: CatalogError
     try:
         async with session.get(
             url, headers=headers, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout)
@@ -104,11 +111,12 @@ async def _get(
             f"models listing of {gateway.name} is larger than {_MAX_LISTING_BYTES} bytes"
         ) from None
     except TimeoutError as exc:
-        raise CatalogError(f"models listing of {gateway.name} timed out after {timeout:g}s") from exc
+        failed = CatalogError(f"models listing of {gateway.name} timed out after {timeout:g}s")
+        failed.__cause__ = stand_in(exc, headers.get("Authorization", ""))
     except aiohttp.ClientError as exc:
-        raise CatalogError(
-            f"models listing of {gateway.name} could not be read ({type(exc).__name__})"
-        ) from exc
+        failed = CatalogError(f"models listing of {gateway.name} could not be read ({type(exc).__name__})")
+        failed.__cause__ = stand_in(exc, headers.get("Authorization", ""))
+    raise failed
 
 
 async def fetch_listing(
@@ -148,6 +156,8 @@ async def fetch_listing(
         )
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"models listing of {gateway.name} is not JSON") from exc
+    except (ValueError, UnicodeDecodeError):
+        payload = _NOT_JSON
+    if payload is _NOT_JSON:
+        raise CatalogError(f"models listing of {gateway.name} is not JSON")
     return parse_listing(gateway.name, payload)

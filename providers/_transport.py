@@ -124,15 +124,19 @@ class TransportFailure(Exception):
         self.kind = kind
 
 
-def _stand_in(exc: BaseException, wire: WireRequest) -> TransportFailure:
-    """A key-free stand-in for ``exc`` (see :class:`TransportFailure`)."""
+def stand_in(exc: BaseException, authorization: str = "") -> TransportFailure:
+    """A key-free stand-in for ``exc`` (see :class:`TransportFailure`); ``authorization`` is the
+    header value the request carried, whose token is scrubbed from the message too."""
     kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
-    auth = wire.headers.get("Authorization", "")
     text = scrub(str(exc), None)
-    token = auth.partition(" ")[2]
+    token = authorization.partition(" ")[2]
     if token:
         text = text.replace(token, "[redacted]")
     return TransportFailure(kind, text)
+
+
+def _stand_in(exc: BaseException, wire: WireRequest) -> TransportFailure:
+    return stand_in(exc, wire.headers.get("Authorization", ""))
 
 
 def _chained(error: UpstreamError, exc: BaseException, wire: WireRequest) -> UpstreamError:

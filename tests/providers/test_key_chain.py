@@ -159,3 +159,20 @@ async def test_the_walk_finds_a_key_where_there_is_one() -> None:
     outer = RouterError("outer")
     outer.__cause__ = inner
     assert any(KEY in text for text in _reachable(outer))
+
+
+@pytest.mark.parametrize("scenario", ["not-http", "bad-status-line", "disconnect", "malformed-200"])
+async def test_no_listing_error_chain_holds_the_key(scenario: str) -> None:
+    """A models listing that fails in any of these ways raises a CatalogError whose chain holds no key."""
+    import aiohttp
+
+    from providers import CatalogError
+    from providers._listing import fetch_listing
+
+    async with serve(SCENARIOS[scenario]) as base:
+        gw = Gateway.onerouter(KEY, base_url=base + "/v1")
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(CatalogError) as info:
+                await fetch_listing(session, gw, 5.0)
+    leaks = [text for text in _reachable(info.value) if KEY in text]
+    assert not leaks, leaks[:3]
