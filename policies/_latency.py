@@ -16,6 +16,14 @@ least ``failure_penalty`` seconds, so a gateway that fails fast never looks fast
 Among targets within ``tolerance`` of the best cost, two are picked at random and
 the cheaper goes first (the power of two random choices), which spreads load when
 many are equal instead of herding onto one.
+
+State is one small record per target, and targets that stop being used are
+forgotten: when the table reaches a high-water mark (at least 1,024, then twice
+what a sweep leaves), a sweep drops every target with nothing in flight whose last
+sample is more than 50 decays old. Its cost has decayed by ``exp(-50)`` by then,
+so it already ranked as an untried target does. A sweep is O(table), once per
+doubling: amortised O(1) per new target, and the table is bounded by the targets
+used recently, not by every offer a refreshed catalog ever listed.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from ._policy import OrderingPolicy, Outcome, RequestContext, offer_key
 __all__ = ["LowestLatency"]
 
 _PENALTY: Final = 1e6  # Finagle's penalty for a target with a probe in flight and no sample yet
+_IDLE_DECAYS: Final = 50.0  # exp(-50) ~ 2e-22: a cost this decayed ranks as an untried target's 0
+_SWEEP_FLOOR: Final = 1024
 
 
 class _PeakEwma:
@@ -85,13 +95,30 @@ class LowestLatency(OrderingPolicy):
         self.failure_penalty = failure_penalty
         self._rng = random.Random(seed)
         self._stats: dict[tuple[str, str], _PeakEwma] = {}
+        self._sweep_at = _SWEEP_FLOOR
 
-    def _stat(self, offer: Offer) -> _PeakEwma:
+    def _stat(self, offer: Offer, now: float) -> _PeakEwma:
         key = offer_key(offer)
         stat = self._stats.get(key)
         if stat is None:
+            if len(self._stats) >= self._sweep_at:
+                self._sweep(now)
             stat = self._stats[key] = _PeakEwma()
         return stat
+
+    def _sweep(self, now: float) -> None:
+        """Forget targets idle for more than 50 decays (see the module docstring)."""
+        horizon = now - _IDLE_DECAYS * self.decay
+        self._stats = {
+            key: stat
+            for key, stat in self._stats.items()
+            if stat.pending or (stat.stamp is not None and stat.stamp > horizon)
+        }
+        self._sweep_at = max(_SWEEP_FLOOR, 2 * len(self._stats))
+
+    def _size(self) -> int:
+        """How many targets the policy keeps statistics for."""
+        return len(self._stats)
 
     def score(self, offer: Offer, now: float) -> float:
         """The current cost of ``offer`` (0 for untried)."""
@@ -129,11 +156,11 @@ class LowestLatency(OrderingPolicy):
 
     def started(self, offer: Offer, now: float) -> None:
         """One more in flight."""
-        self._stat(offer).pending += 1
+        self._stat(offer, now).pending += 1
 
     def observe(self, outcome: Outcome) -> None:
         """Fold the attempt's latency (or time to first token) into the target's cost."""
-        stat = self._stat(outcome.offer)
+        stat = self._stat(outcome.offer, outcome.now)
         stat.pending = max(0, stat.pending - 1)
         value = outcome.ttft if outcome.ttft is not None else outcome.latency
         if not outcome.ok:
