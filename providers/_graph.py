@@ -16,23 +16,39 @@ the graph takes the most conservative reading of each field: the highest price
 of each kind (unknown if any row's price is unknown), the smallest context
 window (unknown if any row's is), and a capability only where every row agrees.
 A cost estimate then never undershoots what the gateway may bill, and a prompt
-never overflows what it may accept. Every conflict is kept in :attr:`ProviderGraph.conflicts` and reported
-with a :class:`CatalogConflictWarning`.
+never overflows what it may accept. Every conflict is kept in
+:attr:`ProviderGraph.conflicts`, with the layer it came from. A conflict in data
+the user supplies (a custom gateway's offers, extra offers, a live models listing)
+is also reported with a :class:`CatalogConflictWarning`; one in a shipped snapshot
+is known data, resolved by the same rule and recorded in that catalog's notes, so
+building a graph from the shipped catalogs warns about nothing.
 
 Lookups (:meth:`~ProviderGraph.offers`, :meth:`~ProviderGraph.candidates`,
 :meth:`~ProviderGraph.resolve`) are dictionary reads: their cost does not grow
-with the catalog.
+with the catalog. So is the "did you mean" of an unknown id: the index keeps
+every known id sorted, and sorted by its reversed spelling, and hands difflib
+only the few ids next to the asked one in either order (those sharing its longest
+prefix or suffix, which a typo or two leaves intact), never the whole catalog.
+
+Each layer is bound (canonical ids) and de-duplicated once, when it changes; a
+rebuild only lays the prepared layers over each other, so a refresh of a large
+listing costs in proportion to that listing, and a large one is prepared off the
+event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import collections
 import difflib
+import itertools
 import logging
+import operator
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Literal, TypeVar
 
 import aiohttp
 import attrs
@@ -50,6 +66,18 @@ __all__ = ["CatalogConflictWarning", "Conflict", "ProviderGraph", "RefreshReport
 logger: Final = logging.getLogger("switchyard.catalog")
 
 _Key = tuple[str, str]
+Layer = Literal["snapshot", "gateway", "live", "user"]
+
+_ALL_IN: Final = 128  # a catalog with this few ids is searched whole, as difflib always did
+_NEAR: Final = 8  # ids taken on each side of an unknown one, in each of the two sort orders
+_OFF_LOOP: Final = 5_000  # listing entries from which a refresh prepares its layer in a thread
+_by_gateway_model: Final = operator.attrgetter("gateway_model")
+_by_gateway: Final = operator.attrgetter("gateway")
+_by_model: Final = operator.attrgetter("model")
+_second: Final = operator.itemgetter(1)
+_backwards: Final = operator.itemgetter(slice(None, None, -1))
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
 
 
 class CatalogConflictWarning(UserWarning):
@@ -65,12 +93,16 @@ class Conflict:
         gateway_model: the duplicated id.
         rows: the rows as listed.
         kept: the offer the graph uses.
+        layer: where the rows came from: ``snapshot`` (a shipped catalog; known,
+            not warned), ``gateway`` (a custom gateway's offers), ``live`` (a
+            models listing) or ``user`` (:meth:`ProviderGraph.add_offers`).
     """
 
     gateway: str
     gateway_model: str
     rows: tuple[Offer, ...]
     kept: Offer
+    layer: Layer = "snapshot"
 
     def __str__(self) -> str:
         def terms(o: Offer) -> str:
@@ -103,18 +135,118 @@ class RefreshReport:
     skipped_entries: Mapping[str, int] = attrs.field(factory=dict)
 
 
+class _Suggester:
+    """Close-match candidates for an unknown id in bounded time (see the module docstring).
+
+    Up to ``_ALL_IN`` ids are all candidates; beyond that, the ``_NEAR`` ids on
+    either side of the asked one in id order and in reversed-id order, so difflib
+    never compares more than ``4 * _NEAR`` ids whatever the catalog's size.
+    """
+
+    __slots__ = ("_ids", "_known", "_reversed")
+
+    def __init__(self, ids: Iterable[str]) -> None:
+        known = frozenset(ids)
+        self._known = known
+        self._ids = sorted(known)
+        self._reversed = sorted(map(_backwards, known)) if len(known) > _ALL_IN else []
+
+    def same_ids(self, ids: frozenset[str]) -> bool:
+        """Whether this index was built from exactly ``ids`` (then it can be kept)."""
+        return ids == self._known
+
+    def candidates(self, query: str) -> list[str]:
+        """The ids difflib is shown for ``query``."""
+        ids = self._ids
+        if len(ids) <= _ALL_IN:
+            return ids
+        i = bisect.bisect_left(ids, query)
+        near = dict.fromkeys(ids[max(0, i - _NEAR) : i + _NEAR])
+        flipped, backwards = self._reversed, query[::-1]
+        j = bisect.bisect_left(flipped, backwards)
+        near.update(dict.fromkeys(r[::-1] for r in flipped[max(0, j - _NEAR) : j + _NEAR]))
+        return list(near)
+
+    def close(self, query: str, keep: Callable[[str], bool], n: int = 3) -> list[str]:
+        """The ids closest to ``query`` among the candidates ``keep`` accepts, best first."""
+        return difflib.get_close_matches(query, [c for c in self.candidates(query) if keep(c)], n=n)
+
+
 @attrs.frozen
 class _Index:
-    """One immutable merge of the layers; replaced as a whole, never mutated."""
+    """One immutable merge of the layers; replaced as a whole, never mutated.
 
-    by_model: Mapping[str, tuple[Offer, ...]]
+    ``offers``, ``wire_ids`` and ``canonical`` are ``by_key``'s offers, wire ids and
+    canonical ids in order: the next build compares against them to patch what changed.
+    """
+
+    by_model: MappingProxyType[str, tuple[Offer, ...]]
     by_key: Mapping[_Key, Offer]
-    by_gateway_model: Mapping[str, tuple[Offer, ...]]
+    by_gateway_model: MappingProxyType[str, tuple[Offer, ...]]
     names: Mapping[str, str]
     chains: Mapping[str, tuple[str, ...]]
     candidates: Mapping[str, tuple[Offer, ...]]
     conflicts: tuple[Conflict, ...]
+    suggester: _Suggester
+    offers: tuple[Offer, ...]
+    wire_ids: tuple[str, ...]
+    canonical: tuple[str, ...]
     version: int
+
+
+@attrs.frozen
+class _Prepared:
+    """One layer bound to canonical ids and de-duplicated: per gateway, offers sorted by wire id."""
+
+    by_gateway: Mapping[str, Mapping[_Key, Offer]]
+    conflicts: tuple[Conflict, ...] = ()
+    spelled: Mapping[str, str] = attrs.field(factory=dict)  # listed id -> canonical, for the next refresh
+
+
+_EMPTY: Final = _Prepared(MappingProxyType({}))
+
+
+@attrs.frozen
+class _Inputs:
+    """What one index is built from: the prepared layers and the user's settings, as they were."""
+
+    base: _Prepared
+    live: tuple[_Prepared, ...]
+    user: _Prepared
+    prices: Mapping[_Key, tuple[float, float]]
+    fallbacks: Mapping[str, tuple[str, ...]]
+    order: tuple[str, ...]
+
+
+# The index is built from whole-list passes (zip, map, dict, Counter, sort), which run
+# in C; a Python-level step is taken only for what is rare: a repeated key, a live entry
+# overriding a snapshot offer, a user price. That keeps 100k offers well under a second.
+
+
+def _repeated(keys: Sequence[_K], values: Sequence[_V]) -> dict[_K, list[_V]]:
+    """Each key occurring more than once, with its values in order; the others cost no Python step."""
+    counts = collections.Counter(keys)
+    twice = {k for k, _ in itertools.takewhile(lambda kn: kn[1] > 1, counts.most_common())}
+    groups: dict[_K, list[_V]] = {}
+    for key, value in itertools.compress(zip(keys, values, strict=True), map(twice.__contains__, keys)):
+        groups.setdefault(key, []).append(value)
+    return groups
+
+
+def _group(
+    keys: Sequence[str], offers: Sequence[Offer], singles: Sequence[tuple[Offer]]
+) -> dict[str, tuple[Offer, ...]]:
+    """key -> the offers with that key, in order (``singles[i]`` is ``(offers[i],)``, made once)."""
+    groups: dict[str, tuple[Offer, ...]] = dict(zip(keys, singles, strict=True))
+    if len(groups) < len(keys):
+        groups.update((k, tuple(v)) for k, v in _repeated(keys, offers).items())
+    return groups
+
+
+def _sorted_by_id(offers: Mapping[_Key, Offer]) -> dict[_Key, Offer]:
+    """One gateway's offers ordered by wire id (its keys differ only there)."""
+    keys = sorted(offers)  # the keys, not (key, offer) pairs: no new object per offer
+    return dict(zip(keys, map(offers.__getitem__, keys), strict=True))
 
 
 def _most_conservative(rows: Sequence[Offer]) -> Offer:
@@ -156,40 +288,174 @@ def _most_conservative(rows: Sequence[Offer]) -> Offer:
     )
 
 
-def _dedupe(rows: Iterable[Offer], conflicts: list[Conflict]) -> dict[_Key, Offer]:
-    """Group one layer's rows by (gateway, gateway model), resolving conflicts."""
-    groups: dict[_Key, list[Offer]] = {}
-    for row in rows:
-        assert row.gateway is not None
-        groups.setdefault((row.gateway, row.gateway_model), []).append(row)
-    merged: dict[_Key, Offer] = {}
-    for key, group in groups.items():
-        distinct = list(dict.fromkeys(group))
-        if len(distinct) == 1:
-            merged[key] = distinct[0]
-        else:
+def _dedupe(rows: Sequence[Offer], layer: Layer) -> tuple[dict[_Key, Offer], list[Conflict]]:
+    """Key one layer's rows by (gateway, gateway model), resolving conflicts; keys in first-seen order."""
+    keys: list[_Key] = list(zip(map(_by_gateway, rows), map(_by_gateway_model, rows), strict=True))
+    merged = dict(zip(keys, rows, strict=True))
+    conflicts: list[Conflict] = []
+    if len(merged) == len(rows):
+        return merged, conflicts
+    for key, group in _repeated(keys, rows).items():
+        distinct = tuple(dict.fromkeys(group))
+        merged[key] = distinct[0]
+        if len(distinct) > 1:
             kept = _most_conservative(distinct)
-            conflicts.append(Conflict(gateway=key[0], gateway_model=key[1], rows=tuple(distinct), kept=kept))
+            conflicts.append(Conflict(key[0], key[1], distinct, kept, layer))
             merged[key] = kept
-    return merged
+    return merged, conflicts
 
 
-def _apply_live(base: Offer | None, live: Offer) -> Offer:
-    """Lay a live listing entry over the snapshot offer, if there is one."""
-    if base is None:
-        return live
-    merged = base
-    if live.priced:
-        merged = attrs.evolve(
-            merged,
-            input_price=live.input_price,
-            output_price=live.output_price,
-            price_source=PriceSource.LIVE,
-            price_reference=None,
-        )
-    if live.context_window is not None:
-        merged = attrs.evolve(merged, context_window=live.context_window)
-    return merged
+def _by_gateway_split(offers: Mapping[_Key, Offer]) -> dict[str, dict[_Key, Offer]]:
+    """Split keyed offers per gateway, each sorted by wire id."""
+    split: dict[str, dict[_Key, Offer]] = {}
+    for key, offer in offers.items():
+        split.setdefault(key[0], {})[key] = offer
+    return {gateway: _sorted_by_id(part) for gateway, part in split.items()}
+
+
+def _rebound(offer: Offer, model: str, gateway: str) -> Offer:
+    """``offer`` under its canonical id and gateway (as ``attrs.evolve``, without its overhead)."""
+    return Offer(
+        model,
+        offer.gateway_model,
+        offer.input_price,
+        offer.output_price,
+        offer.context_window,
+        price_source=offer.price_source,
+        price_reference=offer.price_reference,
+        capabilities=offer.capabilities,
+        gateway=gateway,
+    )
+
+
+def _apply_live(base: Offer, live: Offer) -> Offer:
+    """Lay a live listing entry over the snapshot offer."""
+    if not live.priced and live.context_window is None:
+        return base
+    return Offer(
+        base.model,
+        base.gateway_model,
+        live.input_price if live.priced else base.input_price,
+        live.output_price if live.priced else base.output_price,
+        base.context_window if live.context_window is None else live.context_window,
+        price_source=PriceSource.LIVE if live.priced else base.price_source,
+        price_reference=None if live.priced else base.price_reference,
+        capabilities=base.capabilities,
+        gateway=base.gateway,
+    )
+
+
+def _assemble(inputs: _Inputs, previous: _Index | None, version: int) -> _Index:
+    """Lay the prepared layers over each other and index the result (pure: safe in a thread)."""
+    overlays = (*inputs.live, inputs.user)
+    by_key: dict[_Key, Offer] = {}
+    for gateway in inputs.order:
+        part = dict(inputs.base.by_gateway.get(gateway, {}))
+        size = len(part)
+        for layer in overlays:
+            part.update(layer.by_gateway.get(gateway, {}))
+        by_key.update(part if len(part) == size else _sorted_by_id(part))  # new ids: sort again
+    for key, (inp, out) in inputs.prices.items():
+        if key in by_key:
+            by_key[key] = attrs.evolve(
+                by_key[key],
+                input_price=inp,
+                output_price=out,
+                price_source=PriceSource.USER,
+                price_reference=None,
+            )
+
+    offers = tuple(by_key.values())
+    wire_ids = tuple(map(_second, by_key))
+    canonical = tuple(map(_by_model, offers))
+    same_ids = previous is not None and wire_ids == previous.wire_ids and canonical == previous.canonical
+    # The same ids in the same places: only offers changed, so patch them in.
+    patched = _patch(previous, offers) if previous is not None and same_ids else None
+    names: Mapping[str, str]
+    if previous is not None and patched is not None:
+        models, by_gateway_model = patched
+        names, suggester = previous.names, previous.suggester
+    else:
+        singles = list(zip(offers))  # shared by both groupings: half the allocations, less GC work
+        models = _group(canonical, offers, singles)
+        by_gateway_model = _group(wire_ids, offers, singles)
+        # Any spelling -> canonical id: a wire id, its case-folded form (the first offer to
+        # spell it wins, hence the reversed pairs), then every canonical id itself.
+        folded = map(str.casefold, wire_ids)
+        spellings = list(itertools.chain.from_iterable(zip(wire_ids, folded, strict=True)))
+        targets = list(itertools.chain.from_iterable(zip(canonical, canonical, strict=True)))
+        names = dict(zip(reversed(spellings), reversed(targets), strict=True))
+        names.update(zip(models, models, strict=True))
+        names = MappingProxyType(names)
+        ids = frozenset(itertools.chain(models, by_gateway_model))
+        known = None if previous is None else previous.suggester
+        suggester = known if known is not None and known.same_ids(ids) else _Suggester(ids)
+
+    chains: dict[str, tuple[str, ...]] = {}
+    candidates: dict[str, tuple[Offer, ...]] = dict(models)
+    for model in inputs.fallbacks:
+        if model not in models:
+            continue
+        chain = _chain(model, models, inputs.fallbacks)
+        chains[model] = chain
+        candidates[model] = tuple(o for m in chain for o in models[m])
+
+    conflicts = (
+        *inputs.base.conflicts,
+        *(c for live in inputs.live for c in live.conflicts),
+        *inputs.user.conflicts,
+    )
+    return _Index(
+        by_model=MappingProxyType(models),
+        by_key=MappingProxyType(by_key),
+        by_gateway_model=MappingProxyType(by_gateway_model),
+        names=names,
+        chains=MappingProxyType(chains),
+        candidates=MappingProxyType(candidates),
+        conflicts=conflicts,
+        suggester=suggester,
+        offers=offers,
+        wire_ids=wire_ids,
+        canonical=canonical,
+        version=version,
+    )
+
+
+def _patch(
+    previous: _Index, offers: tuple[Offer, ...]
+) -> tuple[dict[str, tuple[Offer, ...]], dict[str, tuple[Offer, ...]]] | None:
+    """The previous groups with the offers that changed put in, or None when most changed.
+
+    Which offers changed is found by identity, in C (``map(operator.is_not, ...)``);
+    copying the group dicts allocates nothing per entry, so a price override or a
+    refresh that only moves prices costs little more than the changed offers.
+    """
+    old = previous.offers
+    changed = list(itertools.compress(range(len(offers)), map(operator.is_not, offers, old)))
+    if len(changed) > len(offers) // 4:
+        return None
+    models = previous.by_model.copy()
+    by_gateway_model = previous.by_gateway_model.copy()
+    for i in changed:
+        before, after = old[i], offers[i]
+        for groups, key in ((models, after.model), (by_gateway_model, after.gateway_model)):
+            groups[key] = tuple(after if o is before else o for o in groups[key])
+    return models, by_gateway_model
+
+
+def _chain(
+    model: str, models: Mapping[str, tuple[Offer, ...]], fallbacks: Mapping[str, tuple[str, ...]]
+) -> tuple[str, ...]:
+    """The model, then its fallbacks depth-first, each model once (cycles are cut)."""
+    chain: list[str] = []
+    stack = [model]
+    while stack:
+        current = stack.pop()
+        if current in chain or current not in models:
+            continue
+        chain.append(current)
+        stack.extend(reversed(fallbacks.get(current, ())))
+    return tuple(chain)
 
 
 class ProviderGraph:
@@ -229,16 +495,19 @@ class ProviderGraph:
             shipped_canonicalizer() if not aliases else shipped_canonicalizer().with_aliases(aliases)
         )
         self._clock = clock if clock is not None else MonotonicClock()
-        self._live: dict[str, tuple[Offer, ...]] = {}
+        self._live: dict[str, _Prepared] = {}
         self._listing_cache: cachetools.TTLCache[str, tuple[Offer, ...]] = cachetools.TTLCache(
             maxsize=max(len(by_name), 1), ttl=refresh_ttl, timer=self._clock.now
         )
         self._user_offers: tuple[Offer, ...] = ()
+        self._user = _EMPTY
         self._prices: dict[_Key, tuple[float, float]] = {}
         self._fallbacks: dict[str, tuple[str, ...]] = {}
         self._version = 0
+        self._changes = 0  # counts changes to the inputs, so a build made off the loop can tell
         self._reported: set[tuple[str, str, tuple[Offer, ...]]] = set()
-        self._index = self._build()
+        self._base = self._prepare_base()
+        self._index = self._build(None)
         if offers:
             self.add_offers(offers)
         if fallbacks:
@@ -284,93 +553,81 @@ class ProviderGraph:
 
     # -- building the index --------------------------------------------------------------
 
-    def _bind(self, offer: Offer, gateway: str) -> Offer:
-        canonical = self._canon(offer.model)
-        if canonical == offer.model and offer.gateway == gateway:
-            return offer
-        return attrs.evolve(offer, model=canonical, gateway=gateway)
+    def _bind(
+        self, rows: Iterable[Offer], gateway: str, spelled: dict[str, str] | None = None
+    ) -> list[Offer]:
+        """``rows`` with canonical model ids, sold by ``gateway``.
 
-    def _build(self) -> _Index:
+        ``spelled`` (listed id -> canonical id) is read first and filled in, so a
+        listing fetched again does not run the rules again for ids it had before.
+        """
+        canon = self._canon
+        known = spelled if spelled is not None else {}
+        bound = []
+        for offer in rows:
+            listed = offer.model
+            model = known.get(listed)
+            if model is None:
+                model = known[listed] = canon(listed)
+            same = model == listed and offer.gateway == gateway
+            bound.append(offer if same else _rebound(offer, model, gateway))
+        return bound
+
+    def _prepare_base(self) -> _Prepared:
+        """The gateways' own offers (shipped snapshots, custom offers): bound once, as they never change."""
+        by_gateway: dict[str, dict[_Key, Offer]] = {}
         conflicts: list[Conflict] = []
-        base_rows: list[Offer] = []
         for name, gw in self._gateways.items():
+            layer: Layer = "snapshot" if gw.catalog is not None else "gateway"
             rows = snapshot(gw.catalog) if gw.catalog is not None else gw.offers or ()
-            base_rows.extend(self._bind(o, name) for o in rows)
-        merged = _dedupe(base_rows, conflicts)
-        for name, listing in self._live.items():
-            for key, live in _dedupe((self._bind(o, name) for o in listing), conflicts).items():
-                merged[key] = _apply_live(merged.get(key), live)
-        for key, user in _dedupe(
-            (self._bind(o, o.gateway or "") for o in self._user_offers), conflicts
-        ).items():
-            merged[key] = user
-        for key, (inp, out) in self._prices.items():
-            if key in merged:
-                merged[key] = attrs.evolve(
-                    merged[key],
-                    input_price=inp,
-                    output_price=out,
-                    price_source=PriceSource.USER,
-                    price_reference=None,
-                )
+            offers, found = _dedupe(self._bind(rows, name), layer)
+            by_gateway[name] = _sorted_by_id(offers)
+            conflicts.extend(found)
+        return _Prepared(by_gateway, tuple(conflicts))
 
-        ordered = sorted(merged.values(), key=lambda o: (self._order[o.gateway or ""], o.gateway_model))
-        by_model: dict[str, list[Offer]] = {}
-        by_gateway_model: dict[str, list[Offer]] = {}
-        for offer in ordered:
-            by_model.setdefault(offer.model, []).append(offer)
-            by_gateway_model.setdefault(offer.gateway_model, []).append(offer)
-        models = {m: tuple(v) for m, v in by_model.items()}
-        names: dict[str, str] = {}
-        for offer in ordered:
-            names.setdefault(offer.gateway_model, offer.model)
-            names.setdefault(offer.gateway_model.casefold(), offer.model)
-        names.update({m: m for m in models})
+    def _prepare_live(self, gateway: str, listing: Iterable[Offer]) -> _Prepared:
+        """One gateway's listing laid over its snapshot offers (pure: safe in a thread)."""
+        last = self._live.get(gateway)
+        spelled = dict(last.spelled) if last is not None else {}
+        offers, conflicts = _dedupe(self._bind(listing, gateway, spelled), "live")
+        base = self._base.by_gateway.get(gateway, {})
+        for key in offers.keys() & base.keys():
+            offers[key] = _apply_live(base[key], offers[key])
+        if len(spelled) > 2 * len(offers):  # ids the gateway stopped listing: start afresh
+            spelled = {o.model: s for o in listing if (s := spelled.get(o.model)) is not None}
+        return _Prepared({gateway: _sorted_by_id(offers)}, tuple(conflicts), spelled)
 
-        chains: dict[str, tuple[str, ...]] = {}
-        candidates: dict[str, tuple[Offer, ...]] = dict(models)
-        for model in self._fallbacks:
-            if model not in models:
-                continue
-            chain = self._chain(model, models)
-            chains[model] = chain
-            candidates[model] = tuple(o for m in chain for o in models[m])
-
-        self._report(conflicts)
-        self._version += 1
-        return _Index(
-            by_model=MappingProxyType(models),
-            by_key=MappingProxyType({(o.gateway or "", o.gateway_model): o for o in ordered}),
-            by_gateway_model=MappingProxyType({k: tuple(v) for k, v in by_gateway_model.items()}),
-            names=MappingProxyType(names),
-            chains=MappingProxyType(chains),
-            candidates=MappingProxyType(candidates),
-            conflicts=tuple(conflicts),
-            version=self._version,
+    def _inputs(self) -> _Inputs:
+        return _Inputs(
+            base=self._base,
+            live=tuple(self._live.values()),
+            user=self._user,
+            prices=dict(self._prices),
+            fallbacks=dict(self._fallbacks),
+            order=tuple(self._gateways),
         )
 
-    def _chain(self, model: str, models: Mapping[str, tuple[Offer, ...]]) -> tuple[str, ...]:
-        """The model, then its fallbacks depth-first, each model once (cycles are cut)."""
-        chain: list[str] = []
-        stack = [model]
-        while stack:
-            current = stack.pop()
-            if current in chain or current not in models:
-                continue
-            chain.append(current)
-            stack.extend(reversed(self._fallbacks.get(current, ())))
-        return tuple(chain)
+    def _build(self, previous: _Index | None) -> _Index:
+        self._version += 1
+        index = _assemble(self._inputs(), previous, self._version)
+        self._report(index.conflicts)
+        return index
 
     def _report(self, conflicts: Sequence[Conflict]) -> None:
+        """Warn once about each conflict in supplied data, for as long as it stays in the index."""
+        current: set[tuple[str, str, tuple[Offer, ...]]] = set()
         for conflict in conflicts:
+            if conflict.layer == "snapshot":
+                continue  # shipped data: resolved by the same rule and recorded in the catalog's notes
             key = (conflict.gateway, conflict.gateway_model, conflict.rows)
-            if key in self._reported:
-                continue
-            self._reported.add(key)
-            warnings.warn(str(conflict), CatalogConflictWarning, stacklevel=5)
+            current.add(key)
+            if key not in self._reported:
+                warnings.warn(str(conflict), CatalogConflictWarning, stacklevel=5)
+        self._reported = current  # only what is still there: bounded however often listings change
 
     def _rebuild(self) -> None:
-        self._index = self._build()
+        self._changes += 1
+        self._index = self._build(self._index)
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -408,6 +665,9 @@ class ProviderGraph:
                 )
             self.gateway(offer.gateway)
         self._user_offers += new
+        bound = [b for o in self._user_offers for b in self._bind((o,), o.gateway or "")]
+        keyed, conflicts = _dedupe(bound, "user")
+        self._user = _Prepared(_by_gateway_split(keyed), tuple(conflicts))
         self._rebuild()
 
     def set_price(self, gateway: str, gateway_model: str, input_price: float, output_price: float) -> Offer:
@@ -421,9 +681,7 @@ class ProviderGraph:
         self.gateway(gateway)
         Offer("price-check", input_price=input_price, output_price=output_price)  # validates the numbers
         if (gateway, gateway_model) not in self._index.by_key:
-            close = difflib.get_close_matches(
-                gateway_model, [gm for (g, gm) in self._index.by_key if g == gateway], n=3
-            )
+            close = self._suggest_offer(gateway, gateway_model)
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
             raise ConfigError(f"gateway {gateway!r} has no offer {gateway_model!r}{hint}")
         self._prices[(gateway, gateway_model)] = (float(input_price), float(output_price))
@@ -496,12 +754,17 @@ class ProviderGraph:
         raise UnknownModelError(model, self._suggest(model, normalised))
 
     def _suggest(self, model: str, normalised: str) -> list[str]:
-        known = list(self._index.by_model)
-        found = difflib.get_close_matches(normalised, known, n=3, cutoff=0.6)
+        """The closest canonical ids, else the closest gateway ids: bounded work (module docstring)."""
+        index = self._index
+        found = index.suggester.close(normalised, index.by_model.__contains__)
         if not found:
-            by_id = difflib.get_close_matches(model, list(self._index.by_gateway_model), n=3, cutoff=0.6)
-            found = list(dict.fromkeys(by_id))
+            found = index.suggester.close(model, index.by_gateway_model.__contains__)
         return found
+
+    def _suggest_offer(self, gateway: str, gateway_model: str) -> list[str]:
+        """The closest ids ``gateway`` sells."""
+        by_key = self._index.by_key
+        return self._index.suggester.close(gateway_model, lambda gm: (gateway, gm) in by_key)
 
     def offers(self, model: str) -> tuple[Offer, ...]:
         """Every offer of ``model`` (canonical or any gateway's id), in gateway order.
@@ -522,9 +785,8 @@ class ProviderGraph:
         try:
             return self._index.by_key[(gateway, gateway_model)]
         except KeyError:
-            ids = [gm for (g, gm) in self._index.by_key if g == gateway]
             raise UnknownModelError(
-                f"{gateway}:{gateway_model}", difflib.get_close_matches(gateway_model, ids, n=3)
+                f"{gateway}:{gateway_model}", self._suggest_offer(gateway, gateway_model)
             ) from None
 
     def by_gateway_model(self, gateway_model: str) -> tuple[Offer, ...]:
@@ -561,7 +823,9 @@ class ProviderGraph:
 
         A listing stays fresh for ``refresh_ttl`` seconds and is not fetched again
         before that unless ``force``. Lookups keep answering from the current index
-        while this runs; the new index replaces it in one step at the end. A gateway
+        while this runs; the new index replaces it in one step at the end. Listings
+        of 5,000 entries or more are merged in a worker thread, so a large one does
+        not hold up the event loop. A gateway
         whose listing fails keeps its last good one; the failure is in the report and
         logged, never raised.
 
@@ -597,6 +861,7 @@ class ProviderGraph:
         fetched: list[str] = []
         failed: dict[str, str] = {}
         skipped: dict[str, int] = {}
+        listings: dict[str, tuple[Offer, ...]] = {}
         for gw, result in outcomes:
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
@@ -606,13 +871,43 @@ class ProviderGraph:
                 continue
             assert isinstance(result, tuple)
             listing, bad = result
-            self._listing_cache[gw.name] = listing
-            self._live[gw.name] = listing
+            listings[gw.name] = listing
             fetched.append(gw.name)
             if bad:
                 skipped[gw.name] = bad
-        if fetched:
-            self._rebuild()
+        if listings:
+            await self._merge_listings(listings)
         return RefreshReport(
             fetched=tuple(fetched), cached=tuple(cached), failed=failed, skipped_entries=skipped
         )
+
+    async def _merge_listings(self, listings: Mapping[str, tuple[Offer, ...]]) -> None:
+        """Prepare each listing's layer and swap in the new index; a large one off the event loop.
+
+        Preparing binds and de-duplicates the listing and lays it over the snapshot,
+        and assembling indexes everything: pure work on values that do not change,
+        so a worker thread does it while lookups keep answering from the current
+        index. If the configuration changed meanwhile (an override, new offers), the
+        index is built again here from the current inputs.
+        """
+
+        def prepare() -> dict[str, _Prepared]:
+            return {name: self._prepare_live(name, listing) for name, listing in listings.items()}
+
+        large = sum(map(len, listings.values())) >= _OFF_LOOP
+        layers = await asyncio.to_thread(prepare) if large else prepare()
+        for name, listing in listings.items():
+            self._listing_cache[name] = listing
+            self._live[name] = layers[name]
+        if not large:
+            self._rebuild()
+            return
+        self._changes += 1
+        changes, inputs, previous = self._changes, self._inputs(), self._index
+        index = await asyncio.to_thread(_assemble, inputs, previous, self._version + 1)
+        if changes != self._changes:  # the inputs moved while the thread worked
+            self._rebuild()
+            return
+        self._version = index.version
+        self._index = index
+        self._report(index.conflicts)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 
 import pytest
+from aiohttp import web
 from aioresponses import aioresponses
 
 from providers import (
@@ -336,3 +339,71 @@ def test_lookup_cost_does_not_grow_with_the_catalog(lookup: Callable[[ProviderGr
     small, large = _synthetic_graph(10), _synthetic_graph(10_000)
     assert lookup(small) == lookup(large)
     assert _lines_executed(lambda: lookup(small)) == _lines_executed(lambda: lookup(large))
+
+
+def _big_listing(n: int, price: str) -> bytes:
+    entries = [{"id": f"vendor/m-{i}", "pricing": {"prompt": price, "completion": price}} for i in range(n)]
+    return json.dumps({"data": entries}).encode()
+
+
+@contextlib.asynccontextmanager
+async def _listing_server(*bodies: bytes) -> AsyncIterator[ProviderGraph]:
+    """A loopback server answering /v1/models with each body in turn, and a graph of its gateway."""
+    left = list(bodies)
+
+    async def models(request: web.Request) -> web.Response:
+        return web.Response(body=left.pop(0), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/v1/models", models)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        gw = Gateway.openai_compatible(
+            "big",
+            f"http://127.0.0.1:{port}/v1",
+            "k",
+            offers=[Offer("m-1", "vendor/m-1", input_price=9.0, output_price=9.0, context_window=4096)],
+            models_path="/models",
+        )
+        yield ProviderGraph.from_catalogs([gw])
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_large_listing_is_merged_off_the_loop_and_a_second_one_patched() -> None:
+    """6,000 entries take the worker-thread path; a refresh that only moves prices updates every price."""
+    async with _listing_server(_big_listing(6_000, "0.000001"), _big_listing(6_000, "0.000002")) as graph:
+        report = await graph.refresh()
+        assert report.fetched == ("big",), report
+        first = graph.version
+        assert len(graph) == 6_000 and graph.offer("big", "vendor/m-5999").input_price == 1.0
+        (m1,) = graph.offers("m-1")
+        assert (m1.price_source, m1.context_window) == (PriceSource.LIVE, 4096), "laid over the offer"
+        await graph.refresh(force=True)
+    assert graph.version > first
+    assert {o.input_price for o in graph} == {2.0}
+    assert graph.resolve("vendor/m-17") == "m-17" and graph.offers("M-17")[0].gateway_model == "vendor/m-17"
+
+
+async def test_a_change_made_while_a_large_listing_merges_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A price set while the worker thread assembles the index is in the index that wins."""
+    real = asyncio.to_thread
+    calls = 0
+    async with _listing_server(_big_listing(6_000, "0.000001")) as graph:
+
+        async def meanwhile(func: Callable[..., object], /, *args: object) -> object:
+            nonlocal calls
+            calls += 1
+            if calls == 2:  # the thread assembling the index: the user changes a price now
+                graph.set_price("big", "vendor/m-1", 7.0, 7.0)
+            return await real(func, *args)
+
+        monkeypatch.setattr(asyncio, "to_thread", meanwhile)
+        await graph.refresh()
+    assert calls == 2
+    assert graph.offer("big", "vendor/m-1").input_price == 7.0, "the user's price"
+    assert graph.offer("big", "vendor/m-2").price_source is PriceSource.LIVE, "and the listing"
