@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._errors import UnsupportedFeature
 from ._gateway import Wire
 from ._offer import Capabilities
 from ._request import ChatRequest
@@ -83,6 +84,9 @@ _NEED_CAPABILITY: Final[Mapping[str, str]] = {
     "audio": "audio",
 }
 _ATTACHMENTS: Final = frozenset({"images", "pdf", "audio"})
+# The need each ``needs`` parameter stands for. One the request does not have (a response_format
+# of type 'text', the default) changes no answer, so a target that cannot carry it drops it.
+_PARAM_NEED: Final[Mapping[str, str]] = {"tool_choice": "tools", **{p: n for n, p in _NEED_PARAMS.items()}}
 
 
 def unmet_needs(needs: frozenset[str], wire: Wire, capabilities: Capabilities) -> frozenset[str]:
@@ -134,7 +138,7 @@ def translate_params(
     """The request's parameters in the target's names, and the ones dropped.
 
     Callers check :func:`unmet_needs` first; a ``needs`` parameter reaching here
-    is a bug, so it raises KeyError rather than being sent blindly.
+    raises :class:`UnsupportedFeature` rather than being sent blindly.
     """
     if wire is Wire.OPENAI and not capabilities.unsupported_params:
         return dict(request.sampling()), ()  # the OpenAI wire sends every parameter as it is
@@ -149,6 +153,11 @@ def translate_params(
         elif rule.action is Action.RENAME:
             assert rule.wire_name is not None
             out[rule.wire_name] = value
+        elif _PARAM_NEED[name] not in request.needs:
+            dropped.append(name)
         else:
-            raise KeyError(f"{name} cannot be carried by {wire.value}; check unmet_needs first")
+            raise UnsupportedFeature(
+                f"{name} cannot be carried by the {wire.value} wire format; choose a target that takes it",
+                param=name,
+            )
     return out, tuple(dropped)
