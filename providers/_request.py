@@ -11,8 +11,9 @@ from typing import Any, Final
 import attrs
 
 from ._errors import ValidationError
+from ._jsonsafe import freeze, not_utf8, show, thaw, utf8
 
-__all__ = ["ROLES", "SAMPLING_PARAMS", "ChatRequest", "Message"]
+__all__ = ["ROLES", "SAMPLING_PARAMS", "ChatRequest", "Message", "thaw"]
 
 ROLES: Final = frozenset({"system", "developer", "user", "assistant", "tool"})
 
@@ -37,24 +38,7 @@ _PLAIN_ROLES: Final = frozenset({"system", "developer", "user", "assistant"})
 _MESSAGE_KEYS: Final = frozenset({"role", "content", "name", "tool_call_id", "tool_calls"})
 _MAX_STOP: Final = 4
 _NO_NEEDS: Final[frozenset[str]] = frozenset()
-
-
-def _freeze(value: Any) -> Any:
-    """A deep, immutable copy of JSON-like data (dicts become read-only mappings)."""
-    if isinstance(value, Mapping):
-        return MappingProxyType({str(k): _freeze(v) for k, v in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
-def thaw(value: Any) -> Any:
-    """The JSON-ready form of :func:`_freeze`'d data."""
-    if isinstance(value, Mapping):
-        return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [thaw(v) for v in value]
-    return value
+_INT64_MAX: Final = 2**63 - 1
 
 
 @attrs.frozen
@@ -85,27 +69,33 @@ class Message:
             ValidationError: naming the message and what is wrong with it.
         """
         if isinstance(raw, Message):
-            return raw
-        # The common case, a plain {"role", "content": str}, needs no further checks.
-        if (
-            type(raw) is dict
-            and len(raw) == 2
-            and type(raw.get("content")) is str
-            and raw.get("role") in _PLAIN_ROLES
-        ):
-            return cls(role=raw["role"], content=raw["content"])
+            # A Message built directly was never checked: check it as the dict it stands for.
+            fields = attrs.asdict(raw, recurse=False)
+            raw = {k: v for k, v in fields.items() if v is not None or k == "content"}
+        # The common case, a plain {"role", "content": str}, needs only its text checked.
+        if type(raw) is dict and len(raw) == 2:
+            role = raw.get("role")
+            content = raw.get("content")
+            if type(content) is str and type(role) is str and role in _PLAIN_ROLES:
+                if not content.isascii() and not utf8(content):
+                    raise not_utf8(content, f"messages[{index}].content", "messages")
+                return cls(role=role, content=content)
         where = f"messages[{index}]"
         if not isinstance(raw, Mapping):
             raise ValidationError(
-                f"{where} must be a dict with 'role' and 'content', not {raw!r}", param="messages"
+                f"{where} must be a dict with 'role' and 'content', not {show(raw)}", param="messages"
             )
-        unknown = set(raw) - _MESSAGE_KEYS
+        unknown = [key for key in raw if key not in _MESSAGE_KEYS]
         if unknown:
-            raise ValidationError(f"{where} has unknown keys {sorted(unknown)}", param="messages")
-        role = raw.get("role")
-        if role not in ROLES:
             raise ValidationError(
-                f"{where}.role must be one of {', '.join(sorted(ROLES))}, not {role!r}", param="messages"
+                f"{where} has unknown keys {', '.join(sorted(map(show, unknown)))}; a message takes "
+                f"{', '.join(sorted(_MESSAGE_KEYS))}",
+                param="messages",
+            )
+        role = raw.get("role")
+        if not isinstance(role, str) or role not in ROLES:
+            raise ValidationError(
+                f"{where}.role must be one of {', '.join(sorted(ROLES))}, not {show(role)}", param="messages"
             )
         content = raw.get("content")
         tool_calls = raw.get("tool_calls")
@@ -115,34 +105,63 @@ class Message:
             for part in content:
                 if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
                     raise ValidationError(
-                        f"{where}.content parts must be dicts with a 'type', not {part!r}", param="messages"
+                        f"{where}.content parts must be dicts with a 'type', not {show(part)}",
+                        param="messages",
                     )
-            content = _freeze(content)
+            content = freeze(content, f"{where}.content", "messages")
+            for i, part in enumerate(content):
+                if part["type"] == "text" and not isinstance(part.get("text"), str):
+                    raise ValidationError(
+                        f"{where}.content[{i}] is a text part without a 'text' string; "
+                        "give it {'type': 'text', 'text': '...'}",
+                        param="messages",
+                    )
         elif content is None:
             if not (role == "assistant" and tool_calls):
                 raise ValidationError(
                     f"{where} has no content (only an assistant message with tool_calls may)",
                     param="messages",
                 )
-        elif not isinstance(content, str):
+        elif isinstance(content, str):
+            if not utf8(content):
+                raise not_utf8(content, f"{where}.content", "messages")
+        else:
             raise ValidationError(
                 f"{where}.content must be a string or a list of parts, not {type(content).__name__}",
                 param="messages",
             )
-        if role == "tool" and not isinstance(raw.get("tool_call_id"), str):
-            raise ValidationError(f"{where} is a tool message without a 'tool_call_id'", param="messages")
+        tool_call_id = raw.get("tool_call_id")
+        if role == "tool":
+            if not isinstance(tool_call_id, str):
+                raise ValidationError(f"{where} is a tool message without a 'tool_call_id'", param="messages")
+            if not utf8(tool_call_id):
+                raise not_utf8(tool_call_id, f"{where}.tool_call_id", "messages")
+        elif tool_call_id is not None:
+            raise ValidationError(
+                f"{where} is a {role} message with a 'tool_call_id'; only a tool message answers a "
+                "tool call: drop the key or make it a tool message",
+                param="messages",
+            )
         if tool_calls is not None:
             if role != "assistant" or not isinstance(tool_calls, list | tuple) or not tool_calls:
                 raise ValidationError(
                     f"{where}.tool_calls must be a non-empty list on an assistant message", param="messages"
                 )
-            tool_calls = _freeze(tool_calls)
+            tool_calls = freeze(tool_calls, f"{where}.tool_calls", "messages")
+            for i, call in enumerate(tool_calls):
+                if not isinstance(call, Mapping):
+                    raise ValidationError(
+                        f"{where}.tool_calls[{i}] must be a dict ({{'id': ..., 'type': 'function', "
+                        f"'function': ...}}), not {show(call)}",
+                        param="messages",
+                    )
         name = raw.get("name")
-        if name is not None and not isinstance(name, str):
-            raise ValidationError(f"{where}.name must be a string", param="messages")
-        return cls(
-            role=role, content=content, name=name, tool_call_id=raw.get("tool_call_id"), tool_calls=tool_calls
-        )
+        if name is not None:
+            if not isinstance(name, str):
+                raise ValidationError(f"{where}.name must be a string", param="messages")
+            if not utf8(name):
+                raise not_utf8(name, f"{where}.name", "messages")
+        return cls(role=role, content=content, name=name, tool_call_id=tool_call_id, tool_calls=tool_calls)
 
     @property
     def text(self) -> str:
@@ -180,52 +199,70 @@ class Message:
 _PART_NEEDS: Final[Mapping[str, str]] = {"image_url": "images", "file": "pdf", "input_audio": "audio"}
 
 
-def _attachment_needs(parts: tuple[Mapping[str, Any], ...] | None) -> set[str]:
+def _attachment_needs(parts: str | tuple[Mapping[str, Any], ...] | None) -> set[str]:
     """What a message's non-text parts need of a target: ``images``, ``pdf``, ``audio``.
 
     A part type this table does not know needs an image-capable target, the
     strictest reading, so it is never sent where it surely cannot be read.
     """
-    return {_PART_NEEDS.get(str(p.get("type")), "images") for p in parts or () if p.get("type") != "text"}
+    if not isinstance(parts, tuple):
+        return set()
+    return {_PART_NEEDS.get(str(p.get("type")), "images") for p in parts if p.get("type") != "text"}
 
 
-def _number(name: str, value: object, low: float, high: float) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValidationError(f"{name} must be a number from {low:g} to {high:g}, not {value!r}", param=name)
-    if not low <= value <= high:
-        raise ValidationError(f"{name} must be from {low:g} to {high:g}, not {value!r}", param=name)
-    return float(value)
+def _number(name: str, value: object, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(
+            f"{name} must be a number from {low:g} to {high:g}, not {show(value)}", param=name
+        )
+    try:
+        number = float(value)
+    except OverflowError:  # an int past a float's range, like 10**400
+        assert isinstance(value, int)
+        raise ValidationError(
+            f"{name} must be a number from {low:g} to {high:g}, not an integer of {value.bit_length()} bits",
+            param=name,
+        ) from None
+    if not math.isfinite(number):
+        raise ValidationError(
+            f"{name} must be a finite number from {low:g} to {high:g}, not {number!r} "
+            "(JSON has no NaN or Infinity)",
+            param=name,
+        )
+    if not low <= number <= high:
+        raise ValidationError(f"{name} must be from {low:g} to {high:g}, not {show(value)}", param=name)
+    return number
 
 
-def _positive_int(name: str, value: object) -> int | None:
-    if value is None:
-        return None
+def _positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValidationError(f"{name} must be a whole number above 0, not {value!r}", param=name)
-    return value
+        raise ValidationError(f"{name} must be a whole number above 0, not {show(value)}", param=name)
+    if value > _INT64_MAX:
+        raise ValidationError(
+            f"{name} must be at most 2**63-1, not an integer of {value.bit_length()} bits", param=name
+        )
+    return int(value)
 
 
-def _stop(value: object) -> tuple[str, ...] | None:
-    if value is None:
-        return None
+def _stop(value: object) -> tuple[str, ...]:
     stops = (value,) if isinstance(value, str) else value
     if not isinstance(stops, list | tuple) or not all(isinstance(s, str) and s for s in stops):
         raise ValidationError(
-            f"stop must be a string or a list of non-empty strings, not {value!r}", param="stop"
+            f"stop must be a string or a list of non-empty strings, not {show(value)}", param="stop"
         )
     if not stops or len(stops) > _MAX_STOP:
         raise ValidationError(f"stop takes 1 to {_MAX_STOP} sequences, not {len(stops)}", param="stop")
+    for i, s in enumerate(stops):
+        if not s.isascii() and not utf8(s):
+            raise not_utf8(s, "stop" if stops is not value else f"stop[{i}]", "stop")
     return tuple(stops)
 
 
-def _tools(value: object) -> tuple[Mapping[str, Any], ...] | None:
-    if value is None:
-        return None
+def _tools(value: object) -> tuple[Mapping[str, Any], ...]:
     if not isinstance(value, list | tuple) or not value:
         raise ValidationError("tools must be a non-empty list of tool definitions", param="tools")
-    for i, tool in enumerate(value):
+    frozen: tuple[Mapping[str, Any], ...] = freeze(value, "tools", "tools")
+    for i, tool in enumerate(frozen):
         function = tool.get("function") if isinstance(tool, Mapping) else None
         if (
             not isinstance(tool, Mapping)
@@ -237,40 +274,67 @@ def _tools(value: object) -> tuple[Mapping[str, Any], ...] | None:
             )
         if not isinstance(function.get("name"), str) or not function["name"]:
             raise ValidationError(f"tools[{i}].function needs a 'name'", param="tools")
-    frozen: tuple[Mapping[str, Any], ...] = _freeze(value)
     return frozen
 
 
-def _mapping(name: str, value: object) -> Mapping[str, Any] | None:
-    if value is None:
-        return None
+def _mapping(name: str, value: object) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ValidationError(f"{name} must be a dict, not {type(value).__name__}", param=name)
-    frozen: Mapping[str, Any] = _freeze(value)
+    frozen: Mapping[str, Any] = freeze(value, name, name)
     return frozen
+
+
+_TOOL_CHOICES: Final = ("none", "auto", "required")
 
 
 def _tool_choice(value: object) -> str | Mapping[str, Any]:
+    if isinstance(value, str) and value in _TOOL_CHOICES:
+        return value
     if isinstance(value, Mapping):
-        frozen: Mapping[str, Any] = _freeze(value)
-        return frozen
-    if value not in ("none", "auto", "required"):
+        frozen: Mapping[str, Any] = freeze(value, "tool_choice", "tool_choice")
+        function = frozen.get("function")
+        if (
+            frozen.get("type") == "function"
+            and isinstance(function, Mapping)
+            and isinstance(function.get("name"), str)
+            and function["name"]
+        ):
+            return frozen
+    raise ValidationError(
+        "tool_choice must be 'none', 'auto', 'required' or "
+        f"{{'type': 'function', 'function': {{'name': <one of tools>}}}}, not {show(value)}",
+        param="tool_choice",
+    )
+
+
+def _named_tool(tool_choice: Mapping[str, Any], tools: tuple[Mapping[str, Any], ...]) -> None:
+    """A tool_choice that names a tool must name one of ``tools``."""
+    name = tool_choice["function"]["name"]
+    names = [tool["function"]["name"] for tool in tools]
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"tools has {', '.join(map(repr, names))}"
         raise ValidationError(
-            f"tool_choice must be 'none', 'auto', 'required' or a dict, not {value!r}", param="tool_choice"
+            f"tool_choice names the tool {show(name)}, which is not in tools; {hint}", param="tool_choice"
         )
-    assert isinstance(value, str)
-    return value
 
 
 def _seed(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"seed must be a whole number, not {value!r}", param="seed")
-    return value
+        raise ValidationError(f"seed must be a whole number, not {show(value)}", param="seed")
+    if not -_INT64_MAX - 1 <= value <= _INT64_MAX:
+        raise ValidationError(
+            f"seed must be a 64-bit integer (-2**63 to 2**63-1), not one of {value.bit_length()} bits",
+            param="seed",
+        )
+    return int(value)
 
 
 def _user(value: object) -> str:
     if not isinstance(value, str):
         raise ValidationError("user must be a string", param="user")
+    if not utf8(value):
+        raise not_utf8(value, "user", "user")
     return value
 
 
@@ -350,7 +414,10 @@ class ChatRequest:
 
         Raises:
             ValidationError: on an unknown parameter (naming close ones), a bad
-                message, or a value out of range; nothing has been sent.
+                message, a value out of range, a ``tool_choice`` naming no tool of
+                ``tools``, or a value that is not strict JSON (a set, bytes, an
+                object, NaN, a lone surrogate, a cycle: see ``providers._jsonsafe``);
+                nothing has been sent.
         """
         values: dict[str, Any] = {}
         for name, value in params.items():
@@ -363,7 +430,9 @@ class ChatRequest:
             if value is not None:
                 values[name] = check(value)
         if type(model) is not str or not model or model.isspace():
-            raise ValidationError(f"model must be a non-empty id, not {model!r}", param="model")
+            raise ValidationError(f"model must be a non-empty id, not {show(model)}", param="model")
+        if not model.isascii() and not utf8(model):
+            raise not_utf8(model, "model", "model")
         if type(messages) is not list and (
             isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable)
         ):
@@ -379,8 +448,12 @@ class ChatRequest:
                 "messages need at least one user, assistant or tool message", param="messages"
             )
         tool_choice = values.get("tool_choice")
-        if tool_choice is not None and tool_choice != "none" and "tools" not in values:
-            raise ValidationError("tool_choice needs tools", param="tool_choice")
+        if tool_choice is not None and "tools" not in values:  # even 'none': OpenAI refuses it alone
+            raise ValidationError(
+                "tool_choice needs tools; pass tools=[...] or leave tool_choice out", param="tool_choice"
+            )
+        if tool_choice is not None and isinstance(tool_choice, Mapping):
+            _named_tool(tool_choice, values["tools"])
         return cls(model=model, messages=parsed, **values)
 
     def sampling(self) -> Mapping[str, Any]:
