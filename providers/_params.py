@@ -115,7 +115,9 @@ def unmet_needs(needs: frozenset[str], wire: Wire, capabilities: Capabilities) -
 
 
 _DROPPED_SOMEWHERE: Final = frozenset(
-    name for name, rules in PARAMS.items() if any(r.action is Action.DROP for r in rules.values())
+    name
+    for name, rules in PARAMS.items()
+    if any(r.action in (Action.DROP, Action.NEEDS) for r in rules.values())
 )
 
 
@@ -125,11 +127,20 @@ def may_drop(sampling: Mapping[str, Any]) -> bool:
 
 
 def dropped_count(request: ChatRequest, wire: Wire, capabilities: Capabilities) -> int:
-    """How many of the request's parameters this target would leave out (as :func:`translate_params`)."""
+    """How many of the request's parameters this target would leave out, as :func:`translate_params`
+    decides (a ``needs`` parameter the request does not need counts; one it needs is no drop here,
+    since planning leaves such a target out)."""
     unsupported = capabilities.unsupported_params
-    return sum(
-        1 for name in request.sampling() if name in unsupported or PARAMS[name][wire].action is Action.DROP
-    )
+    count = 0
+    for name in request.sampling():
+        action = PARAMS[name][wire].action
+        if (
+            name in unsupported
+            or action is Action.DROP
+            or (action is Action.NEEDS and _PARAM_NEED[name] not in request.needs)
+        ):
+            count += 1
+    return count
 
 
 def translate_params(
