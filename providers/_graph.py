@@ -69,7 +69,7 @@ _Key = tuple[str, str]
 Layer = Literal["snapshot", "gateway", "live", "user"]
 
 _ALL_IN: Final = 128  # a catalog with this few ids is searched whole, as difflib always did
-_NEAR: Final = 8  # ids taken on each side of an unknown one, in each of the two sort orders
+_NEAR: Final = 6  # ids taken on each side of an unknown one, in each of the two sort orders
 _OFF_LOOP: Final = 5_000  # listing entries from which a refresh prepares its layer in a thread
 _by_gateway_model: Final = operator.attrgetter("gateway_model")
 _by_gateway: Final = operator.attrgetter("gateway")
@@ -176,8 +176,8 @@ class _Suggester:
 class _Index:
     """One immutable merge of the layers; replaced as a whole, never mutated.
 
-    ``offers``, ``wire_ids`` and ``canonical`` are ``by_key``'s offers, wire ids and
-    canonical ids in order: the next build compares against them to patch what changed.
+    ``offers`` and ``ids`` (wire ids, canonical ids) are ``by_key``'s, in order: the
+    next build compares against them to keep what still holds and patch what changed.
     """
 
     by_model: MappingProxyType[str, tuple[Offer, ...]]
@@ -189,8 +189,7 @@ class _Index:
     conflicts: tuple[Conflict, ...]
     suggester: _Suggester
     offers: tuple[Offer, ...]
-    wire_ids: tuple[str, ...]
-    canonical: tuple[str, ...]
+    ids: tuple[tuple[str, ...], tuple[str, ...]]
     version: int
 
 
@@ -288,15 +287,26 @@ def _most_conservative(rows: Sequence[Offer]) -> Offer:
     )
 
 
-def _dedupe(rows: Sequence[Offer], layer: Layer) -> tuple[dict[_Key, Offer], list[Conflict]]:
-    """Key one layer's rows by (gateway, gateway model), resolving conflicts; keys in first-seen order."""
-    keys: list[_Key] = list(zip(map(_by_gateway, rows), map(_by_gateway_model, rows), strict=True))
+def _dedupe(
+    rows: Sequence[Offer],
+    layer: Layer,
+    gateway: str | None = None,
+    bind: Callable[[Sequence[Offer]], list[Offer]] | None = None,
+) -> tuple[dict[_Key, Offer], list[Conflict]]:
+    """Key one layer's rows by (gateway, gateway model), resolving conflicts; keys in first-seen order.
+
+    ``gateway``: every row's, when the rows are not bound to it yet; ``bind`` then
+    binds the rows of a conflict before it is resolved (the rest are bound later,
+    and only when they need it).
+    """
+    sellers = itertools.repeat(gateway) if gateway is not None else map(_by_gateway, rows)
+    keys: list[_Key] = list(zip(sellers, map(_by_gateway_model, rows), strict=False))  # repeat() is endless
     merged = dict(zip(keys, rows, strict=True))
     conflicts: list[Conflict] = []
     if len(merged) == len(rows):
         return merged, conflicts
     for key, group in _repeated(keys, rows).items():
-        distinct = tuple(dict.fromkeys(group))
+        distinct = tuple(dict.fromkeys(group if bind is None else bind(group)))
         merged[key] = distinct[0]
         if len(distinct) > 1:
             kept = _most_conservative(distinct)
@@ -368,17 +378,20 @@ def _assemble(inputs: _Inputs, previous: _Index | None, version: int) -> _Index:
     offers = tuple(by_key.values())
     wire_ids = tuple(map(_second, by_key))
     canonical = tuple(map(_by_model, offers))
-    same_ids = previous is not None and wire_ids == previous.wire_ids and canonical == previous.canonical
-    # The same ids in the same places: only offers changed, so patch them in.
-    patched = _patch(previous, offers) if previous is not None and same_ids else None
-    names: Mapping[str, str]
-    if previous is not None and patched is not None:
+    # The same ids in the same places as last time: the names and the suggestion index
+    # hold, and when few offers changed, the groups are patched rather than made again.
+    same = previous if previous is not None and (wire_ids, canonical) == previous.ids else None
+    patched = _patch(same, offers) if same is not None else None
+    if patched is not None:
         models, by_gateway_model = patched
-        names, suggester = previous.names, previous.suggester
     else:
         singles = list(zip(offers))  # shared by both groupings: half the allocations, less GC work
         models = _group(canonical, offers, singles)
         by_gateway_model = _group(wire_ids, offers, singles)
+    names: Mapping[str, str]
+    if same is not None:
+        names, suggester = same.names, same.suggester
+    else:
         # Any spelling -> canonical id: a wire id, its case-folded form (the first offer to
         # spell it wins, hence the reversed pairs), then every canonical id itself.
         folded = map(str.casefold, wire_ids)
@@ -415,8 +428,7 @@ def _assemble(inputs: _Inputs, previous: _Index | None, version: int) -> _Index:
         conflicts=conflicts,
         suggester=suggester,
         offers=offers,
-        wire_ids=wire_ids,
-        canonical=canonical,
+        ids=(wire_ids, canonical),
         version=version,
     )
 
@@ -585,14 +597,25 @@ class ProviderGraph:
             conflicts.extend(found)
         return _Prepared(by_gateway, tuple(conflicts))
 
-    def _prepare_live(self, gateway: str, listing: Iterable[Offer]) -> _Prepared:
-        """One gateway's listing laid over its snapshot offers (pure: safe in a thread)."""
+    def _prepare_live(self, gateway: str, listing: Sequence[Offer]) -> _Prepared:
+        """One gateway's listing laid over its snapshot offers (pure: safe in a thread).
+
+        An entry for an offer the gateway already sells only lends it prices and a
+        context window, so only the entries for new ids are bound to canonical ids.
+        """
         last = self._live.get(gateway)
         spelled = dict(last.spelled) if last is not None else {}
-        offers, conflicts = _dedupe(self._bind(listing, gateway, spelled), "live")
+
+        def bind(rows: Sequence[Offer]) -> list[Offer]:
+            return self._bind(rows, gateway, spelled)
+
+        offers, conflicts = _dedupe(listing, "live", gateway, bind)
         base = self._base.by_gateway.get(gateway, {})
-        for key in offers.keys() & base.keys():
+        known = offers.keys() & base.keys()
+        for key in known:
             offers[key] = _apply_live(base[key], offers[key])
+        new = [key for key in offers if key not in known]
+        offers.update(zip(new, bind([offers[key] for key in new]), strict=True))
         if len(spelled) > 2 * len(offers):  # ids the gateway stopped listing: start afresh
             spelled = {o.model: s for o in listing if (s := spelled.get(o.model)) is not None}
         return _Prepared({gateway: _sorted_by_id(offers)}, tuple(conflicts), spelled)

@@ -11,7 +11,7 @@ from providers import ConfigError, Gateway, Offer, ProviderGraph, UnknownModelEr
 
 _VENDORS = ("openai", "anthropic", "meta", "mistral", "qwen", "google", "deepseek", "cohere")
 _FAMILIES = ("gpt", "claude", "llama", "mixtral", "qwen", "gemini", "deepseek", "command")
-_LIMIT = 32  # what the graph may hand difflib for one question
+_LIMIT = 24  # what the graph may hand difflib for one question (4 x 6 neighbours)
 
 
 def _id(i: int) -> str:
