@@ -244,7 +244,7 @@ def _group(
 
 def _sorted_by_id(offers: Mapping[_Key, Offer]) -> dict[_Key, Offer]:
     """One gateway's offers ordered by wire id (its keys differ only there)."""
-    keys = sorted(offers)  # the keys, not (key, offer) pairs: no new object per offer
+    keys = sorted(offers, key=_second)  # by the wire id alone: string comparisons, no new objects
     return dict(zip(keys, map(offers.__getitem__, keys), strict=True))
 
 
