@@ -33,7 +33,7 @@ import random
 from collections.abc import Sequence
 from typing import Final
 
-from providers import Offer
+from providers import ConfigError, Offer
 
 from ._policy import OrderingPolicy, Outcome, RequestContext, offer_key
 
@@ -76,6 +76,9 @@ class LowestLatency(OrderingPolicy):
             for the power of two random choices.
         failure_penalty: the least a failed attempt counts as, in seconds.
         seed: seeds the random choices (for tests; None: unpredictable).
+
+    Raises:
+        ConfigError: (a ``ValueError``) on a non-positive decay, or a negative tolerance or penalty.
     """
 
     name = "lowest-latency"
@@ -89,7 +92,7 @@ class LowestLatency(OrderingPolicy):
         seed: int | None = None,
     ) -> None:
         if decay <= 0 or tolerance < 0 or failure_penalty < 0:
-            raise ValueError("decay must be positive, tolerance and failure_penalty not negative")
+            raise ConfigError("decay must be positive, tolerance and failure_penalty not negative")
         self.decay = decay
         self.tolerance = tolerance
         self.failure_penalty = failure_penalty

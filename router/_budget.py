@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import math
 
+from providers import ConfigError
+
 __all__ = ["RetryBudget"]
 
 
@@ -40,7 +42,8 @@ class RetryBudget:
         buckets: slices of the ttl window the counts are kept in (see the module docstring).
 
     Raises:
-        ValueError: on a negative ratio or floor, a non-positive ttl, or fewer than one bucket.
+        ConfigError: (a ``ValueError``) on a negative ratio or floor, a non-positive ttl, or
+            fewer than one bucket.
     """
 
     __slots__ = (
@@ -60,9 +63,9 @@ class RetryBudget:
         self, ratio: float = 0.5, *, min_per_second: float = 10.0, ttl: float = 10.0, buckets: int = 10
     ) -> None:
         if ratio < 0 or min_per_second < 0 or ttl <= 0:
-            raise ValueError("ratio and min_per_second must not be negative, ttl must be positive")
+            raise ConfigError("ratio and min_per_second must not be negative, ttl must be positive")
         if isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
-            raise ValueError(f"buckets must be a whole number of at least 1, not {buckets!r}")
+            raise ConfigError(f"buckets must be a whole number of at least 1, not {buckets!r}")
         self.ratio = ratio
         self.min_per_second = min_per_second
         self.ttl = ttl
