@@ -219,7 +219,8 @@ class _Inputs:
 
 # The index is built from whole-list passes (zip, map, dict, Counter, sort), which run
 # in C; a Python-level step is taken only for what is rare: a repeated key, a live entry
-# overriding a snapshot offer, a user price. That keeps 100k offers well under a second.
+# for a new id, a user price. Binding ids to canonical ones is the per-offer Python work
+# left, and it is done once per layer, not once per rebuild.
 
 
 def _repeated(keys: Sequence[_K], values: Sequence[_V]) -> dict[_K, list[_V]]:
@@ -267,13 +268,10 @@ def _most_conservative(rows: Sequence[Offer]) -> Offer:
         values = {getattr(r.capabilities, name) for r in rows}
         return values.pop() if len(values) == 1 else None
 
-    capabilities = Capabilities(
-        streaming=agreed("streaming"),
-        tools=agreed("tools"),
-        web_search=agreed("web_search"),
-        assistant_prefill=agreed("assistant_prefill"),
-        unsupported_params=frozenset().union(*(r.capabilities.unsupported_params for r in rows)),
-    )
+    # Every flag Capabilities has (a new one included): known only where all rows agree.
+    flags = {f.name: agreed(f.name) for f in attrs.fields(Capabilities) if f.name != "unsupported_params"}
+    dropped = frozenset().union(*(r.capabilities.unsupported_params for r in rows))
+    capabilities = Capabilities.from_json({**flags, "unsupported_params": dropped})
     return Offer(
         first.model,
         first.gateway_model,

@@ -15,6 +15,7 @@ from aiohttp import web
 from aioresponses import aioresponses
 
 from providers import (
+    Capabilities,
     CatalogConflictWarning,
     ConfigError,
     Gateway,
@@ -407,3 +408,15 @@ async def test_a_change_made_while_a_large_listing_merges_is_kept(monkeypatch: p
     assert calls == 2
     assert graph.offer("big", "vendor/m-1").input_price == 7.0, "the user's price"
     assert graph.offer("big", "vendor/m-2").price_source is PriceSource.LIVE, "and the listing"
+
+
+def test_every_capability_flag_is_kept_only_where_duplicate_rows_agree() -> None:
+    """images, pdf, audio (any flag) survive a conflict only when every row says the same."""
+    rows = [
+        Offer("m", input_price=1.0, output_price=1.0, capabilities=Capabilities(images=True, pdf=False)),
+        Offer("m", input_price=2.0, output_price=1.0, capabilities=Capabilities(images=False, pdf=False)),
+    ]
+    gw = Gateway.openai_compatible("g", "http://127.0.0.1:1/v1", "k", offers=rows)
+    with pytest.warns(CatalogConflictWarning):
+        caps = ProviderGraph.from_catalogs([gw]).offer("g", "m").capabilities
+    assert (caps.images, caps.pdf, caps.audio) == (None, False, None)
