@@ -1,3 +1,9 @@
-"""The benchmark harness: scenarios, load driver, overhead measurement and reports."""
+"""The benchmark harness: scenarios, load driver, overhead measurement and reports.
 
-__all__: list[str] = []
+``switchyard bench`` is its command line: :func:`add_arguments` adds the bench's
+options to a parser and :func:`main` runs it with the parsed arguments.
+"""
+
+from ._bench import add_arguments, main
+
+__all__ = ["add_arguments", "main"]

@@ -20,8 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from statistics import mean
 from typing import Any
 
-from providers import CatalogConflictWarning
-
+from ..providers import CatalogConflictWarning
 from ._cell import CellResult, Settings, bare_baseline, run_cell
 from ._emuthread import EmulatorHost, EmulatorThread
 from ._report import cpu_ratio, tables, write_json, write_plots

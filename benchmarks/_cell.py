@@ -25,10 +25,9 @@ from typing import Any
 import aiohttp
 import attrs
 
-from providers import Offer, ProviderGraph, RouterError, StreamChunk, Timeouts
-from providers.emulator import Emulator
-from router import BreakerConfig, Event, RetryBudget, Router
-
+from ..providers import Offer, ProviderGraph, RouterError, StreamChunk, Timeouts
+from ..providers.emulator import Emulator
+from ..router import BreakerConfig, Event, RetryBudget, Router
 from ._emuthread import EmulatorHost
 from ._scenarios import (
     GATEWAY_MODEL,

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
-from providers.emulator import Emulator
+from ..providers.emulator import Emulator
 
 __all__ = ["EmulatorHost", "EmulatorThread", "InLoopEmulator"]
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 import attrs
 
-from policies import CheapestPerToken, FailoverOn5xx, LowestLatency, OrderingPolicy
-from providers import Offer, Tier
-from providers.emulator import Faults, Latency
+from ..policies import CheapestPerToken, FailoverOn5xx, LowestLatency, OrderingPolicy
+from ..providers import Offer, Tier
+from ..providers.emulator import Faults, Latency
 
 __all__ = [
     "GATEWAYS",

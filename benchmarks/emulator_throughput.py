@@ -7,7 +7,7 @@ process, pinned to another, with ``--concurrency`` requests in flight. Two figur
 - the emulator's own CPU time per reply (from /proc), so 1 / that is what one
   core of emulator can serve, whatever the client manages.
 
-Run: ``python -m benchmarks.emulator_throughput [--requests N] [--concurrency C]``.
+Run: ``python -m switchyard.benchmarks.emulator_throughput [--requests N] [--concurrency C]``.
 """
 
 from __future__ import annotations
@@ -61,7 +61,11 @@ def measure(requests: int = 20_000, concurrency: int = 64) -> dict[str, Any]:
     cpus = sorted(os.sched_getaffinity(0))
     server_cpu, client_cpu = cpus[0], cpus[-1]
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from router._cli import main; sys.exit(main(['emulate']))"],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from switchyard.router._cli import main; sys.exit(main(['emulate']))",
+        ],
         stdout=subprocess.PIPE,
         text=True,
         preexec_fn=lambda: os.sched_setaffinity(0, {server_cpu}),
@@ -91,7 +95,7 @@ def measure(requests: int = 20_000, concurrency: int = 64) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the figures."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.emulator_throughput")
+    parser = argparse.ArgumentParser(prog="python -m switchyard.benchmarks.emulator_throughput")
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args(argv)

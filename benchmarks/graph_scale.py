@@ -12,7 +12,7 @@ For each size the script builds a custom gateway selling ``n`` synthetic offers
   (the rest is fetching and parsing the listing, in ``providers/_listing.py``);
 - set_price: one user override at that size.
 
-Run: ``python -m benchmarks.graph_scale [--sizes 1000,10000,100000] [--json PATH]``.
+Run: ``python -m switchyard.benchmarks.graph_scale [--sizes 1000,10000,100000] [--json PATH]``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from providers import Gateway, Offer, ProviderGraph
+from ..providers import Gateway, Offer, ProviderGraph
 
 __all__ = ["main", "measure", "synthetic_ids", "synthetic_offers"]
 
@@ -217,7 +217,7 @@ _COLUMNS: Final = (
 def main(argv: list[str] | None = None) -> int:
     """Print the table (milliseconds); write JSON with ``--json``."""
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.graph_scale", description=__doc__.splitlines()[0]
+        prog="python -m switchyard.benchmarks.graph_scale", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated offer counts")
     parser.add_argument("--runs", type=int, default=3, help="builds per size; the best is kept")

@@ -12,7 +12,7 @@ warm-up (connections open, every lazy structure made), tracing starts; every
 Growth is measured from the first checkpoint after warm-up to the last; it must
 stay within noise (under 1 MiB) for healthy traffic however many requests pass.
 
-Run: ``python -m benchmarks.memory [--requests N] [--every N] [--json PATH]``
+Run: ``python -m switchyard.benchmarks.memory [--requests N] [--every N] [--json PATH]``
 (default 1,000,000 requests; a few minutes to tens of minutes on a small box).
 """
 
@@ -35,9 +35,9 @@ from typing import Any, Final
 
 import attrs
 
-from policies import CheapestPerToken, LowestLatency, Policy
-from providers import BUILTIN_GATEWAYS, Gateway, ProviderGraph
-from router import Router
+from ..policies import CheapestPerToken, LowestLatency, Policy
+from ..providers import BUILTIN_GATEWAYS, Gateway, ProviderGraph
+from ..router import Router
 
 __all__ = ["Checkpoint", "main", "measure"]
 
@@ -205,7 +205,9 @@ def _row(point: Checkpoint, first: Checkpoint | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Print a table as the run goes, then the verdict; write JSON with ``--json``."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m switchyard.benchmarks.memory", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--requests", type=int, default=1_000_000, help="requests after warm-up")
     parser.add_argument("--every", type=int, default=100_000, help="requests between checkpoints")
     parser.add_argument("--warmup", type=int, default=20_000, help="requests before tracing starts")

@@ -9,10 +9,10 @@ Three measurements:
    figure is the median of the per-round ratios.
 2. Routing-decision time (validate, resolve, filter, rank) with 10, 1,000 and
    10,000 offers in the graph, as a ratio to the 10-offer time.
-3. Import time and memory of ``import router, policies, providers`` in a fresh
-   interpreter: what they add on top of ``import aiohttp``, which they need anyway.
+3. Import time and memory of ``import switchyard.router`` (with its policies and
+   providers) in a fresh interpreter: what they add on top of ``import aiohttp``, which they need anyway.
 
-Run: ``python -m benchmarks.overhead [--requests N] [--rounds R] [--json FILE]``.
+Run: ``python -m switchyard.benchmarks.overhead [--requests N] [--rounds R] [--json FILE]``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,11 @@ MESSAGES = [{"role": "user", "content": "Say hello in five words."}]
 
 def _start_emulator(cpu: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from router._cli import main; sys.exit(main(['emulate']))"],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from switchyard.router._cli import main; sys.exit(main(['emulate']))",
+        ],
         stdout=subprocess.PIPE,
         text=True,
         preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
@@ -67,9 +71,9 @@ async def _drive(
 
 
 async def _compare(urls: dict[str, str], requests: int, concurrency: int, rounds: int) -> dict[str, Any]:
-    from providers import ProviderGraph
-    from providers.emulator import Emulator  # noqa: F401  (imported for the same module set as a test run)
-    from router import Router
+    from ..providers import ProviderGraph
+    from ..providers.emulator import Emulator  # noqa: F401  (imported for the same module set as a test run)
+    from ..router import Router
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -122,7 +126,7 @@ async def _compare(urls: dict[str, str], requests: int, concurrency: int, rounds
 
 
 def _gateways(urls: dict[str, str]) -> list[Any]:
-    from providers import Gateway
+    from ..providers import Gateway
 
     out = []
     for name, url in urls.items():
@@ -150,8 +154,8 @@ def request_overhead(requests: int = 3000, concurrency: int = 32, rounds: int = 
 
 def decision_times(sizes: tuple[int, ...] = (10, 1_000, 10_000), repeat: int = 2000) -> dict[str, Any]:
     """Microseconds per routing decision with graphs of each size, and the ratio to the smallest."""
-    from providers import ChatRequest, Gateway, Offer, ProviderGraph
-    from router import Router
+    from ..providers import ChatRequest, Gateway, Offer, ProviderGraph
+    from ..router import Router
 
     out: dict[str, Any] = {}
     base = None
@@ -188,13 +192,15 @@ def import_costs(samples: int = 7) -> dict[str, Any]:
     """
     timing = (
         "import time, json; t = time.perf_counter(); import aiohttp; a = time.perf_counter() - t; "
-        "t = time.perf_counter(); import router, policies, providers; b = time.perf_counter() - t; "
+        "t = time.perf_counter(); import switchyard.router, switchyard.policies, switchyard.providers; "
+        "b = time.perf_counter() - t; "
         "print(json.dumps([a * 1000, b * 1000]))"
     )
     memory = (
         "import tracemalloc, json; tracemalloc.start(); import aiohttp; "
         "a = tracemalloc.get_traced_memory()[0]; "
-        "import router, policies, providers; b = tracemalloc.get_traced_memory()[0]; "
+        "import switchyard.router, switchyard.policies, switchyard.providers; "
+        "b = tracemalloc.get_traced_memory()[0]; "
         "print(json.dumps([a / 2**20, (b - a) / 2**20]))"
     )
 
@@ -223,7 +229,7 @@ def import_costs(samples: int = 7) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run all three and print them (and write JSON with --json)."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead")
+    parser = argparse.ArgumentParser(prog="python -m switchyard.benchmarks.overhead")
     parser.add_argument("--requests", type=int, default=3000, help="requests per round and side")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=32)

@@ -14,7 +14,7 @@ and counts how many ids difflib was shown (at most 24 once a catalog has more th
 128 ids). For reference it also times what the graph used to do, difflib over every
 canonical id, once per size.
 
-Run: ``python -m benchmarks.suggest [--sizes 1000,10000,100000] [--json PATH]``.
+Run: ``python -m switchyard.benchmarks.suggest [--sizes 1000,10000,100000] [--json PATH]``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Final
 
-from providers import ConfigError, Gateway, ProviderGraph, UnknownModelError
-
+from ..providers import ConfigError, Gateway, ProviderGraph, UnknownModelError
 from .graph_scale import synthetic_ids, synthetic_offers
 
 __all__ = ["main", "measure"]
@@ -121,7 +120,9 @@ def measure(sizes: tuple[int, ...] = (1_000, 10_000, 100_000), repeat: int = 300
 
 def main(argv: list[str] | None = None) -> int:
     """Print the table; exit 1 when a question at the largest size takes 2 ms or more (median)."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.suggest", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m switchyard.benchmarks.suggest", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated offer counts")
     parser.add_argument("--repeat", type=int, default=300, help="timings per question")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON here")

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
-from providers import ProviderGraph
-from providers.emulator import Emulator, Faults
-from router import Event, Router
+from switchyard.providers import ProviderGraph
+from switchyard.providers.emulator import Emulator, Faults
+from switchyard.router import Event, Router
 
 
 def show(event: Event) -> None:

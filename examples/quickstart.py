@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 
-from policies import CheapestPerToken, LowestLatency
-from providers import ProviderGraph
-from providers.emulator import Emulator
-from router import Router
+from switchyard.policies import CheapestPerToken, LowestLatency
+from switchyard.providers import ProviderGraph
+from switchyard.providers.emulator import Emulator
+from switchyard.router import Router
 
 
 async def main() -> None:

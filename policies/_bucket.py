@@ -28,7 +28,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from providers import Tier
+from ..providers import Tier
 
 __all__ = ["AccountLimits", "AccountSnapshot", "Deferral", "Reservation", "TokenBucket"]
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from providers import Offer
-
+from ..providers import Offer
 from ._policy import OrderingPolicy, RequestContext
 
 __all__ = ["CheapestPerToken", "expected_cost"]

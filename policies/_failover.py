@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import Final
 
-from providers import (
+from ..providers import (
     AccountError,
     ConfigError,
     MalformedReply,
@@ -17,7 +17,6 @@ from providers import (
     UpstreamError,
     UpstreamTimeout,
 )
-
 from ._policy import OrderingPolicy, RequestContext
 
 __all__ = ["DEFAULT_FAILOVER_ON", "FailoverOn5xx"]

@@ -33,8 +33,7 @@ import random
 from collections.abc import Sequence
 from typing import Final
 
-from providers import ConfigError, Offer
-
+from ..providers import ConfigError, Offer
 from ._policy import OrderingPolicy, Outcome, RequestContext, offer_key
 
 __all__ = ["LowestLatency"]

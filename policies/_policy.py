@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from providers import ChatRequest, ConfigError, Offer, UpstreamError
+from ..providers import ChatRequest, ConfigError, Offer, UpstreamError
 
 __all__ = ["Chain", "OrderingPolicy", "Outcome", "Policy", "RequestContext", "offer_key"]
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 
-from providers import ConfigError, Gateway, Offer, UpstreamError
-
+from ..providers import ConfigError, Gateway, Offer, UpstreamError
 from ._bucket import AccountLimits, AccountSnapshot, Deferral, Reservation
 from ._cheapest import CheapestPerToken
 from ._policy import OrderingPolicy, Outcome, Policy, RequestContext

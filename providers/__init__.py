@@ -53,11 +53,11 @@ from ._errors import (
     UpstreamTimeout,
     ValidationError,
 )
-from ._gateway import BUILTIN_GATEWAYS, Gateway, Wire
+from ._gateway import BUILTIN_GATEWAYS, Gateway, Wire, env_var
 from ._graph import CatalogConflictWarning, Conflict, ProviderGraph, RefreshReport
 from ._offer import Capabilities, Offer, PriceSource
-from ._params import PARAMS, Action
-from ._reply import Attempt, Reply, Route, StreamChunk, Usage
+from ._params import PARAMS, Action, dropped_count, may_drop, unmet_needs
+from ._reply import Attempt, Reply, Route, StreamChunk, Usage, normalize_finish_reason
 from ._request import ChatRequest, Message
 from ._secret import Secret
 from ._sse import SSEDecoder, SSEEvent, sse_events
@@ -146,8 +146,13 @@ __all__ = [
     "WireRequest",
     "adapter_for",
     "classify",
+    "dropped_count",
+    "env_var",
     "known_models",
+    "may_drop",
+    "normalize_finish_reason",
     "parse_retry_after",
     "shipped_canonicalizer",
     "sse_events",
+    "unmet_needs",
 ]

@@ -56,7 +56,7 @@ class ModelInfo:
 
 
 def _read(name: str) -> Any:
-    resource = resources.files("providers").joinpath("catalogs", f"{name}.json")
+    resource = resources.files(__package__ or "switchyard.providers").joinpath("catalogs", f"{name}.json")
     try:
         return json.loads(resource.read_text(encoding="utf-8"))
     except FileNotFoundError:

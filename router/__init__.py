@@ -4,7 +4,7 @@
 fails over when one breaks; every error it raises derives from :class:`RouterError`.
 """
 
-from providers import (
+from ..providers import (
     AccountError,
     AllCandidatesFailed,
     Attempt,
@@ -44,7 +44,6 @@ from providers import (
     Usage,
     ValidationError,
 )
-
 from ._backoff import Backoff
 from ._breaker import BreakerConfig, BreakerState, CircuitBreaker, Permission, Transition
 from ._budget import RetryBudget

@@ -33,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from providers import ConfigError
+from ..providers import ConfigError
 
 __all__ = ["BreakerConfig", "BreakerState", "CircuitBreaker", "Permission", "Transition"]
 

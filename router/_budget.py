@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-from providers import ConfigError
+from ..providers import ConfigError
 
 __all__ = ["RetryBudget"]
 

@@ -1,6 +1,6 @@
 """The ``switchyard`` command line.
 
-Each subcommand imports what it needs when it runs, so ``import router`` stays light.
+Each subcommand imports what it needs when it runs, so ``import switchyard.router`` stays light.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from providers import Offer
+    from ..providers import Offer
 
 __all__ = ["main"]
 
@@ -49,7 +49,7 @@ def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
 
 
 def _catalog(args: argparse.Namespace) -> int:
-    from providers import BUILTIN_GATEWAYS, Gateway, ProviderGraph, RouterError
+    from ..providers import BUILTIN_GATEWAYS, Gateway, ProviderGraph, RouterError
 
     unknown = [g for g in args.gateway or () if g not in BUILTIN_GATEWAYS]
     if unknown:
@@ -110,8 +110,8 @@ def _emulate(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from providers import ConfigError
-    from providers.emulator import Emulator, FaultsFile
+    from ..providers import ConfigError
+    from ..providers.emulator import Emulator, FaultsFile
 
     settings = FaultsFile()
     if args.faults:
@@ -146,7 +146,7 @@ def _emulate(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from benchmarks._bench import main as bench_main
+    from ..benchmarks import main as bench_main
 
     return bench_main(args)
 
@@ -209,7 +209,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     if "bench" in argv:
         # The bench's options name its scenarios and policies; benchmarks sits above router,
         # so it is imported only when the bench is what runs (or what --help is asked of).
-        from benchmarks._bench import add_arguments
+        from ..benchmarks import add_arguments
 
         add_arguments(bench)
     bench.set_defaults(func=_bench)

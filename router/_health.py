@@ -21,8 +21,8 @@ import random
 
 import attrs
 
-from policies import MemoryStore, StateStore
-from providers import (
+from ..policies import MemoryStore, StateStore
+from ..providers import (
     AccountError,
     BadRequest,
     EndpointError,
@@ -34,7 +34,6 @@ from providers import (
     UpstreamConnectionError,
     UpstreamTimeout,
 )
-
 from ._breaker import BreakerConfig, BreakerState, CircuitBreaker, Permission, Transition
 
 __all__ = ["Health", "Permit", "Reported"]

@@ -35,7 +35,7 @@ from typing import Any, Final
 import aiohttp
 import attrs
 
-from policies import (
+from ..policies import (
     CheapestPerToken,
     MemoryStore,
     Policy,
@@ -43,7 +43,7 @@ from policies import (
     RequestContext,
     StateStore,
 )
-from providers import (
+from ..providers import (
     BUILTIN_GATEWAYS,
     AiohttpTransport,
     ChatRequest,
@@ -70,10 +70,11 @@ from providers import (
     UpstreamError,
     ValidationError,
     adapter_for,
+    dropped_count,
+    env_var,
+    may_drop,
+    unmet_needs,
 )
-from providers._gateway import env_var
-from providers._params import dropped_count, may_drop, unmet_needs
-
 from ._backoff import Backoff
 from ._breaker import BreakerConfig
 from ._budget import RetryBudget

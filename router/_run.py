@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
-from policies import Deferral, Outcome, RequestContext, Reservation
-from providers import (
+from ..policies import Deferral, Outcome, RequestContext, Reservation
+from ..providers import (
     AllCandidatesFailed,
     Attempt,
     ChatRequest,
@@ -54,10 +54,9 @@ from providers import (
     Usage,
     Wire,
     classify,
+    normalize_finish_reason,
     sse_events,
 )
-from providers._reply import normalize_finish_reason
-
 from ._breaker import BreakerState
 from ._events import Event, Hooks
 from ._health import Permit, Reported

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from types import TracebackType
 
-from providers import StreamChunk
+from ..providers import StreamChunk
 
 __all__ = ["Stream"]
 

@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 
 import looptime
 import pytest
-
-from providers import BUILTIN_GATEWAYS, Gateway, ProviderGraph
+from switchyard.providers import BUILTIN_GATEWAYS, Gateway, ProviderGraph
 
 from . import _aioresponses_compat
 

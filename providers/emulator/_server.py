@@ -176,9 +176,7 @@ class Emulator:
             return self._gateways[gateway]
         except KeyError:
             if not self._gateways:
-                raise ConfigError(
-                    "the emulator is not running; use `async with Emulator() as emu`"
-                ) from None
+                raise ConfigError("the emulator is not running; use `async with Emulator() as emu`") from None
             raise ConfigError(
                 f"no gateway {gateway!r}; the emulator has {', '.join(self._gateways)}"
             ) from None

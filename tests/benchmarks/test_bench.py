@@ -16,13 +16,12 @@ import sys
 
 import looptime
 import pytest
-
-from benchmarks._bench import QUICK, cells_planned, run
-from benchmarks._cell import CellResult, Settings, _move_times, _percentiles, _shares
-from benchmarks._emuthread import InLoopEmulator
-from benchmarks._report import cpu_ratio, tables, write_plots
-from benchmarks._scenarios import GATEWAYS, POLICIES, SCENARIOS, scenarios
-from providers.emulator import Emulator
+from switchyard.benchmarks._bench import QUICK, cells_planned, run
+from switchyard.benchmarks._cell import CellResult, Settings, _move_times, _percentiles, _shares
+from switchyard.benchmarks._emuthread import InLoopEmulator
+from switchyard.benchmarks._report import cpu_ratio, tables, write_plots
+from switchyard.benchmarks._scenarios import GATEWAYS, POLICIES, SCENARIOS, scenarios
+from switchyard.providers.emulator import Emulator
 
 Loop = asyncio.AbstractEventLoop
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.emulator_throughput import measure
+from switchyard.benchmarks.emulator_throughput import measure
 
 
 def test_measure_reports_every_figure() -> None:

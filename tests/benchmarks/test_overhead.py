@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.overhead import decision_times, import_costs, request_overhead
+from switchyard.benchmarks.overhead import decision_times, import_costs, request_overhead
 
 
 def test_request_overhead_reports_both_sides() -> None:

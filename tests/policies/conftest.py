@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from policies import RequestContext
-from providers import ChatRequest, Offer
+from switchyard.policies import RequestContext
+from switchyard.providers import ChatRequest, Offer
 
 
 def offer(

@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from policies import AccountLimits, Deferral, Reservation, TokenBucket
-from providers import Tier
+from switchyard.policies import AccountLimits, Deferral, Reservation, TokenBucket
+from switchyard.providers import Tier
 
 
 def test_a_bucket_refills_continuously_up_to_capacity() -> None:

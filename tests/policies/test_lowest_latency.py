@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
-from policies import LowestLatency, Outcome
+from switchyard.policies import LowestLatency, Outcome
 
 from .conftest import context, offer
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from policies import Chain, CheapestPerToken, FailoverOn5xx, LowestLatency, Outcome, expected_cost
-from providers import (
+from switchyard.policies import Chain, CheapestPerToken, FailoverOn5xx, LowestLatency, Outcome, expected_cost
+from switchyard.providers import (
     BadRequest,
     ContextLengthExceeded,
     InsufficientBalance,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from policies import CheapestPerToken, Deferral, RateLimitAware, Reservation
-from providers import ConfigError, Gateway, Offer, Tier
+from switchyard.policies import CheapestPerToken, Deferral, RateLimitAware, Reservation
+from switchyard.providers import ConfigError, Gateway, Offer, Tier
 
 from .conftest import context, offer
 

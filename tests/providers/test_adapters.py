@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from multidict import CIMultiDict
 from openai.types.chat import ChatCompletion
-
-from providers import (
+from switchyard.providers import (
     ChatRequest,
     Gateway,
     MalformedReply,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from providers import (
+from switchyard.providers import (
     Canonicalizer,
     ConfigError,
     Gateway,
@@ -15,7 +14,7 @@ from providers import (
     known_models,
     shipped_canonicalizer,
 )
-from providers._catalog import moving_aliases, snapshot
+from switchyard.providers._catalog import moving_aliases, snapshot
 
 GATEWAYS = ["onellm", "oneai", "onetoken", "onerouter"]
 SHIPPED_IDS = [(g, o.gateway_model) for g in GATEWAYS for o in snapshot(g)]

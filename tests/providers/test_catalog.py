@@ -7,9 +7,8 @@ from importlib import resources
 from typing import Any
 
 import pytest
-
-from providers import CatalogError, PriceSource
-from providers._catalog import parse_canonical, snapshot
+from switchyard.providers import CatalogError, PriceSource
+from switchyard.providers._catalog import parse_canonical, snapshot
 
 # OneLLM's document, section "Models", in its order (shared/seeds/000).
 ONELLM_IDS = [
@@ -182,6 +181,8 @@ def test_canonical_data_takes_aliases_that_keep_its_rules() -> None:
 
 def test_shipped_canonical_data_states_its_rules() -> None:
     """canonical.json writes out the snapshot and moving-alias rules the loader applies."""
-    data = json.loads(resources.files("providers").joinpath("catalogs", "canonical.json").read_text())
+    data = json.loads(
+        resources.files("switchyard.providers").joinpath("catalogs", "canonical.json").read_text()
+    )
     assert {"snapshots", "moving_aliases"} <= set(data["rules"])
     assert {"deepseek-chat", "deepseek-reasoner"} <= set(data["moving_aliases"])

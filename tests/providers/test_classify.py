@@ -6,8 +6,7 @@ import json
 
 import pytest
 from multidict import CIMultiDict
-
-from providers import (
+from switchyard.providers import (
     AuthenticationError,
     BadRequest,
     ContentFiltered,
@@ -26,7 +25,7 @@ from providers import (
     classify,
     parse_retry_after,
 )
-from providers._classify import error_from_object
+from switchyard.providers._classify import error_from_object
 
 NOW = 1_700_000_000.0  # a fixed wall-clock reading
 KEY = Secret("sk-live-abcdefghijklmnop")

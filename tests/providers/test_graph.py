@@ -13,8 +13,7 @@ from importlib import resources
 import pytest
 from aiohttp import web
 from aioresponses import aioresponses
-
-from providers import (
+from switchyard.providers import (
     Capabilities,
     CatalogConflictWarning,
     ConfigError,
@@ -109,7 +108,11 @@ def test_every_shipped_conflict_records_its_rule_in_the_catalog(builtin_gateways
     graph = ProviderGraph.from_catalogs(builtin_gateways)
     assert graph.conflicts, "the OneAI duplicate is there"
     for conflict in graph.conflicts:
-        text = resources.files("providers").joinpath("catalogs", f"{conflict.gateway}.json").read_text()
+        text = (
+            resources.files("switchyard.providers")
+            .joinpath("catalogs", f"{conflict.gateway}.json")
+            .read_text()
+        )
         notes = json.loads(text)["notes"]
         assert any(
             conflict.gateway_model in note and "most conservative" in note and "Rule applied" in note

@@ -10,9 +10,8 @@ from typing import Any
 
 import attrs
 import pytest
-
-from providers import Gateway, ProviderGraph, RouterError, Timeouts
-from router import Router
+from switchyard.providers import Gateway, ProviderGraph, RouterError, Timeouts
+from switchyard.router import Router
 
 from .._loopback import closed_port, read_request, response_head, serve
 
@@ -165,9 +164,8 @@ async def test_the_walk_finds_a_key_where_there_is_one() -> None:
 async def test_no_listing_error_chain_holds_the_key(scenario: str) -> None:
     """A models listing that fails in any of these ways raises a CatalogError whose chain holds no key."""
     import aiohttp
-
-    from providers import CatalogError
-    from providers._listing import fetch_listing
+    from switchyard.providers import CatalogError
+    from switchyard.providers._listing import fetch_listing
 
     async with serve(SCENARIOS[scenario]) as base:
         gw = Gateway.onerouter(KEY, base_url=base + "/v1")

@@ -9,8 +9,7 @@ import traceback
 from typing import Any
 
 import pytest
-
-from providers import (
+from switchyard.providers import (
     AiohttpTransport,
     ChatRequest,
     Gateway,

@@ -10,9 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
-
-from providers import ConfigError, FakeClock, Gateway, Offer, PriceSource, ProviderGraph, Secret
-from providers._listing import parse_listing
+from switchyard.providers import ConfigError, FakeClock, Gateway, Offer, PriceSource, ProviderGraph, Secret
+from switchyard.providers._listing import parse_listing
 
 ROUTER_MODELS = "https://llm.onerouter.pro/v1/models"
 ROUTER_API_MODELS = "https://llm.onerouter.pro/api/v1/models"  # "Additional endpoints like /api/v1/models"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from providers import ChatRequest, Message, ValidationError
+from switchyard.providers import ChatRequest, Message, ValidationError
 
 HI = [{"role": "user", "content": "hi"}]
 

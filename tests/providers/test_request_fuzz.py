@@ -9,8 +9,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
-from providers import ChatRequest, Gateway, Offer, ProviderGraph, ValidationError, Wire, adapter_for
+from switchyard.providers import (
+    ChatRequest,
+    Gateway,
+    Offer,
+    ProviderGraph,
+    ValidationError,
+    Wire,
+    adapter_for,
+)
 
 GATEWAYS = ("onellm", "oneai", "onetoken", "onerouter")
 

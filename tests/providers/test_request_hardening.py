@@ -7,8 +7,7 @@ from typing import Any
 
 import attrs
 import pytest
-
-from providers import (
+from switchyard.providers import (
     ChatRequest,
     Gateway,
     MockTransport,
@@ -19,7 +18,7 @@ from providers import (
     WireRequest,
     adapter_for,
 )
-from router import Router
+from switchyard.router import Router
 
 HI = [{"role": "user", "content": "hi"}]
 LONE = "caf\udce9"  # what bytes.decode("utf-8", "surrogateescape") leaves for a Latin-1 byte
@@ -224,7 +223,7 @@ def test_malformed_input_is_a_validation_error(
 
 def test_a_message_value_built_directly_is_checked_too() -> None:
     """A Message constructed by hand (never parsed) is checked like the dict it stands for."""
-    from providers import Message
+    from switchyard.providers import Message
 
     with pytest.raises(ValidationError, match="lone surrogate") as info:
         ChatRequest.create("gpt-4o-mini", [Message("user", LONE)])

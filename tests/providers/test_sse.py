@@ -8,9 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from yarl import URL
-
-from providers import (
+from switchyard.providers import (
     AiohttpTransport,
     Gateway,
     MalformedReply,
@@ -25,6 +23,7 @@ from providers import (
     adapter_for,
     sse_events,
 )
+from yarl import URL
 
 from .._loopback import read_request, response_head, serve
 

@@ -6,8 +6,7 @@ import difflib
 from collections.abc import Callable, Sequence
 
 import pytest
-
-from providers import ConfigError, Gateway, Offer, ProviderGraph, UnknownModelError
+from switchyard.providers import ConfigError, Gateway, Offer, ProviderGraph, UnknownModelError
 
 _VENDORS = ("openai", "anthropic", "meta", "mistral", "qwen", "google", "deepseek", "cohere")
 _FAMILIES = ("gpt", "claude", "llama", "mixtral", "qwen", "gemini", "deepseek", "command")

@@ -9,9 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aioresponses import aioresponses
-from yarl import URL
-
-from providers import (
+from switchyard.providers import (
     AiohttpTransport,
     ConfigError,
     EndpointError,
@@ -25,6 +23,7 @@ from providers import (
     WireRequest,
     classify,
 )
+from yarl import URL
 
 from .._loopback import closed_port, read_request, response_head, serve
 

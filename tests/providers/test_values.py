@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
-
-from providers import Capabilities, ConfigError, Gateway, Offer, PriceSource, Secret, Tier, Wire
+from switchyard.providers import Capabilities, ConfigError, Gateway, Offer, PriceSource, Secret, Tier, Wire
 
 
 def test_tier_presets_are_oneais_published_numbers() -> None:

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from aioresponses import aioresponses
-
-from providers import (
+from switchyard.providers import (
     AiohttpTransport,
     AuthenticationError,
     BadRequest,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-
-from providers import ProviderGraph
-from providers.emulator import Emulator
+from switchyard.providers import ProviderGraph
+from switchyard.providers.emulator import Emulator
 
 HI = [{"role": "user", "content": "hi"}]
 

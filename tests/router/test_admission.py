@@ -6,10 +6,9 @@ import asyncio
 from collections import Counter
 
 import pytest
-
-from providers import AiohttpTransport, Offer, ProviderGraph, Tier
-from providers.emulator import Emulator, Faults
-from router import Event, Router
+from switchyard.providers import AiohttpTransport, Offer, ProviderGraph, Tier
+from switchyard.providers.emulator import Emulator, Faults
+from switchyard.router import Event, Router
 
 HI = [{"role": "user", "content": "hi"}]
 Loop = asyncio.AbstractEventLoop

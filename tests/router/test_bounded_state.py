@@ -7,9 +7,8 @@ import json
 from collections.abc import Iterator
 
 import looptime
-
-from policies import LowestLatency, Outcome, RequestContext
-from providers import (
+from switchyard.policies import LowestLatency, Outcome, RequestContext
+from switchyard.providers import (
     Capabilities,
     ChatRequest,
     Gateway,
@@ -18,7 +17,7 @@ from providers import (
     ProviderGraph,
     RawResponse,
 )
-from router import Router
+from switchyard.router import Router
 
 from .conftest import HI
 

@@ -8,9 +8,8 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-
-from providers import ConfigError
-from router import BreakerConfig, BreakerState, CircuitBreaker, Permission, Transition
+from switchyard.providers import ConfigError
+from switchyard.router import BreakerConfig, BreakerState, CircuitBreaker, Permission, Transition
 
 CLOSED, OPEN, HALF = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 

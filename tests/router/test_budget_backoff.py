@@ -7,8 +7,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from router import Backoff, RetryBudget
+from switchyard.router import Backoff, RetryBudget
 
 
 def test_each_request_earns_a_fraction_of_a_retry() -> None:

@@ -9,8 +9,7 @@ import sys
 from collections import defaultdict
 
 import pytest
-
-from router._cli import main
+from switchyard.router._cli import main
 
 JSON_KEYS = {
     "gateway",

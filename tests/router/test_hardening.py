@@ -13,9 +13,8 @@ import looptime
 import pytest
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
-
-from policies import FailoverOn5xx, RateLimitAware
-from providers import (
+from switchyard.policies import FailoverOn5xx, RateLimitAware
+from switchyard.providers import (
     AllCandidatesFailed,
     Capabilities,
     ConfigError,
@@ -34,8 +33,8 @@ from providers import (
     ValidationError,
     WireRequest,
 )
-from providers.emulator import Emulator
-from router import Backoff, Event, Router, SaturatedError
+from switchyard.providers.emulator import Emulator
+from switchyard.router import Backoff, Event, Router, SaturatedError
 
 from .conftest import HI
 
@@ -454,8 +453,7 @@ async def test_at_an_equal_rank_the_target_carrying_every_parameter_wins(emu: Em
 
 def test_router_re_exports_what_its_methods_raise_and_return() -> None:
     """Stream, StreamChunk, StreamInterrupted and CatalogError come from router too."""
-    import providers
-    import router
+    from switchyard import providers, router
 
     for name in ("Stream", "StreamChunk", "StreamInterrupted", "CatalogError", "ModelUnavailable"):
         assert name in router.__all__

@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-
-from providers import (
+from switchyard.providers import (
     AuthenticationError,
     BadRequest,
     InsufficientBalance,
@@ -18,7 +17,7 @@ from providers import (
     UpstreamError,
     UpstreamTimeout,
 )
-from router import BreakerConfig, BreakerState, Health
+from switchyard.router import BreakerConfig, BreakerState, Health
 
 OFFER = Offer("m", "m-1", gateway="g")
 CONFIG = BreakerConfig(consecutive_failures=2, jitter=0.0, account_break=300.0)

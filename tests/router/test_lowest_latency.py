@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from policies import LowestLatency
-from providers import ProviderGraph
-from providers.emulator import Emulator, Faults
-from router import Router
+from switchyard.policies import LowestLatency
+from switchyard.providers import ProviderGraph
+from switchyard.providers.emulator import Emulator, Faults
+from switchyard.router import Router
 
 from .conftest import HI
 

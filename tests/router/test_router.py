@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 from openai.types.chat import ChatCompletion
-
-from policies import CheapestPerToken, FailoverOn5xx
-from providers import (
+from switchyard.policies import CheapestPerToken, FailoverOn5xx
+from switchyard.providers import (
     AllCandidatesFailed,
     BadRequest,
     ContextLengthExceeded,
@@ -25,8 +24,8 @@ from providers import (
     UnsupportedFeature,
     ValidationError,
 )
-from providers.emulator import Emulator, Faults
-from router import BreakerConfig, Event, RetryBudget, Router
+from switchyard.providers.emulator import Emulator, Faults
+from switchyard.router import BreakerConfig, Event, RetryBudget, Router
 
 from .conftest import HI
 

@@ -7,9 +7,8 @@ import json
 from typing import Any
 
 import pytest
-
-from policies import LowestLatency
-from providers import (
+from switchyard.policies import LowestLatency
+from switchyard.providers import (
     Capabilities,
     Gateway,
     MockTransport,
@@ -24,9 +23,9 @@ from providers import (
     UpstreamTimeout,
     WireRequest,
 )
-from providers.emulator import Emulator, Faults
-from providers.emulator._text import complete
-from router import Event, Router
+from switchyard.providers.emulator import Emulator, Faults
+from switchyard.providers.emulator._text import complete
+from switchyard.router import Event, Router
 
 from .conftest import HI
 

@@ -7,8 +7,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-from providers.emulator import Emulator
+from switchyard.providers.emulator import Emulator
 
 HI = [{"role": "user", "content": "hi"}]
 MODEL = {

@@ -7,9 +7,8 @@ import asyncio
 import aiohttp
 import pytest
 from multidict import CIMultiDict
-
-from providers import Tier, parse_retry_after
-from providers.emulator import Emulator, Faults
+from switchyard.providers import Tier, parse_retry_after
+from switchyard.providers.emulator import Emulator, Faults
 
 from .conftest import post
 

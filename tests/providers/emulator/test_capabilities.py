@@ -7,9 +7,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-from providers import Capabilities, Offer
-from providers.emulator import Emulator
+from switchyard.providers import Capabilities, Offer
+from switchyard.providers.emulator import Emulator
 
 from .conftest import post, stream_events
 

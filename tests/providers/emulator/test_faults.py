@@ -9,9 +9,8 @@ import statistics
 
 import aiohttp
 import pytest
-
-from providers import ConfigError
-from providers.emulator import Emulator, Faults, FaultsFile, Latency, Malformed, Outage
+from switchyard.providers import ConfigError
+from switchyard.providers.emulator import Emulator, Faults, FaultsFile, Latency, Malformed, Outage
 
 from .conftest import HI, MODEL, chat_url, post
 

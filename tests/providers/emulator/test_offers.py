@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-
-from providers import ConfigError, Offer
-from providers.emulator import Emulator, Faults
+from switchyard.providers import ConfigError, Offer
+from switchyard.providers.emulator import Emulator, Faults
 
 from .conftest import post
 

@@ -7,9 +7,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-from providers import Tier
-from providers.emulator import Emulator
+from switchyard.providers import Tier
+from switchyard.providers.emulator import Emulator
 
 from .conftest import HI, MODEL, chat_url, post
 

@@ -11,10 +11,9 @@ import openai
 import pytest
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
-
-from providers import ConfigError
-from providers.emulator import Emulator, Faults, count_prompt_tokens, count_tokens
-from providers.emulator._tools import arguments_for
+from switchyard.providers import ConfigError
+from switchyard.providers.emulator import Emulator, Faults, count_prompt_tokens, count_tokens
+from switchyard.providers.emulator._tools import arguments_for
 
 from .conftest import HI, MODEL, post, stream_events
 

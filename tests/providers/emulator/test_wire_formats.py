@@ -7,9 +7,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-from providers import Gateway, ProviderGraph
-from providers.emulator import Emulator, count_prompt_tokens
+from switchyard.providers import Gateway, ProviderGraph
+from switchyard.providers.emulator import Emulator, count_prompt_tokens
 
 from .conftest import HI, MODEL, chat_url, post, stream_events
 
@@ -188,7 +187,7 @@ def test_gateways_point_at_the_emulator() -> None:
 @pytest.mark.parametrize("gateway", ["onellm", *OPENAI_GATEWAYS])
 async def test_our_own_adapters_read_the_emulator(emu: Emulator, gateway: str) -> None:
     """switchyard's adapters and transport get a normalized reply from each emulated gateway."""
-    from providers import AiohttpTransport, ChatRequest, Timeouts, adapter_for
+    from switchyard.providers import AiohttpTransport, ChatRequest, Timeouts, adapter_for
 
     graph = ProviderGraph.from_catalogs(emu.gateways())
     gw, offer = graph.gateway(gateway), graph.offer(gateway, MODEL[gateway])
