@@ -104,7 +104,7 @@ def test_bucketed_counts_stay_within_one_bucket_of_the_exact_window(
     for gap, retry in steps:
         now += gap * ttl / 2
 
-        def count(times: list[float], window: float) -> int:
+        def count(times: list[float], window: float, now: float = now) -> int:
             return sum(1 for t in times if now - t < window)
 
         d_lo, d_hi = count(deposits, ttl - width - eps), count(deposits, ttl + eps)
