@@ -219,6 +219,17 @@ class Gateway:
         """The scheme, host and port the key may be sent to."""
         return URL(self.base_url).origin()
 
+    def auth_headers(self) -> dict[str, str]:
+        """The header that carries this gateway's key (``Authorization: Bearer ...``); empty without one.
+
+        The one place the key is put into a request: send the result only to
+        :attr:`origin` (a :class:`WireRequest` with ``key_origin=origin``, which the
+        transport checks).
+        """
+        if self.api_key is None:
+            return {}
+        return {"Authorization": f"Bearer {self.api_key.reveal()}"}
+
     # -- built-in gateways -------------------------------------------------------------
 
     @classmethod
