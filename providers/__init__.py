@@ -20,6 +20,7 @@ from ._canonical import Canonicalizer
 from ._catalog import ModelInfo, known_models, shipped_canonicalizer
 from ._classify import STATUS_CLASSES, classify, parse_retry_after
 from ._clock import Clock, FakeClock, LoopClock, MonotonicClock
+from ._conflicts import CatalogConflictWarning, Conflict
 from ._errors import (
     AccountError,
     AllCandidatesFailed,
@@ -54,9 +55,11 @@ from ._errors import (
     ValidationError,
 )
 from ._gateway import BUILTIN_GATEWAYS, Gateway, Wire, env_var
-from ._graph import CatalogConflictWarning, Conflict, ProviderGraph, RefreshReport
+from ._graph import ProviderGraph
+from ._index import ModelOffers
 from ._offer import Capabilities, Offer, PriceSource
 from ._params import PARAMS, Action, dropped_count, may_drop, unmet_needs
+from ._refresh import RefreshReport
 from ._reply import Attempt, Reply, Route, StreamChunk, Usage, normalize_finish_reason
 from ._request import ChatRequest, Message
 from ._secret import Secret
@@ -100,6 +103,7 @@ __all__ = [
     "Message",
     "MockTransport",
     "ModelInfo",
+    "ModelOffers",
     "ModelUnavailable",
     "MonotonicClock",
     "NoCandidatesError",

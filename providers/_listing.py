@@ -1,5 +1,10 @@
 """Reading a gateway's live models listing (OpenAI style, with OpenRouter-style extras).
 
+The listing is read through the :class:`Transport` the chat requests use (so a
+``MockTransport`` can serve it), as a ``GET`` built by :func:`listing_request`
+with the gateway's own auth header; the transport maps network failures to
+:class:`UpstreamError` once, and they become a :class:`CatalogError` here.
+
 The listing is ``{"data": [{"id": ..., "context_length": ..., "pricing":
 {"prompt": ..., "completion": ...}}, ...]}``; prices there are USD per token
 (strings or numbers) and become USD per million tokens here. An entry without a
@@ -11,20 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 import aiohttp
 from yarl import URL
 
-from ._body import BodyTooLarge, read_body
-from ._errors import CatalogError
+from ._adapters import WireRequest
+from ._errors import CatalogError, UpstreamError, UpstreamTimeout
 from ._gateway import Gateway
 from ._offer import Offer, PriceSource
-from ._transport import stand_in
+from ._transport import AiohttpTransport, Timeouts, Transport
 
-__all__ = ["fetch_listing", "parse_listing"]
+__all__ = ["as_transport", "fetch_listing", "listing_request", "parse_listing"]
 
 _PER_MILLION: Final = Decimal(1_000_000)
 _MAX_LISTING_BYTES: Final = 32 * 1024 * 1024
@@ -85,65 +89,80 @@ def parse_listing(gateway: str, payload: Any) -> tuple[tuple[Offer, ...], int]:
 _NOT_JSON: Final = object()
 
 
-async def _get(
-    session: aiohttp.ClientSession, gateway: Gateway, url: URL, headers: Mapping[str, str], timeout: float
-) -> bytes | None:
-    """GET one listing URL: its body, or None on a 404 (the listing is not at this path)."""
+def as_transport(source: Transport | aiohttp.ClientSession) -> Transport:
+    """``source`` itself, or a transport over a caller's ``aiohttp.ClientSession`` (never closed by it)."""
+    if isinstance(source, aiohttp.ClientSession):
+        return AiohttpTransport(source)
+    return source
+
+
+def listing_request(gateway: Gateway, url: URL) -> WireRequest:
+    """The ``GET`` of one of the gateway's listing URLs, with its key.
+
+    Raises:
+        CatalogError: when ``url`` is not on the gateway's own origin (its key is
+            sent nowhere else).
+    """
     if url.origin() != gateway.origin:
         raise CatalogError(
             f"models listing of {gateway.name} at {url.origin()} is not on the gateway's own origin; "
             "its key is sent nowhere else"
         )
-    # aiohttp's errors hold the request's headers (the key): the CatalogError is raised
-    # outside the handler, chained to a key-free stand-in (see TransportFailure).
-    failed: CatalogError
+    return WireRequest(
+        gateway=gateway.name,
+        method="GET",
+        url=url,
+        key_origin=gateway.origin,
+        headers={"Accept": "application/json", **gateway.auth_headers()},
+        body=b"",
+    )
+
+
+async def _get(transport: Transport, gateway: Gateway, url: URL, timeout: float) -> bytes | None:
+    """GET one listing URL: its body, or None on a 404 (the listing is not at this path)."""
+    wire = listing_request(gateway, url)
     try:
-        async with session.get(
-            url, headers=headers, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout)
-        ) as response:
-            if response.status == 404:
-                return None
-            if response.status != 200:
-                raise CatalogError(f"models listing of {gateway.name} answered HTTP {response.status}")
-            return await read_body(response, _MAX_LISTING_BYTES)
-    except BodyTooLarge:
-        raise CatalogError(
-            f"models listing of {gateway.name} is larger than {_MAX_LISTING_BYTES} bytes"
-        ) from None
-    except TimeoutError as exc:
-        failed = CatalogError(f"models listing of {gateway.name} timed out after {timeout:g}s")
-        failed.__cause__ = stand_in(exc, headers.get("Authorization", ""))
-    except aiohttp.ClientError as exc:
-        failed = CatalogError(f"models listing of {gateway.name} could not be read ({type(exc).__name__})")
-        failed.__cause__ = stand_in(exc, headers.get("Authorization", ""))
-    raise failed
+        response = await transport.send(wire, Timeouts(connect=timeout, total=timeout))
+    except UpstreamTimeout as exc:
+        raise CatalogError(f"models listing of {gateway.name} timed out after {timeout:g}s") from exc
+    except UpstreamError as exc:  # key-free by contract: safe to chain
+        reason = str(exc).removeprefix(f"{gateway.name}: ")
+        raise CatalogError(f"models listing of {gateway.name} could not be read: {reason}") from exc
+    if response.status == 404:
+        return None
+    if response.status != 200:
+        raise CatalogError(f"models listing of {gateway.name} answered HTTP {response.status}")
+    if len(response.body) > _MAX_LISTING_BYTES:
+        raise CatalogError(f"models listing of {gateway.name} is larger than {_MAX_LISTING_BYTES} bytes")
+    return response.body
 
 
 async def fetch_listing(
-    session: aiohttp.ClientSession, gateway: Gateway, timeout: float
+    transport: Transport | aiohttp.ClientSession, gateway: Gateway, timeout: float
 ) -> tuple[tuple[Offer, ...], int]:
-    """GET the gateway's models listing and parse it.
+    """GET the gateway's models listing through ``transport`` and parse it.
 
     The listing's URLs (:attr:`Gateway.models_urls`) are tried in order, the next
     only after a 404; ``timeout`` bounds all of them together. The key goes only
-    to the gateway's own origin: every URL is checked, and redirects are not followed.
+    to the gateway's own origin: every URL is checked, and the transport follows
+    no redirect. A caller's ``aiohttp.ClientSession`` is taken too (used through an
+    :class:`AiohttpTransport`, left open).
 
     Raises:
-        CatalogError: on a network failure, a status other than 200 (or 404 where
-            another path is left), or a body that is not a listing. The message
-            never contains the key.
+        CatalogError: on a network failure (chained to the transport's
+            :class:`UpstreamError`), a status other than 200 (or 404 where another
+            path is left), or a body that is not a listing. The message never
+            contains the key.
     """
     urls = gateway.models_urls
     if not urls:
         raise CatalogError(f"gateway {gateway.name} has no models listing")
-    headers = {"Accept": "application/json"}
-    if gateway.api_key is not None:
-        headers["Authorization"] = f"Bearer {gateway.api_key.reveal()}"
+    sender = as_transport(transport)
     body: bytes | None = None
     try:
         async with asyncio.timeout(timeout):
             for url in urls:
-                body = await _get(session, gateway, url, headers, timeout)
+                body = await _get(sender, gateway, url, timeout)
                 if body is not None:
                     break
     except TimeoutError as exc:

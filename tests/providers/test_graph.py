@@ -7,8 +7,9 @@ import contextlib
 import json
 import sys
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from importlib import resources
+from typing import Any, Final
 
 import pytest
 from aiohttp import web
@@ -17,11 +18,16 @@ from switchyard.providers import (
     Capabilities,
     CatalogConflictWarning,
     ConfigError,
+    FakeClock,
     Gateway,
+    MockTransport,
+    ModelOffers,
     Offer,
     PriceSource,
     ProviderGraph,
+    RawResponse,
     UnknownModelError,
+    WireRequest,
 )
 
 
@@ -326,11 +332,15 @@ def _lines_executed(call: Callable[[], object]) -> int:
     return count
 
 
+_OVERRIDES: Final = {"model-5": ("model-3",)}
+
 LOOKUPS: dict[str, Callable[[ProviderGraph], object]] = {
     "offers-canonical": lambda g: g.offers("model-5"),
     "offers-other-case": lambda g: g.offers("MODEL-5"),
     "offers-normalised": lambda g: g.offers("vendor/MODEL-5"),
     "candidates-with-fallbacks": lambda g: g.candidates("model-5"),
+    "tiers-with-fallbacks": lambda g: g.tiers("model-5"),
+    "tiers-with-overrides": lambda g: g.tiers("model-5", _OVERRIDES),
     "offer-by-key": lambda g: g.offer("synthetic", "Model-5"),
     "by-gateway-model": lambda g: g.by_gateway_model("Model-5"),
     "resolve-gateway-id": lambda g: g.resolve("Model-5"),
@@ -423,3 +433,130 @@ def test_every_capability_flag_is_kept_only_where_duplicate_rows_agree() -> None
     with pytest.warns(CatalogConflictWarning):
         caps = ProviderGraph.from_catalogs([gw]).offer("g", "m").capabilities
     assert (caps.images, caps.pdf, caps.audio) == (None, False, None)
+
+
+# -- the chain walk and the fallback check, as a router uses them ----------------------------
+
+
+def _tiers(
+    graph: ProviderGraph, model: str, overrides: Mapping[str, tuple[str, ...]] | None = None
+) -> list[str]:
+    return [tier.model for tier in graph.tiers(model, overrides)]
+
+
+def test_tiers_are_the_fallback_chain_with_each_models_offers(graph: ProviderGraph) -> None:
+    """tiers(): the model, then its fallbacks depth-first, each once, with offers (candidates() grouped)."""
+    graph.set_fallbacks(
+        {"claude-3.5-sonnet-20240620": ["Sonnet-3.7", "gpt-4o-mini"], "Sonnet-3.7": ["deepseek-v3"]}
+    )
+    tiers = graph.tiers("claude-3-5-sonnet@20240620")
+    assert [t.model for t in tiers] == [
+        "claude-3.5-sonnet-20240620",
+        "claude-3.7-sonnet",
+        "deepseek-v3",
+        "gpt-4o-mini",
+    ]
+    assert all(isinstance(t, ModelOffers) and t.offers == graph.offers(t.model) for t in tiers)
+    assert tuple(o for t in tiers for o in t.offers) == graph.candidates("claude-3.5-sonnet-20240620")
+    assert graph.tiers("kimi") == (ModelOffers("kimi", graph.offers("kimi")),)
+
+
+def test_tier_overrides_replace_the_graphs_edges_for_the_models_they_name(graph: ProviderGraph) -> None:
+    """Overrides (a router's own fallbacks) replace the graph's edges model by model; the rest still apply."""
+    graph.set_fallbacks({"kimi": ["glm-4"], "glm-4": ["qwen-max"]})
+    assert _tiers(graph, "kimi") == ["kimi", "glm-4", "qwen-max"]
+    assert _tiers(graph, "kimi", {"kimi": ("deepseek-v3", "glm-4")}) == [
+        "kimi",
+        "deepseek-v3",
+        "glm-4",
+        "qwen-max",
+    ]
+    assert _tiers(graph, "kimi", {"glm-4": ()}) == ["kimi", "glm-4"]
+    assert _tiers(graph, "kimi", {"glm-4": ("kimi",)}) == ["kimi", "glm-4"], "a cycle is cut"
+    assert _tiers(graph, "kimi") == ["kimi", "glm-4", "qwen-max"], "the graph's own edges are unchanged"
+    with pytest.raises(UnknownModelError, match="did you mean 'kimi'"):
+        graph.tiers("kimmi")
+
+
+def test_tiers_are_cached_per_graph_version_and_overrides_object(graph: ProviderGraph) -> None:
+    """One call gives the same tuple until the graph changes; each overrides mapping has its own entry."""
+    overrides = graph.validate_fallbacks({"deepseek-v3": ["gpt-4o-mini"]})
+    first = graph.tiers("deepseek-v3", overrides)
+    assert graph.tiers("deepseek-v3", overrides) is first
+    assert graph.tiers("deepseek-v3", dict(overrides)) == first
+    assert len(graph.tiers("deepseek-v3")) == 1, "no overrides: the graph's edges (none)"
+    graph.set_price("onetoken", "gpt-4o-mini", 0.01, 0.02)
+    again = graph.tiers("deepseek-v3", overrides)
+    assert again is not first and again[1].offers[1].price_source is PriceSource.USER
+
+
+def test_the_tier_cache_stays_bounded_when_every_call_brings_new_overrides(graph: ProviderGraph) -> None:
+    """A caller passing a fresh overrides mapping each time does not grow the cache without end."""
+    models = len(graph.models())
+    for _ in range(models + 3_000):
+        graph.tiers("kimi", {"kimi": ("glm-4",)})
+    assert graph.tiers("kimi", {"kimi": ("glm-4",)})[1].model == "glm-4"
+    assert len(graph._index.walks) <= models + 1_024
+
+
+async def test_tiers_leave_out_a_fallback_no_gateway_serves_any_more() -> None:
+    """A fallback only a past live listing had is skipped, never raised, once the next listing drops it."""
+    listings = [{"data": [{"id": "vendor/new-model"}]}, {"data": []}]
+
+    def handler(wire: WireRequest) -> RawResponse:
+        return RawResponse(status=200, headers={}, body=json.dumps(listings.pop(0)).encode())
+
+    gw = Gateway.openai_compatible(
+        "g", "http://127.0.0.1:1/v1", "k", offers=[Offer("m")], models_path="/models"
+    )
+    graph = ProviderGraph.from_catalogs([gw], clock=FakeClock())
+    transport = MockTransport(handler)
+    await graph.refresh(transport)
+    graph.set_fallbacks({"m": ["new-model"]})
+    overrides = graph.validate_fallbacks({"m": ["new-model"]})
+    assert _tiers(graph, "m") == _tiers(graph, "m", overrides) == ["m", "new-model"]
+    await graph.refresh(transport, force=True)
+    assert _tiers(graph, "m") == _tiers(graph, "m", overrides) == ["m"]
+    assert graph.candidates("m") == graph.offers("m")
+
+
+def test_validate_fallbacks_resolves_and_changes_nothing(graph: ProviderGraph) -> None:
+    """validate_fallbacks() gives canonical ids, repeats dropped, read-only; the graph stays as it was."""
+    version = graph.version
+    resolved = graph.validate_fallbacks(
+        {"claude-3-5-sonnet@20240620": ["Sonnet-3.7", "GPT-4o-mini", "gpt-4o-mini"]}
+    )
+    assert resolved == {"claude-3.5-sonnet-20240620": ("claude-3.7-sonnet", "gpt-4o-mini")}
+    with pytest.raises(TypeError):
+        resolved["x"] = ()  # type: ignore[index]
+    assert graph.version == version and graph.fallbacks("claude-3.5-sonnet-20240620") == ()
+    assert graph.validate_fallbacks({}) == {}
+
+
+@pytest.mark.parametrize(
+    ("fallbacks", "error", "match"),
+    [
+        ({"gpt-4o": ["gpt-4o-mimi"]}, UnknownModelError, "did you mean 'gpt-4o-mini'"),
+        ({"gpt-4o-mimi": ["gpt-4o"]}, UnknownModelError, "gpt-4o-mimi"),
+        ({"gpt-4o": ["GPT-4o"]}, ConfigError, "lists itself as its own fallback"),
+        ({"gpt-4o": "gpt-4o-mini"}, ConfigError, "not the string 'gpt-4o-mini'"),
+        ([("gpt-4o", ["gpt-4o-mini"])], ConfigError, "must map a model to a list of models"),
+        ({"gpt-4o": 42}, ConfigError, "must be a list of model ids"),
+        ({"gpt-4o": [["gpt-4o-mini"]]}, ConfigError, "must be a list of model ids"),
+        ({"gpt-4o": {"gpt-4o-mini"}}, ConfigError, "must be a list of model ids"),
+        ({7: ["gpt-4o-mini"]}, ConfigError, "a model id is a str"),
+        ({"gpt-4o-mini": ["gpt-4o"], "GPT-4o-mini": ["deepseek-v3"]}, ConfigError, "'gpt-4o-mini' twice"),
+    ],
+)
+def test_validate_and_set_fallbacks_refuse_the_same_things(
+    graph: ProviderGraph, fallbacks: Any, error: type[Exception], match: str
+) -> None:
+    """One check for graph and router: each bad fallbacks raises the same error, and nothing is set."""
+    with pytest.raises(error, match=match):
+        graph.validate_fallbacks(fallbacks)
+    version = graph.version
+    with pytest.raises(error, match=match):
+        graph.set_fallbacks(fallbacks)
+    assert (
+        graph.version == version and graph.fallbacks("gpt-4o") == () and graph.fallbacks("gpt-4o-mini") == ()
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from typing import Any
@@ -10,8 +11,26 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
-from switchyard.providers import ConfigError, FakeClock, Gateway, Offer, PriceSource, ProviderGraph, Secret
-from switchyard.providers._listing import parse_listing
+from switchyard.providers import (
+    CatalogError,
+    ConfigError,
+    FakeClock,
+    Gateway,
+    MalformedReply,
+    MockTransport,
+    Offer,
+    PriceSource,
+    ProviderGraph,
+    RawResponse,
+    Secret,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamTimeout,
+    WireRequest,
+)
+from switchyard.providers import _listing as listing_module
+from switchyard.providers._listing import fetch_listing, listing_request, parse_listing
+from yarl import URL
 
 ROUTER_MODELS = "https://llm.onerouter.pro/v1/models"
 ROUTER_API_MODELS = "https://llm.onerouter.pro/api/v1/models"  # "Additional endpoints like /api/v1/models"
@@ -314,3 +333,130 @@ def test_listing_context_length_must_be_positive_int() -> None:
     )
     assert [o.context_window for o in offers] == [None, None]
     assert re.search("unknown", offers[0].price_source.value)
+
+
+# -- through the transport ------------------------------------------------------------------
+
+
+def _serving(listings: dict[str, Any]) -> tuple[MockTransport, list[WireRequest]]:
+    """A MockTransport answering GET requests for the given URLs with those listings, 404 otherwise."""
+    seen: list[WireRequest] = []
+
+    def handler(wire: WireRequest) -> RawResponse:
+        seen.append(wire)
+        payload = listings.get(str(wire.url)) if wire.method == "GET" else None
+        if payload is None:
+            return RawResponse(status=404, headers={}, body=b'{"error": "not found"}')
+        return RawResponse(
+            status=200, headers={"Content-Type": "application/json"}, body=json.dumps(payload).encode()
+        )
+
+    return MockTransport(handler), seen
+
+
+async def test_refresh_reads_the_listing_through_a_mock_transport() -> None:
+    """A Transport passed to refresh() serves the listing: no aiohttp, and the transport is left open."""
+    graph = _graph()
+    transport, seen = _serving({ROUTER_MODELS: LISTING})
+    report = await graph.refresh(transport)
+    assert report.fetched == ("onerouter",) and report.skipped_entries == {"onerouter": 2}
+    sonnet = graph.offer("onerouter", "claude-3-5-sonnet@20240620")
+    assert (sonnet.input_price, sonnet.price_source) == (2.4, PriceSource.LIVE)
+    (wire,) = seen
+    assert (wire.method, str(wire.url), wire.body) == ("GET", ROUTER_MODELS, b"")
+    assert wire.headers["Accept"] == "application/json"
+    assert not transport.closed
+
+
+async def test_each_listing_request_carries_its_own_key_to_its_own_origin_only() -> None:
+    """Every listing GET holds its gateway's key, for that gateway's origin; a keyless gateway sends none."""
+    local = Gateway.openai_compatible(
+        "local", "http://127.0.0.1:8080/v1", Secret("local-key-3"), offers=[Offer("m")], models_path="/models"
+    )
+    bare = Gateway.openai_compatible(
+        "bare", "http://127.0.0.1:9090/v1", None, offers=[Offer("m")], models_path="/models"
+    )
+    graph = ProviderGraph.from_catalogs([Gateway.onerouter(KEY), local, bare])
+    transport, seen = _serving(
+        {
+            ROUTER_API_MODELS: LISTING,  # after a 404 at /v1/models: the fallback path, same origin
+            "http://127.0.0.1:8080/v1/models": {"data": [{"id": "m2"}]},
+            "http://127.0.0.1:9090/v1/models": {"data": [{"id": "m3"}]},
+        }
+    )
+    report = await graph.refresh(transport)
+    assert sorted(report.fetched) == ["bare", "local", "onerouter"], report
+    keys = {"onerouter": f"Bearer {KEY}", "local": "Bearer local-key-3"}
+    assert len(seen) == 4
+    for wire in seen:
+        assert wire.url.origin() == wire.key_origin == graph.gateway(wire.gateway).origin
+        assert wire.headers.get("Authorization") == keys.get(wire.gateway)
+        assert KEY not in repr(wire) and "local-key-3" not in repr(wire)
+    assert [str(w.url) for w in seen if w.gateway == "onerouter"] == [ROUTER_MODELS, ROUTER_API_MODELS]
+
+
+def test_a_listing_request_for_another_origin_is_refused() -> None:
+    """listing_request() will not put a gateway's key on a request to another origin."""
+    gateway = Gateway.onerouter(KEY)
+    assert listing_request(gateway, URL(ROUTER_MODELS)).headers["Authorization"] == f"Bearer {KEY}"
+    with pytest.raises(CatalogError, match="not on the gateway's own origin") as info:
+        listing_request(gateway, URL("https://evil.example/models"))
+    assert KEY not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            UpstreamConnectionError("onerouter", detail="could not connect"),
+            "could not be read: could not connect",
+        ),
+        (UpstreamTimeout("onerouter", detail="no response within 10s"), "timed out after 10s"),
+        (
+            MalformedReply("onerouter", status=200, detail="the reply is larger than 64 MiB"),
+            "larger than 64 MiB",
+        ),
+    ],
+)
+async def test_the_transports_errors_become_catalog_errors_chained_to_them(
+    error: UpstreamError, reason: str
+) -> None:
+    """The transport maps network failures once; the listing reports them, chained to the UpstreamError."""
+
+    def failing(wire: WireRequest) -> RawResponse:
+        raise error
+
+    graph = _graph()
+    report = await graph.refresh(MockTransport(failing))
+    assert reason in report.failed["onerouter"] and not report.fetched
+    with pytest.raises(CatalogError, match=reason) as info:
+        await fetch_listing(MockTransport(failing), Gateway.onerouter(KEY), 10.0)
+    assert info.value.__cause__ is error
+
+
+async def test_a_listing_that_never_answers_times_out(fake_time: asyncio.AbstractEventLoop) -> None:
+    """A transport that never answers is bounded by refresh()'s timeout, on fake time."""
+
+    async def stalled(wire: WireRequest) -> RawResponse:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    report = await _graph().refresh(MockTransport(stalled), timeout=5)
+    assert "timed out after 5s" in report.failed["onerouter"]
+
+
+async def test_a_listing_over_the_size_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listing body over the cap is a failure, not a partial listing."""
+    monkeypatch.setattr(listing_module, "_MAX_LISTING_BYTES", 100)
+    transport, _ = _serving({ROUTER_MODELS: LISTING})
+    report = await _graph().refresh(transport)
+    assert "larger than 100 bytes" in report.failed["onerouter"]
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, float("nan"), True])
+async def test_a_bad_timeout_is_refused(timeout: float) -> None:
+    """refresh() refuses a timeout that is not a positive number of seconds before sending anything."""
+    transport, seen = _serving({ROUTER_MODELS: LISTING})
+    with pytest.raises(ConfigError, match="timeout must be a positive number"):
+        await _graph().refresh(transport, timeout=timeout)
+    assert seen == []

@@ -1,0 +1,319 @@
+"""The provider graph's index: its prepared layers merged into one immutable value.
+
+The graph keeps its inputs in layers (each gateway's own offers, the live
+listings, the user's offers and prices), each bound to canonical ids and
+de-duplicated once, when it changes (:class:`Prepared`). :func:`assemble` lays
+them over each other and indexes the result (:class:`Index`), which lookups read
+without awaiting anything and which is replaced as a whole, never mutated.
+
+The index is built from whole-list passes (zip, map, dict, Counter, sort), which run
+in C; a Python-level step is taken only for what is rare: a repeated key, a live
+entry for a new id, a user price. A rebuild whose ids did not move keeps the names
+and the suggester, and patches the groups rather than making them again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Final
+
+import attrs
+
+from ._conflicts import Conflict, Key, repeated
+from ._offer import Offer, PriceSource
+from ._suggest import Suggester
+
+__all__ = [
+    "EMPTY",
+    "Index",
+    "Inputs",
+    "ModelOffers",
+    "Prepared",
+    "apply_live",
+    "assemble",
+    "by_gateway_split",
+    "rebound",
+    "sorted_by_id",
+    "walk",
+]
+
+_by_model: Final = operator.attrgetter("model")
+_second: Final = operator.itemgetter(1)
+_WALKS_KEPT: Final = 1_024  # cached chains kept beyond one per model, for callers' overrides
+
+
+@attrs.frozen
+class ModelOffers:
+    """One model of a fallback chain and every offer of it, in gateway order.
+
+    Attributes:
+        model: the canonical model id.
+        offers: its offers, in gateway order.
+    """
+
+    model: str
+    offers: tuple[Offer, ...]
+
+
+Chain = tuple[ModelOffers, ...]
+"""A model, then its fallbacks depth-first, each with its offers."""
+
+
+@attrs.frozen
+class Index:
+    """One immutable merge of the layers; replaced as a whole, never mutated.
+
+    ``offers`` and ``ids`` (wire ids, canonical ids) are ``by_key``'s, in order: the
+    next build compares against them to keep what still holds and patch what changed.
+    ``fallbacks`` are the graph's edges this index was built with; ``walks`` caches
+    :meth:`ProviderGraph.tiers` for this index alone: (model, id of the overrides) ->
+    (the overrides, the chain), holding the overrides so their id is not reused.
+    """
+
+    by_model: MappingProxyType[str, tuple[Offer, ...]]
+    by_key: Mapping[Key, Offer]
+    by_gateway_model: MappingProxyType[str, tuple[Offer, ...]]
+    names: Mapping[str, str]
+    fallbacks: Mapping[str, tuple[str, ...]]
+    chains: Mapping[str, tuple[str, ...]]
+    candidates: Mapping[str, tuple[Offer, ...]]
+    conflicts: tuple[Conflict, ...]
+    suggester: Suggester
+    offers: tuple[Offer, ...]
+    ids: tuple[tuple[str, ...], tuple[str, ...]]
+    version: int
+    walks: dict[tuple[str, int], tuple[object, Chain]] = attrs.field(factory=dict, eq=False, repr=False)
+
+    def tiers(self, canonical: str, overrides: Mapping[str, Sequence[str]] | None) -> Chain:
+        """The chain of ``canonical`` (see :meth:`ProviderGraph.tiers`), cached per ``overrides`` object."""
+        key = (canonical, id(overrides))
+        hit = self.walks.get(key)
+        if hit is not None and hit[0] is overrides:
+            return hit[1]
+        by_model = self.by_model
+        tiers = tuple(
+            ModelOffers(m, by_model[m]) for m in walk(canonical, by_model, self.fallbacks, overrides)
+        )
+        if len(self.walks) >= len(by_model) + _WALKS_KEPT:
+            self.walks.clear()  # a caller passing a new overrides mapping each time: stay bounded
+        self.walks[key] = (overrides, tiers)  # holding ``overrides`` keeps its id from being reused
+        return tiers
+
+    def suggest(self, model: str, normalised: str) -> list[str]:
+        """The canonical ids closest to an unknown one, else the closest gateway ids (bounded work)."""
+        found = self.suggester.close(normalised, self.by_model.__contains__)
+        if not found:
+            found = self.suggester.close(model, self.by_gateway_model.__contains__)
+        return found
+
+    def suggest_offer(self, gateway: str, gateway_model: str) -> list[str]:
+        """The ids closest to ``gateway_model`` that ``gateway`` sells."""
+        by_key = self.by_key
+        return self.suggester.close(gateway_model, lambda gm: (gateway, gm) in by_key)
+
+
+@attrs.frozen
+class Prepared:
+    """One layer bound to canonical ids and de-duplicated: per gateway, offers sorted by wire id."""
+
+    by_gateway: Mapping[str, Mapping[Key, Offer]]
+    conflicts: tuple[Conflict, ...] = ()
+    spelled: Mapping[str, str] = attrs.field(factory=dict)  # listed id -> canonical, for the next refresh
+
+
+EMPTY: Final = Prepared(MappingProxyType({}))
+
+
+@attrs.frozen
+class Inputs:
+    """What one index is built from: the prepared layers and the user's settings, as they were."""
+
+    base: Prepared
+    live: tuple[Prepared, ...]
+    user: Prepared
+    prices: Mapping[Key, tuple[float, float]]
+    fallbacks: Mapping[str, tuple[str, ...]]
+    order: tuple[str, ...]
+
+
+def _group(
+    keys: Sequence[str], offers: Sequence[Offer], singles: Sequence[tuple[Offer]]
+) -> dict[str, tuple[Offer, ...]]:
+    """key -> the offers with that key, in order (``singles[i]`` is ``(offers[i],)``, made once)."""
+    groups: dict[str, tuple[Offer, ...]] = dict(zip(keys, singles, strict=True))
+    if len(groups) < len(keys):
+        groups.update((k, tuple(v)) for k, v in repeated(keys, offers).items())
+    return groups
+
+
+def sorted_by_id(offers: Mapping[Key, Offer]) -> dict[Key, Offer]:
+    """One gateway's offers ordered by wire id (its keys differ only there)."""
+    keys = sorted(offers, key=_second)  # by the wire id alone: string comparisons, no new objects
+    return dict(zip(keys, map(offers.__getitem__, keys), strict=True))
+
+
+def by_gateway_split(offers: Mapping[Key, Offer]) -> dict[str, dict[Key, Offer]]:
+    """Split keyed offers per gateway, each sorted by wire id."""
+    split: dict[str, dict[Key, Offer]] = {}
+    for key, offer in offers.items():
+        split.setdefault(key[0], {})[key] = offer
+    return {gateway: sorted_by_id(part) for gateway, part in split.items()}
+
+
+def rebound(offer: Offer, model: str, gateway: str) -> Offer:
+    """``offer`` under its canonical id and gateway (as ``attrs.evolve``, without its overhead)."""
+    return Offer(
+        model,
+        offer.gateway_model,
+        offer.input_price,
+        offer.output_price,
+        offer.context_window,
+        price_source=offer.price_source,
+        price_reference=offer.price_reference,
+        capabilities=offer.capabilities,
+        gateway=gateway,
+    )
+
+
+def apply_live(base: Offer, live: Offer) -> Offer:
+    """Lay a live listing entry over the snapshot offer."""
+    if not live.priced and live.context_window is None:
+        return base
+    return Offer(
+        base.model,
+        base.gateway_model,
+        live.input_price if live.priced else base.input_price,
+        live.output_price if live.priced else base.output_price,
+        base.context_window if live.context_window is None else live.context_window,
+        price_source=PriceSource.LIVE if live.priced else base.price_source,
+        price_reference=None if live.priced else base.price_reference,
+        capabilities=base.capabilities,
+        gateway=base.gateway,
+    )
+
+
+def walk(
+    model: str,
+    models: Mapping[str, object],
+    fallbacks: Mapping[str, Sequence[str]],
+    overrides: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[str, ...]:
+    """The model, then its fallbacks depth-first, each model once (cycles are cut).
+
+    ``overrides`` replace ``fallbacks``' edges for the models they name. A model
+    not in ``models`` (one only a live listing had, gone from the next) is skipped.
+    """
+    chain: list[str] = []
+    stack = [model]
+    while stack:
+        current = stack.pop()
+        if current in chain or current not in models:
+            continue
+        chain.append(current)
+        edges = None if overrides is None else overrides.get(current)
+        stack.extend(reversed(fallbacks.get(current, ()) if edges is None else edges))
+    return tuple(chain)
+
+
+def assemble(inputs: Inputs, previous: Index | None, version: int) -> Index:
+    """Lay the prepared layers over each other and index the result (pure: safe in a thread)."""
+    overlays = (*inputs.live, inputs.user)
+    by_key: dict[Key, Offer] = {}
+    for gateway in inputs.order:
+        part = dict(inputs.base.by_gateway.get(gateway, {}))
+        size = len(part)
+        for layer in overlays:
+            part.update(layer.by_gateway.get(gateway, {}))
+        by_key.update(part if len(part) == size else sorted_by_id(part))  # new ids: sort again
+    for key, (inp, out) in inputs.prices.items():
+        if key in by_key:
+            by_key[key] = attrs.evolve(
+                by_key[key],
+                input_price=inp,
+                output_price=out,
+                price_source=PriceSource.USER,
+                price_reference=None,
+            )
+
+    offers = tuple(by_key.values())
+    wire_ids = tuple(map(_second, by_key))
+    canonical = tuple(map(_by_model, offers))
+    # The same ids in the same places as last time: the names and the suggestion index
+    # hold, and when few offers changed, the groups are patched rather than made again.
+    same = previous if previous is not None and (wire_ids, canonical) == previous.ids else None
+    patched = _patch(same, offers) if same is not None else None
+    if patched is not None:
+        models, by_gateway_model = patched
+    else:
+        singles = list(zip(offers))  # shared by both groupings: half the allocations, less GC work
+        models = _group(canonical, offers, singles)
+        by_gateway_model = _group(wire_ids, offers, singles)
+    names: Mapping[str, str]
+    if same is not None:
+        names, suggester = same.names, same.suggester
+    else:
+        # Any spelling -> canonical id: a wire id, its case-folded form (the first offer to
+        # spell it wins, hence the reversed pairs), then every canonical id itself.
+        folded = map(str.casefold, wire_ids)
+        spellings = list(itertools.chain.from_iterable(zip(wire_ids, folded, strict=True)))
+        targets = list(itertools.chain.from_iterable(zip(canonical, canonical, strict=True)))
+        names = dict(zip(reversed(spellings), reversed(targets), strict=True))
+        names.update(zip(models, models, strict=True))
+        names = MappingProxyType(names)
+        ids = frozenset(itertools.chain(models, by_gateway_model))
+        known = None if previous is None else previous.suggester
+        suggester = known if known is not None and known.same_ids(ids) else Suggester(ids)
+
+    chains: dict[str, tuple[str, ...]] = {}
+    candidates: dict[str, tuple[Offer, ...]] = dict(models)
+    for model in inputs.fallbacks:
+        if model not in models:
+            continue
+        chain = walk(model, models, inputs.fallbacks)
+        chains[model] = chain
+        candidates[model] = tuple(o for m in chain for o in models[m])
+
+    conflicts = (
+        *inputs.base.conflicts,
+        *(c for live in inputs.live for c in live.conflicts),
+        *inputs.user.conflicts,
+    )
+    return Index(
+        by_model=MappingProxyType(models),
+        by_key=MappingProxyType(by_key),
+        by_gateway_model=MappingProxyType(by_gateway_model),
+        names=names,
+        fallbacks=MappingProxyType(dict(inputs.fallbacks)),
+        chains=MappingProxyType(chains),
+        candidates=MappingProxyType(candidates),
+        conflicts=conflicts,
+        suggester=suggester,
+        offers=offers,
+        ids=(wire_ids, canonical),
+        version=version,
+    )
+
+
+def _patch(
+    previous: Index, offers: tuple[Offer, ...]
+) -> tuple[dict[str, tuple[Offer, ...]], dict[str, tuple[Offer, ...]]] | None:
+    """The previous groups with the offers that changed put in, or None when most changed.
+
+    Which offers changed is found by identity, in C (``map(operator.is_not, ...)``);
+    copying the group dicts allocates nothing per entry, so a price override or a
+    refresh that only moves prices costs little more than the changed offers.
+    """
+    old = previous.offers
+    changed = list(itertools.compress(range(len(offers)), map(operator.is_not, offers, old)))
+    if len(changed) > len(offers) // 4:
+        return None
+    models = previous.by_model.copy()
+    by_gateway_model = previous.by_gateway_model.copy()
+    for i in changed:
+        before, after = old[i], offers[i]
+        for groups, key in ((models, after.model), (by_gateway_model, after.gateway_model)):
+            groups[key] = tuple(after if o is before else o for o in groups[key])
+    return models, by_gateway_model
