@@ -54,6 +54,7 @@ from ._errors import (
     UpstreamTimeout,
     ValidationError,
 )
+from ._failures import Breaker, Closes, Failover, Failure, Retry
 from ._gateway import BUILTIN_GATEWAYS, Gateway, Wire, env_var
 from ._graph import ProviderGraph
 from ._index import ModelOffers
@@ -70,9 +71,6 @@ from ._toolcalls import ToolCallAssembler
 from ._transport import AiohttpTransport, MockTransport, StreamResponse, Timeouts, Transport, TransportFailure
 
 __all__ = [
-    "BUILTIN_GATEWAYS",
-    "PARAMS",
-    "STATUS_CLASSES",
     "AccountError",
     "Action",
     "Adapter",
@@ -80,13 +78,16 @@ __all__ = [
     "AllCandidatesFailed",
     "Attempt",
     "AuthenticationError",
+    "BUILTIN_GATEWAYS",
     "BadRequest",
+    "Breaker",
     "Canonicalizer",
     "Capabilities",
     "CatalogConflictWarning",
     "CatalogError",
     "ChatRequest",
     "Clock",
+    "Closes",
     "ConfigError",
     "Conflict",
     "ContentFiltered",
@@ -94,6 +95,8 @@ __all__ = [
     "DeadlineExceeded",
     "Dialect",
     "EndpointError",
+    "Failover",
+    "Failure",
     "FakeClock",
     "Gateway",
     "HeuristicEstimator",
@@ -112,6 +115,7 @@ __all__ = [
     "OneLLMAdapter",
     "OpenAIAdapter",
     "Overloaded",
+    "PARAMS",
     "PermissionDenied",
     "PriceSource",
     "PromptTooLong",
@@ -120,11 +124,13 @@ __all__ = [
     "RawResponse",
     "RefreshReport",
     "Reply",
+    "Retry",
     "RetryableError",
     "Route",
     "RouterError",
     "SSEDecoder",
     "SSEEvent",
+    "STATUS_CLASSES",
     "SaturatedError",
     "Secret",
     "ServerError",

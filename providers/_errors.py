@@ -37,8 +37,10 @@ import as ``router.RouterError``::
                 ├── ContextLengthExceeded   only a larger-context candidate may help
                 └── ContentFiltered         the gateway's content filter refused it
 
-``retryable`` says whether the same target may be tried again; ``failover``
-says whether another candidate may be tried. Messages say what was wrong and
+Each upstream error class carries its row of the failure table as ``failure``
+(``providers/_failures.py`` says what the columns mean); ``retryable`` (the same
+target may be tried again) and ``failover`` (another candidate may be tried) are
+derived from it. Messages say what was wrong and
 what to do about it, and never contain an API key.
 """
 
@@ -46,6 +48,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import ClassVar
+
+from ._failures import Breaker, Closes, Failover, Failure, Retry
 
 __all__ = [
     "AccountError",
@@ -263,16 +267,21 @@ class UpstreamError(RouterError):
         status: the HTTP status, or None when there was no response.
         retry_after: seconds to wait before asking this gateway again, when it said.
         upstream_message: the gateway's own words, key-scrubbed and shortened.
-        retryable: whether the same target may be tried again.
-        failover: whether another candidate may be tried.
-        scope: ``"gateway"`` when the whole gateway is at fault (its breaker opens),
-            ``"model"`` when only this (gateway, model) is.
+        failure: the class's row of the failure table (retry, failover, breaker, closes).
+        retryable: whether the same target may be tried again (from ``failure``).
+        failover: whether another candidate may be tried (from ``failure``; a
+            context-length rejection moves only to a larger window, so it is False).
     """
 
-    retryable: ClassVar[bool] = True
-    failover: ClassVar[bool] = True
-    scope: ClassVar[str] = "model"
+    failure: ClassVar[Failure] = Failure(Retry.ONCE, Failover.YES, Breaker.MODEL, Closes.TARGET)
+    retryable: ClassVar[bool]
+    failover: ClassVar[bool]
     summary: ClassVar[str] = "the gateway failed"
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.retryable = cls.failure.retry is not Retry.NEVER
+        cls.failover = cls.failure.failover is Failover.YES
 
     def __init__(
         self,
@@ -308,6 +317,10 @@ class UpstreamError(RouterError):
         )
 
 
+UpstreamError.retryable = True
+UpstreamError.failover = True
+
+
 def _rebuild(
     cls: type[UpstreamError],
     gateway: str,
@@ -331,11 +344,15 @@ class RetryableError(UpstreamError):
 class UpstreamTimeout(RetryableError, TimeoutError):
     """The gateway did not connect, answer or finish in time."""
 
+    failure = Failure(Retry.ONCE, Failover.YES, Breaker.GATEWAY)
+
     summary = "timed out"
 
 
 class UpstreamConnectionError(RetryableError, ConnectionError):
     """The connection to the gateway was refused, reset or never made."""
+
+    failure = Failure(Retry.ONCE, Failover.YES, Breaker.GATEWAY)
 
     summary = "connection failed"
 
@@ -355,6 +372,8 @@ class Overloaded(ServerError):
 class RateLimited(RetryableError):
     """The gateway answered 429; do not ask it again before ``retry_after``."""
 
+    failure = Failure(Retry.AFTER_RETRY_AFTER, Failover.YES, Breaker.NONE, Closes.ACCOUNT)
+
     summary = "rate limit exceeded"
 
 
@@ -373,13 +392,13 @@ class StreamCut(RetryableError):
 class NonRetryableError(UpstreamError):
     """The same target is not tried again."""
 
-    retryable = False
+    failure = Failure(Retry.NEVER, Failover.YES, Breaker.NONE)
 
 
 class AccountError(NonRetryableError):
     """The gateway refuses this account (key, permission, balance); its breaker opens."""
 
-    scope = "gateway"
+    failure = Failure(Retry.NEVER, Failover.YES, Breaker.ACCOUNT)
     summary = "the account was refused"
 
 
@@ -404,6 +423,8 @@ class InsufficientBalance(AccountError):
 class EndpointError(NonRetryableError):
     """404, 405 or a redirect: the path or the model is wrong for this gateway."""
 
+    failure = Failure(Retry.NEVER, Failover.YES, Breaker.MODEL)
+
     summary = "endpoint or model not found"
 
 
@@ -414,18 +435,22 @@ class ModelUnavailable(EndpointError):
     router leaves this offer out for a while.
     """
 
+    failure = Failure(Retry.NEVER, Failover.YES, Breaker.NONE, Closes.OFFER)
+
     summary = "the gateway does not serve this model"
 
 
 class BadRequest(NonRetryableError):
     """400 or 422: the gateway rejected the request itself; no other candidate is tried."""
 
-    failover = False
+    failure = Failure(Retry.NEVER, Failover.NO, Breaker.NONE)
     summary = "the request was rejected"
 
 
 class ContextLengthExceeded(BadRequest):
     """The prompt plus max_tokens is more than the model takes; only a larger context may help."""
+
+    failure = Failure(Retry.NEVER, Failover.LARGER_CONTEXT, Breaker.NONE)
 
     summary = "the prompt is longer than the model's context window"
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final, Protocol
 
 import aiohttp
 import attrs
 from aiohttp.http_exceptions import LineTooLong
 
-from ._adapters import RawResponse, WireRequest
 from ._body import BodyTooLarge, read_body
 from ._classify import scrub
 from ._errors import (
@@ -35,6 +34,7 @@ from ._errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from ._exchange import RawResponse, StreamResponse, WireRequest
 
 __all__ = ["AiohttpTransport", "MockTransport", "StreamResponse", "Timeouts", "Transport", "TransportFailure"]
 
@@ -71,23 +71,26 @@ class Timeouts:
     stall: float = attrs.field(default=20.0, validator=_positive)
 
 
-class StreamResponse(Protocol):
-    """An open streamed response: status and headers now, the body line by line."""
-
-    status: int
-    headers: Mapping[str, str]
-
-    async def read(self) -> bytes:
-        """The whole body (for an error status)."""
-        ...
-
-    def lines(self) -> AsyncIterator[bytes]:
-        """The body's lines, as they arrive."""
-        ...
-
-
 class Transport(Protocol):
-    """Sends :class:`WireRequest` values; raises only switchyard errors."""
+    """Sends :class:`WireRequest` values; raises only switchyard errors.
+
+    ``honours_timeouts``: the transport itself holds every exchange to the
+    :class:`Timeouts` it is given (the router then sets no timer of its own per
+    request; otherwise it bounds each request by its deadline). ``connections_per_host``:
+    the most connections it opens to one host, or None; the router caps each
+    gateway's requests in flight at it, so none waits inside the client with its
+    timeouts running.
+    """
+
+    @property
+    def honours_timeouts(self) -> bool:
+        """Whether the transport enforces the :class:`Timeouts` it is given."""
+        ...
+
+    @property
+    def connections_per_host(self) -> int | None:
+        """The most connections to one host (None: no limit)."""
+        ...
 
     async def send(self, wire: WireRequest, timeouts: Timeouts) -> RawResponse:
         """Send and read the complete answer.
@@ -97,8 +100,9 @@ class Transport(Protocol):
         """
         ...
 
-    def stream(self, wire: WireRequest, timeouts: Timeouts) -> Any:
-        """An async context manager giving a :class:`StreamResponse` once headers arrive."""
+    def stream(self, wire: WireRequest, timeouts: Timeouts) -> AbstractAsyncContextManager[StreamResponse]:
+        """An async context manager giving the :class:`StreamResponse` once headers arrive;
+        leaving it closes the response."""
         ...
 
     async def aclose(self) -> None:
@@ -172,6 +176,11 @@ class AiohttpTransport:
         self._limit_per_host = limit_per_host
         self._closed = False
         self._client_timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+
+    @property
+    def honours_timeouts(self) -> bool:
+        """True: aiohttp's own timeouts and the first-byte timer hold every exchange."""
+        return True
 
     @property
     def connections_per_host(self) -> int | None:
@@ -439,6 +448,16 @@ class MockTransport:
         self._handler = handler
         self.requests: list[WireRequest] = []
         self.closed = False
+
+    @property
+    def honours_timeouts(self) -> bool:
+        """False: a handler may take as long as it likes; the router bounds each request."""
+        return False
+
+    @property
+    def connections_per_host(self) -> int | None:
+        """None: no connection pool."""
+        return None
 
     async def _call(self, wire: WireRequest) -> RawResponse:
         if self.closed:

@@ -1,14 +1,16 @@
 """Health: a circuit breaker per gateway and per (gateway, model), fed by each attempt's outcome.
 
-What counts, per the failure table:
+Which breaker a failure counts against is the failure table's ``breaker`` column
+(``providers/_failures.py``), read here and nowhere else:
 
-- a refused connection or a timeout: a failure of the gateway and of the model there;
-- a 5xx, a malformed reply, a cut stream, a 404/405: a failure of that model
-  there (the gateway answered, so it counts as reachable);
-- a 401, 402 or 403: the account is refused, so the gateway's breaker opens for
-  ``account_break`` whatever the counts;
-- a 400/422, a 429 or a cancellation: says nothing about health (the permission
-  is given back; 429s are the rate limiter's business).
+- ``gateway`` (a refused connection, a timeout): a failure of the gateway and of
+  the model there;
+- ``model`` (a 5xx, a malformed reply, a cut stream, a 404/405): a failure of that
+  model there; the gateway answered, so it counts as reachable;
+- ``account`` (401, 402, 403): the gateway's breaker opens for ``account_break``
+  whatever the counts;
+- ``none`` (a 400/422, a 429, an unknown model) and a cancellation: says nothing
+  about health (the permission is given back).
 
 A call needs a permission from both breakers. Planning leaves out candidates
 either breaker would refuse now; :meth:`Health.acquire` takes the permissions
@@ -22,32 +24,12 @@ import random
 import attrs
 
 from ..policies import MemoryStore, StateStore
-from ..providers import (
-    AccountError,
-    BadRequest,
-    EndpointError,
-    MalformedReply,
-    Offer,
-    RateLimited,
-    ServerError,
-    StreamCut,
-    UpstreamConnectionError,
-    UpstreamTimeout,
-)
+from ..providers import Breaker, Offer, UpstreamError
 from ._breaker import BreakerConfig, BreakerState, CircuitBreaker, Permission, Transition
 
 __all__ = ["Health", "Permit", "Reported"]
 
-_GATEWAY_FAILURES = (UpstreamConnectionError, UpstreamTimeout)
 _NONE: list[Reported] = []  # shared and never appended to: "no transitions"
-_MODEL_FAILURES = (
-    ServerError,
-    MalformedReply,
-    StreamCut,
-    EndpointError,
-    UpstreamConnectionError,
-    UpstreamTimeout,
-)
 
 
 @attrs.frozen
@@ -170,23 +152,24 @@ class Health:
         permit.ended = True
         g, m = permit.gateway, permit.model
         gp, mp = permit.gateway_permission, permit.model_permission
+        breaker = Breaker.NONE if not isinstance(error, UpstreamError) else error.failure.breaker
         if error is None:
             g_transition = g.success(gp, now, latency)
             m_transition = m.success(mp, now, latency)
-        elif isinstance(error, AccountError):
+        elif breaker is Breaker.ACCOUNT:
             m.release(mp, now)
             g.release(gp, now)
             m_transition = None
             g_transition = g.force_open(
                 now, self.config.account_break, f"the account was refused: {type(error).__name__}"
             )
-        elif isinstance(error, BadRequest | RateLimited) or not isinstance(error, _MODEL_FAILURES):
+        elif breaker is Breaker.NONE:
             g.release(gp, now)
             m.release(mp, now)
             return _NONE
         else:
             reason = type(error).__name__
-            if isinstance(error, _GATEWAY_FAILURES):
+            if breaker is Breaker.GATEWAY:
                 g_transition = g.failure(gp, now, reason)
             else:
                 g_transition = g.success(gp, now, latency)  # it answered: the gateway is reachable

@@ -1,0 +1,244 @@
+"""The failover loop: each candidate once in order, then the deferred and the retried, inside the deadline.
+
+The loop is the same for complete replies and streams; only the attempt differs
+(``_attempt.attempt`` or ``_deliver.open_stream``). What a failure means (retry
+here? move on? only to a larger context window?) is the failure table's, read
+through the policy (``failover_on``, which may keep a request on its target) and
+the error's row (``error.failure``). A retry of the same target waits a
+full-jitter backoff whose step grows with each retry of that target, and never
+less than its (clamped) Retry-After; every attempt after a request's first draws
+on the router's retry budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Final, Generic, TypeVar
+
+import attrs
+
+from ..policies import Deferral
+from ..providers import (
+    AllCandidatesFailed,
+    DeadlineExceeded,
+    Failover,
+    NoCandidatesError,
+    Offer,
+    Retry,
+    UpstreamError,
+)
+from ._plan import Candidate, Plan
+from ._run import BudgetSpent, Deferred, Run, Skipped
+
+__all__ = ["failover"]
+
+T = TypeVar("T")
+Attempt = Callable[[Run, int, Candidate], Awaitable[T]]
+
+_MIN_WAIT: Final = 0.001  # the least a re-deferred request waits before asking again
+
+
+class _Revisit:
+    """A candidate to come back to: deferred by its account, or failed and due a retry."""
+
+    __slots__ = ("deferral", "error", "index", "ready", "retries", "wait")
+
+    def __init__(
+        self,
+        index: int,
+        ready: float | None,
+        deferral: Deferral | None,
+        error: UpstreamError | None,
+        wait: float = 0.0,
+        retries: int = 0,
+    ) -> None:
+        self.index = index
+        self.ready = ready  # None: when a slot frees
+        self.deferral = deferral
+        self.error = error  # set for a retry: the failure it retries
+        self.wait = wait  # for a retry: the backoff before it
+        self.retries = retries  # for a retry: how many retries of this target came before it
+
+
+@attrs.frozen
+class _Found(Generic[T]):
+    """The loop's answer."""
+
+    value: T
+
+
+@attrs.frozen
+class _Exhausted:
+    """The loop ended without an answer, and why."""
+
+    reason: str
+
+
+def _retry_of(run: Run, index: int, error: UpstreamError, retries: int = 0) -> _Revisit:
+    """The ``retries``-th retry of a failed candidate: full-jitter backoff, never before its Retry-After."""
+    rt = run.rt
+    wait = rt.backoff.delay(retries, rt.rng, rt.retry_after(error.retry_after))
+    return _Revisit(index, run.now() + wait, None, error, wait, retries)
+
+
+class _Loop(Generic[T]):
+    """One request's pass over its plan."""
+
+    __slots__ = ("attempt", "context_floor", "plan", "revisits", "run", "skipped")
+
+    def __init__(self, run: Run, plan: Plan, attempt: Attempt[T]) -> None:
+        self.run = run
+        self.plan = plan
+        self.attempt = attempt
+        self.revisits: list[_Revisit] = []
+        self.skipped: list[tuple[Offer, str]] = []
+        self.context_floor: int | None = None
+
+    def _fits(self, offer: Offer) -> bool:
+        return self.context_floor is None or (offer.context_window or 0) > self.context_floor
+
+    def _larger_context_left(self, index: int) -> bool:
+        """After a context-length rejection: whether a later candidate has a known, larger window."""
+        run, offer = self.run, self.plan[index].offer
+        self.context_floor = offer.context_window or (run.ctx.prompt_tokens + (run.request.max_tokens or 0))
+        return any(self._fits(c.offer) for c in self.plan[index + 1 :])
+
+    async def first_pass(self) -> _Found[T] | _Exhausted:
+        """Each candidate once, in order."""
+        run = self.run
+        failover_on = run.rt.policy.failover_on
+        for index, candidate in enumerate(self.plan):
+            if not self._fits(candidate.offer):
+                continue
+            try:
+                return _Found(await self.attempt(run, index, candidate))
+            except Deferred as deferred:
+                run.deferred[index] = deferred.deferral
+                self.revisits.append(_Revisit(index, deferred.deferral.until, deferred.deferral, None))
+            except Skipped as exc:
+                self.skipped.append((candidate.offer, str(exc)))
+            except BudgetSpent:
+                self.revisits = []
+                return _Exhausted("the retry budget is spent")
+            except UpstreamError as exc:
+                row = exc.failure
+                if row.failover is Failover.LARGER_CONTEXT:
+                    # Only a candidate with a known, larger window may help; with none
+                    # left, the gateway's own 400 goes to the caller at once.
+                    if self._larger_context_left(index):
+                        continue
+                    exc.attempts = tuple(run.attempts)
+                    raise
+                if not failover_on(exc):
+                    if row.retry is not Retry.NEVER:
+                        # The policy keeps the request on this target: retry it here as
+                        # the failure table allows, and try no other candidate.
+                        self.revisits.append(_retry_of(run, index, exc))
+                        break
+                    exc.attempts = tuple(run.attempts)
+                    raise
+                if row.retry is not Retry.NEVER:
+                    self.revisits.append(_retry_of(run, index, exc))
+        return _Exhausted("no candidate is left")
+
+    async def _wait(self, revisits: list[_Revisit], now: float) -> None:
+        """Until the soonest revisit is due, or a slot frees for one waiting on a slot."""
+        run = self.run
+        freed = run.rt.capacity.event()
+        timed = [r.ready for r in revisits if r.ready is not None]
+        soonest = min(timed) if timed else None
+        # No wait is shorter than _MIN_WAIT: a float-sized wait would not move a clock.
+        wait = max((run.limit if soonest is None else soonest) - now, _MIN_WAIT)
+        if any(r.ready is None for r in revisits):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await freed.wait()
+        else:
+            await asyncio.sleep(wait)
+
+    async def revisit(self, reason: str) -> _Found[T] | _Exhausted:
+        """Come back to deferred and failed candidates as they free, until none is left or the deadline."""
+        run = self.run
+        failover_on = run.rt.policy.failover_on
+        revisits = self.revisits
+        while revisits:
+            now = run.now()
+            if now >= run.limit:
+                return _Exhausted(reason)
+            revisits[:] = [
+                r
+                for r in revisits
+                if (r.ready is None or r.ready < run.limit) and self._fits(self.plan[r.index].offer)
+            ]
+            if not revisits:
+                return _Exhausted(reason)
+            # Times within a nanosecond count as now.
+            due = [r for r in revisits if r.ready is not None and r.ready <= now + 1e-9]
+            if not due:
+                await self._wait(revisits, now)
+                now = run.now()
+                due = [r for r in revisits if r.ready is None or r.ready <= now + 1e-9]
+            for entry in sorted(due, key=lambda r: r.index):
+                candidate = self.plan[entry.index]
+                if run.hooks is not None and entry.error is not None:
+                    run.emit("retry", candidate.offer, latency=entry.wait, attempt=len(run.attempts) + 1)
+                try:
+                    return _Found(await self.attempt(run, entry.index, candidate))
+                except Deferred as deferred:
+                    entry.deferral = deferred.deferral
+                    if entry.error is None:
+                        run.deferred[entry.index] = deferred.deferral
+                    until = deferred.deferral.until
+                    # Always wait a little before asking again: never spin on a time already here.
+                    entry.ready = None if until is None else max(until, run.now() + _MIN_WAIT)
+                    continue
+                except Skipped:
+                    revisits.remove(entry)
+                except BudgetSpent:
+                    return _Exhausted("the retry budget is spent")
+                except UpstreamError as exc:
+                    row = exc.failure
+                    if row.failover is Failover.LARGER_CONTEXT or not (
+                        failover_on(exc) or row.retry is not Retry.NEVER
+                    ):
+                        exc.attempts = tuple(run.attempts)
+                        raise
+                    revisits.remove(entry)
+                    # One retry per failure, except where the table says "after each
+                    # Retry-After" (a 429): that goes on while the deadline and budget allow.
+                    if row.retry is not Retry.NEVER and (
+                        entry.error is None or row.retry is Retry.AFTER_RETRY_AFTER
+                    ):
+                        retries = 0 if entry.error is None else entry.retries + 1
+                        revisits.append(_retry_of(run, entry.index, exc, retries))
+        return _Exhausted(reason)
+
+
+async def failover(run: Run, plan: Plan, attempt: Attempt[T]) -> T:
+    """The answer of the first candidate that gives one; else the error that says why none did.
+
+    Raises:
+        BadRequest and the like: at once, when the failure table says no other candidate helps.
+        SaturatedError: when the request only ever waited for a limit.
+        DeadlineExceeded, NoCandidatesError, AllCandidatesFailed: otherwise.
+    """
+    run.rt.budget.deposit(run.now())
+    loop = _Loop(run, plan, attempt)
+    result = await loop.first_pass()
+    if isinstance(result, _Exhausted) and loop.revisits:
+        result = await loop.revisit(result.reason)
+    if isinstance(result, _Found):
+        return result.value
+    first = run.errors[0] if run.errors else None
+    saturated = run.saturated()
+    if saturated is not None:
+        raise saturated
+    if run.now() >= run.limit:
+        raise DeadlineExceeded(run.deadline, run.attempts, run.errors) from first
+    if not run.attempts and loop.skipped:
+        raise NoCandidatesError(
+            run.canonical, [(o.gateway or "", o.gateway_model, why) for o, why in loop.skipped]
+        )
+    raise AllCandidatesFailed(run.canonical, run.attempts, run.errors, result.reason) from first

@@ -1,0 +1,239 @@
+"""Planning: a request's candidates, the hard filters, the policy's order, and ``explain()``.
+
+The candidates are the model's offers, then each fallback model's (depth-first,
+each model once: a *tier* per model). Hard filters drop what cannot serve: no key,
+an offer closed as unavailable, an open circuit, a feature the target cannot carry,
+a context window too small for the estimated prompt + ``max_tokens``, an expected
+cost over ``max_cost_usd`` (or unknown when a cap is set). The policy ranks what is
+left within each tier; at an equal rank a target that carries every requested
+parameter comes before one that would drop some (the policies' sorts are stable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+import attrs
+
+from ..policies import RequestContext
+from ..providers import (
+    ChatRequest,
+    LoopClock,
+    NoCandidatesError,
+    Offer,
+    PromptTooLong,
+    UnsupportedFeature,
+    dropped_count,
+    env_var,
+    may_drop,
+    unmet_needs,
+)
+from ._explain import Excluded, Explanation, Ranked
+from ._runtime import Runtime
+
+__all__ = ["Candidate", "Plan", "Planner"]
+
+Tiers = tuple[tuple[str, tuple[Offer, ...]], ...]
+_LOOP_CLOCK: Final = LoopClock()  # the loop's time; monotonic time outside a loop (explain() may be)
+
+
+@attrs.frozen
+class Candidate:
+    """One entry of a plan: the offer, and its tier (0: the model asked for; n: the n-th fallback)."""
+
+    tier: int
+    offer: Offer
+
+
+Plan = list[Candidate]
+
+
+class _Exclusions:
+    """Why each excluded candidate was left out, and of which kind."""
+
+    __slots__ = ("context", "feature", "items")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Offer, str]] = []
+        self.context = 0
+        self.feature = 0
+
+
+_NO_EXCLUSIONS: Final = _Exclusions()  # shared, read-only: what a request with none gets
+
+
+class Planner:
+    """Plans requests for one router (its runtime); caches each model's tiers per graph version."""
+
+    __slots__ = ("_cache", "_rt")
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
+        self._cache: dict[str, tuple[int, Tiers]] = {}
+
+    def tiers(self, canonical: str) -> Tiers:
+        """The model and its fallbacks (depth-first, each once) with their offers."""
+        graph = self._rt.graph
+        cached = self._cache.get(canonical)
+        if cached is not None and cached[0] == graph.version:
+            return cached[1]
+        order: list[str] = []
+        stack = [canonical]
+        while stack:
+            model = stack.pop()
+            if model in order:
+                continue
+            order.append(model)
+            edges = self._rt.fallbacks.get(model)
+            if edges is None:
+                edges = graph.direct_fallbacks(model)
+            stack.extend(reversed(edges))
+        tiers = tuple((m, graph.offers(m)) for m in order)
+        self._cache[canonical] = (graph.version, tiers)
+        return tiers
+
+    def context(self, request: ChatRequest, stream: bool) -> RequestContext:
+        """What the policy knows of the request: its token estimates and the time."""
+        return RequestContext(
+            request=request,
+            prompt_tokens=self._rt.estimator.prompt_tokens(request),
+            output_tokens=request.max_tokens or self._rt.default_output,
+            now=_LOOP_CLOCK.now(),
+            stream=stream,
+        )
+
+    def _exclusion(
+        self, offer: Offer, request: ChatRequest, ctx: RequestContext, needs: frozenset[str]
+    ) -> tuple[str, str] | None:
+        """Why ``offer`` cannot serve this request, as (kind, reason); None when it can."""
+        rt = self._rt
+        gateway = rt.gateways[offer.gateway or ""]
+        if gateway.api_key is None:
+            return "key", f"no API key for {gateway.name} (set {env_var(gateway.name, 'API_KEY')})"
+        if rt.closures:
+            closure = rt.closures.get((gateway.name, offer.gateway_model), ctx.now)
+            if closure is not None and closure.exclude:
+                return "health", f"{closure.reason} ({closure.until - ctx.now:.0f}s more)"
+        unhealthy = rt.health.exclusion(offer, ctx.now)
+        if unhealthy is not None:
+            return "health", unhealthy
+        if needs:
+            unmet = unmet_needs(needs, gateway.wire, offer.capabilities)
+            if unmet:
+                return "feature", f"cannot carry {', '.join(sorted(unmet))}"
+        window = offer.context_window
+        if window is not None and ctx.prompt_tokens + (request.max_tokens or 0) > window:
+            return "context", (
+                f"~{ctx.prompt_tokens} prompt + {request.max_tokens or 0} max_tokens tokens "
+                f"is more than its context window of {window:,}"
+            )
+        cap = request.max_cost_usd
+        if cap is not None:
+            cost = offer.cost_usd(ctx.prompt_tokens, ctx.output_tokens)
+            if cost is None:
+                return "price", "its price is unknown, and max_cost_usd needs a known price"
+            if cost > cap:
+                return "price", f"expected ${cost:.6f}, over max_cost_usd ${cap:g}"
+        return None
+
+    def _usable(
+        self, tiers: Tiers, request: ChatRequest, ctx: RequestContext
+    ) -> tuple[list[tuple[str, list[Offer]]], _Exclusions]:
+        """Each tier's offers that pass the hard filters, and what was excluded, with why."""
+        found = _NO_EXCLUSIONS
+        needs = request.needs
+        sampling = request.sampling()
+        droppable = bool(sampling) and may_drop(sampling)
+        gateways = self._rt.gateways
+        usable_tiers = []
+        for model, offers in tiers:
+            usable = []
+            if (
+                sampling
+                and len(offers) > 1
+                and (droppable or any(o.capabilities.unsupported_params for o in offers))
+            ):
+                offers = tuple(
+                    sorted(
+                        offers,
+                        key=lambda o: dropped_count(request, gateways[o.gateway or ""].wire, o.capabilities),
+                    )
+                )
+            for offer in offers:
+                excluded = self._exclusion(offer, request, ctx, needs)
+                if excluded is None:
+                    usable.append(offer)
+                    continue
+                if found is _NO_EXCLUSIONS:
+                    found = _Exclusions()
+                kind, why = excluded
+                found.items.append((offer, why))
+                if kind == "context":
+                    found.context += 1
+                elif kind == "feature":
+                    found.feature += 1
+            usable_tiers.append((model, usable))
+        return usable_tiers, found
+
+    def plan(self, request: ChatRequest, *, stream: bool) -> tuple[Plan, RequestContext]:
+        """The ordered candidates for ``request``.
+
+        Raises:
+            UnknownModelError: when no gateway serves the model.
+            PromptTooLong, UnsupportedFeature, NoCandidatesError: when every
+                candidate is excluded (all by context, all by feature, or otherwise).
+        """
+        canonical = self._rt.graph.resolve(request.model)
+        ctx = self.context(request, stream)
+        tiers, found = self._usable(self.tiers(canonical), request, ctx)
+        plan: Plan = []
+        rank = self._rt.policy.rank
+        for tier, (_, usable) in enumerate(tiers):
+            if len(usable) == 1:
+                plan.append(Candidate(tier, usable[0]))
+            elif usable:
+                plan.extend(Candidate(tier, o) for o in rank(usable, ctx))
+        if not plan:
+            total = len(found.items)
+            reasons = [(o.gateway or "", o.gateway_model, why) for o, why in found.items]
+            detail = "; ".join(f"{g}:{m}: {why}" for g, m, why in reasons)
+            if found.context == total:
+                raise PromptTooLong(
+                    f"the request does not fit any candidate of {canonical!r}: {detail}", param="messages"
+                )
+            if found.feature == total:
+                raise UnsupportedFeature(f"no candidate of {canonical!r} can serve it: {detail}")
+            raise NoCandidatesError(canonical, reasons)
+        return plan, ctx
+
+    def explain(self, model: str, messages: Iterable[object], **params: Any) -> Explanation:
+        """The ordered candidates with the reason for each rank and each exclusion; sends nothing."""
+        request = ChatRequest.create(model, messages, **params)
+        canonical = self._rt.graph.resolve(request.model)
+        ctx = self.context(request, False)
+        tiers, found = self._usable(self.tiers(canonical), request, ctx)
+        ranked: list[Ranked] = []
+        for tier, (tier_model, usable) in enumerate(tiers):
+            for offer, reason in self._rt.policy.explain(usable, ctx):
+                ranked.append(
+                    Ranked(
+                        rank=len(ranked) + 1,
+                        gateway=offer.gateway or "",
+                        gateway_model=offer.gateway_model,
+                        model=tier_model,
+                        fallback=tier,
+                        expected_cost_usd=offer.cost_usd(ctx.prompt_tokens, ctx.output_tokens),
+                        reason=reason,
+                    )
+                )
+        return Explanation(
+            model=canonical,
+            policy=self._rt.policy.name,
+            prompt_tokens=ctx.prompt_tokens,
+            output_tokens=ctx.output_tokens,
+            candidates=tuple(ranked),
+            excluded=tuple(
+                Excluded(o.gateway or "", o.gateway_model, o.model, why) for o, why in found.items
+            ),
+        )

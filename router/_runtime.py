@@ -1,0 +1,94 @@
+"""What every request of one router shares, built once: one frozen value, passed, never reached into.
+
+The Router builds a :class:`Runtime` in its constructor; planning, the failover
+loop, one attempt and streamed delivery read it and nothing of the Router. Its
+fields are the router's collaborators (transport, adapters, health, admission,
+budget...) and its settings; the collaborators keep their own state, the value
+itself never changes.
+
+Time is the event loop's (``loop.time()``): deadlines, waits and timeouts all
+run on it, so a test fakes time for all of them at once with looptime. Reply
+timestamps and HTTP-date ``Retry-After`` use ``wall``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from ..policies import Policy, RateLimitAware
+from ..providers import Adapter, Gateway, ProviderGraph, Timeouts, TokenEstimator, Transport
+from ._backoff import Backoff
+from ._budget import RetryBudget
+from ._closures import Closures
+from ._events import Hooks
+from ._health import Health
+
+__all__ = ["Capacity", "Runtime"]
+
+
+class Capacity:
+    """Wakes requests waiting for a slot when one frees (they race; the rest wait again)."""
+
+    __slots__ = ("_freed",)
+
+    def __init__(self) -> None:
+        self._freed: asyncio.Event | None = None
+
+    def freed(self) -> None:
+        """A slot freed: wake every waiter."""
+        event = self._freed
+        if event is not None:
+            self._freed = None
+            event.set()
+
+    def event(self) -> asyncio.Event:
+        """The event the next slot to free will set."""
+        if self._freed is None:
+            self._freed = asyncio.Event()
+        return self._freed
+
+
+@attrs.frozen
+class Runtime:
+    """One router's shared parts and settings (see the module docstring)."""
+
+    graph: ProviderGraph
+    gateways: Mapping[str, Gateway]
+    adapters: Mapping[str, Adapter]
+    transport: Transport
+    policy: Policy
+    limits: RateLimitAware
+    health: Health
+    closures: Closures
+    budget: RetryBudget
+    backoff: Backoff
+    rng: random.Random
+    estimator: TokenEstimator
+    hooks: Hooks
+    timeouts: Timeouts
+    capacity: Capacity
+    wall: Callable[[], float]
+    ids: itertools.count[int]
+    fallbacks: Mapping[str, tuple[str, ...]]
+    default_output: int
+    max_retry_after: float
+    unavailable_for: float
+    policy_learns: bool
+    honours_timeouts: bool
+
+    def attempt_timeouts(self, remaining: float) -> Timeouts:
+        """The per-attempt limits, clipped to what is left of the deadline."""
+        base = self.timeouts
+        if remaining >= base.total:
+            return base
+        first_byte = None if base.first_byte is None else min(base.first_byte, remaining)
+        return Timeouts(connect=min(base.connect, remaining), first_byte=first_byte, total=remaining)
+
+    def retry_after(self, seconds: float | None) -> float | None:
+        """A gateway's Retry-After, clamped to ``max_retry_after``."""
+        return None if seconds is None else min(seconds, self.max_retry_after)
