@@ -49,9 +49,12 @@ from .._gateway import BUILTIN_GATEWAYS, Gateway
 from .._offer import Offer
 from .._tier import Tier
 from ._accounts import Account, RetryAfterStyle
+from ._dialect import Dialect
 from ._faults import Faults, Outage
 from ._faultsfile import FaultsFile
 from ._handler import Handler
+from ._onellm_dialect import OneLLMDialect
+from ._openai_dialect import OPENAI_GATEWAYS
 from ._state import GatewayState
 from ._stats import GatewayStats, StatsRecorder
 
@@ -94,7 +97,7 @@ class Emulator:
         unknown = set(self._keys) - set(BUILTIN_GATEWAYS)
         if unknown:
             raise ConfigError(f"keys for unknown gateways: {sorted(unknown)}")
-        self._onellm_path = onellm_chat_path
+        self._dialects: dict[str, Dialect] = {"onellm": OneLLMDialect(onellm_chat_path), **OPENAI_GATEWAYS}
         self._default_price = default_price
         self._host = host
         self._gateways: dict[str, GatewayState] = {}
@@ -119,12 +122,7 @@ class Emulator:
         loop = asyncio.get_running_loop()
         self._closing = asyncio.Event()
         app = web.Application(client_max_size=16 * 1024 * 1024)
-        handler = Handler(
-            self._by_port,
-            onellm_path=self._onellm_path,
-            default_price=self._default_price,
-            closing=self._closing,
-        )
+        handler = Handler(self._by_port, default_price=self._default_price, closing=self._closing)
         app.router.add_route("*", "/{tail:.*}", handler.handle)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -132,7 +130,8 @@ class Emulator:
             for i, name in enumerate(BUILTIN_GATEWAYS):
                 port = 0 if self._first_port is None else self._first_port + i
                 sock = self._bind(port)
-                state = GatewayState(name, self._seed, sock.getsockname()[1], loop.time())
+                bound = sock.getsockname()[1]
+                state = GatewayState(name, self._dialects[name], self._seed, bound, loop.time())
                 state.key = self._keys.get(name)
                 self._gateways[name] = state
                 self._by_port[state.port] = state
@@ -184,8 +183,7 @@ class Emulator:
     def base_url(self, gateway: str) -> str:
         """The base URL the matching :class:`Gateway` constructor takes."""
         state = self._state(gateway)
-        root = f"http://{self._host}:{state.port}"
-        return root if state.onellm else root + "/v1"
+        return state.dialect.base_url(f"http://{self._host}:{state.port}")
 
     def gateways(
         self, api_key: str = "emulator-key", *, tiers: Mapping[str, Tier | None] | None = None
@@ -200,14 +198,7 @@ class Emulator:
         out = []
         for name in BUILTIN_GATEWAYS:
             key = self._keys.get(name, api_key)
-            if name == "onellm":
-                out.append(
-                    Gateway.onellm(
-                        key, base_url=self.base_url(name), chat_path=self._onellm_path, tier=tiers.get(name)
-                    )
-                )
-            else:
-                out.append(Gateway.builtin(name, key, base_url=self.base_url(name), tier=tiers.get(name)))
+            out.append(self._state(name).dialect.gateway(key, self.base_url(name), tiers.get(name)))
         return out
 
     def add_offers(self, gateway: str, offers: Iterable[Offer]) -> None:

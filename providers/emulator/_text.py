@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Final
 
-__all__ = ["Completion", "complete", "count_prompt_tokens", "count_tokens"]
+__all__ = ["LONGEST_REPLY", "Completion", "complete", "count_prompt_tokens", "count_tokens"]
 
 _WORDS: Final = (
     "the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "routers",
@@ -18,6 +18,8 @@ _WORDS: Final = (
 _IMAGE_TOKENS: Final = 85
 _NATURAL_MIN: Final = 16
 _NATURAL_SPAN: Final = 33  # natural replies run 16 to 48 tokens
+LONGEST_REPLY: Final = _NATURAL_MIN + _NATURAL_SPAN - 1
+"""The longest natural reply, in tokens: what a request without ``max_tokens`` may cost."""
 
 
 def count_tokens(text: str) -> int:
