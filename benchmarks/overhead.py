@@ -174,10 +174,10 @@ def decision_times(sizes: tuple[int, ...] = (10, 1_000, 10_000), repeat: int = 2
         messages = MESSAGES
         model = f"model-{per_gateway // 2}"
         for _ in range(200):
-            router._plan(ChatRequest.create(model, messages, max_tokens=16))
+            router._planner.plan(ChatRequest.create(model, messages, max_tokens=16), stream=False)
         start = time.perf_counter()
         for _ in range(repeat):
-            router._plan(ChatRequest.create(model, messages, max_tokens=16))
+            router._planner.plan(ChatRequest.create(model, messages, max_tokens=16), stream=False)
         us = (time.perf_counter() - start) / repeat * 1e6
         base = us if base is None else base
         out[str(size)] = {"us_per_decision": us, "ratio_to_smallest": us / base}

@@ -71,6 +71,9 @@ from ._toolcalls import ToolCallAssembler
 from ._transport import AiohttpTransport, MockTransport, StreamResponse, Timeouts, Transport, TransportFailure
 
 __all__ = [
+    "BUILTIN_GATEWAYS",
+    "PARAMS",
+    "STATUS_CLASSES",
     "AccountError",
     "Action",
     "Adapter",
@@ -78,7 +81,6 @@ __all__ = [
     "AllCandidatesFailed",
     "Attempt",
     "AuthenticationError",
-    "BUILTIN_GATEWAYS",
     "BadRequest",
     "Breaker",
     "Canonicalizer",
@@ -115,7 +117,6 @@ __all__ = [
     "OneLLMAdapter",
     "OpenAIAdapter",
     "Overloaded",
-    "PARAMS",
     "PermissionDenied",
     "PriceSource",
     "PromptTooLong",
@@ -130,7 +131,6 @@ __all__ = [
     "RouterError",
     "SSEDecoder",
     "SSEEvent",
-    "STATUS_CLASSES",
     "SaturatedError",
     "Secret",
     "ServerError",

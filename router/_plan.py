@@ -20,6 +20,7 @@ from ..policies import RequestContext
 from ..providers import (
     ChatRequest,
     LoopClock,
+    ModelOffers,
     NoCandidatesError,
     Offer,
     PromptTooLong,
@@ -34,7 +35,6 @@ from ._runtime import Runtime
 
 __all__ = ["Candidate", "Plan", "Planner"]
 
-Tiers = tuple[tuple[str, tuple[Offer, ...]], ...]
 _LOOP_CLOCK: Final = LoopClock()  # the loop's time; monotonic time outside a loop (explain() may be)
 
 
@@ -64,34 +64,17 @@ _NO_EXCLUSIONS: Final = _Exclusions()  # shared, read-only: what a request with 
 
 
 class Planner:
-    """Plans requests for one router (its runtime); caches each model's tiers per graph version."""
+    """Plans requests for one router (its runtime)."""
 
-    __slots__ = ("_cache", "_rt")
+    __slots__ = ("_rt",)
 
     def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
-        self._cache: dict[str, tuple[int, Tiers]] = {}
 
-    def tiers(self, canonical: str) -> Tiers:
-        """The model and its fallbacks (depth-first, each once) with their offers."""
-        graph = self._rt.graph
-        cached = self._cache.get(canonical)
-        if cached is not None and cached[0] == graph.version:
-            return cached[1]
-        order: list[str] = []
-        stack = [canonical]
-        while stack:
-            model = stack.pop()
-            if model in order:
-                continue
-            order.append(model)
-            edges = self._rt.fallbacks.get(model)
-            if edges is None:
-                edges = graph.direct_fallbacks(model)
-            stack.extend(reversed(edges))
-        tiers = tuple((m, graph.offers(m)) for m in order)
-        self._cache[canonical] = (graph.version, tiers)
-        return tiers
+    def tiers(self, canonical: str) -> tuple[ModelOffers, ...]:
+        """The model and its fallbacks (depth-first, each once) with their offers: the graph's walk,
+        with the router's own ``fallbacks=`` replacing the graph's edges for the models they name."""
+        return self._rt.graph.tiers(canonical, self._rt.fallbacks)
 
     def context(self, request: ChatRequest, stream: bool) -> RequestContext:
         """What the policy knows of the request: its token estimates and the time."""
@@ -138,7 +121,7 @@ class Planner:
         return None
 
     def _usable(
-        self, tiers: Tiers, request: ChatRequest, ctx: RequestContext
+        self, tiers: tuple[ModelOffers, ...], request: ChatRequest, ctx: RequestContext
     ) -> tuple[list[tuple[str, list[Offer]]], _Exclusions]:
         """Each tier's offers that pass the hard filters, and what was excluded, with why."""
         found = _NO_EXCLUSIONS
@@ -147,7 +130,8 @@ class Planner:
         droppable = bool(sampling) and may_drop(sampling)
         gateways = self._rt.gateways
         usable_tiers = []
-        for model, offers in tiers:
+        for tier in tiers:
+            offers = tier.offers
             usable = []
             if (
                 sampling
@@ -173,7 +157,7 @@ class Planner:
                     found.context += 1
                 elif kind == "feature":
                     found.feature += 1
-            usable_tiers.append((model, usable))
+            usable_tiers.append((tier.model, usable))
         return usable_tiers, found
 
     def plan(self, request: ChatRequest, *, stream: bool) -> tuple[Plan, RequestContext]:

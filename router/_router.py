@@ -179,7 +179,7 @@ class Router:
             capacity=capacity,
             wall=wall_clock,
             ids=itertools.count(1),
-            fallbacks=_fallbacks(graph, fallbacks or {}),
+            fallbacks=graph.validate_fallbacks(fallbacks or {}),
             default_output=default_output_tokens,
             max_retry_after=float(max_retry_after),
             unavailable_for=float(unavailable_for),
@@ -402,22 +402,3 @@ class Router:
         """A stream's run, made at its first read (perhaps on another loop than stream() ran on)."""
         self._check_loop()
         return run_for(self._rt, request, ctx, limit)
-
-
-def _fallbacks(graph: ProviderGraph, fallbacks: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
-    """The router's fallback edges, resolved and checked.
-
-    Raises:
-        ConfigError: on a string instead of a list, or a model that lists itself.
-        UnknownModelError: on a model no gateway serves.
-    """
-    edges: dict[str, tuple[str, ...]] = {}
-    for model, targets in fallbacks.items():
-        if isinstance(targets, str):
-            raise ConfigError(f"fallbacks[{model!r}] must be a list of models, not the string {targets!r}")
-        source = graph.resolve(model)
-        chain = tuple(dict.fromkeys(graph.resolve(t) for t in targets))
-        if source in chain:
-            raise ConfigError(f"model {model!r} lists itself as its own fallback")
-        edges[source] = chain
-    return edges
