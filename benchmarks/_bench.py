@@ -21,8 +21,10 @@ from statistics import mean
 from typing import Any
 
 from ..providers import CatalogConflictWarning
-from ._cell import CellResult, Settings, bare_baseline, run_cell
+from ._cell import run_cell
+from ._driver import Settings, bare_baseline
 from ._emuthread import EmulatorHost, EmulatorThread
+from ._metrics import CellResult
 from ._report import cpu_ratio, tables, write_json, write_plots
 from ._scenarios import LATENCY, MODEL, POLICIES, PRICES, SCENARIOS, scenarios
 

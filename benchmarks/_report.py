@@ -7,7 +7,7 @@ import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._cell import CellResult
+from ._metrics import CellResult
 from ._scenarios import GATEWAYS
 
 __all__ = ["PLOTS", "cpu_ratio", "tables", "write_json", "write_plots"]

@@ -17,8 +17,9 @@ import sys
 import looptime
 import pytest
 from switchyard.benchmarks._bench import QUICK, cells_planned, run
-from switchyard.benchmarks._cell import CellResult, Settings, _move_times, _percentiles, _shares
+from switchyard.benchmarks._driver import Settings
 from switchyard.benchmarks._emuthread import InLoopEmulator
+from switchyard.benchmarks._metrics import CellResult, _move_times, _percentiles, _shares
 from switchyard.benchmarks._report import cpu_ratio, tables, write_plots
 from switchyard.benchmarks._scenarios import GATEWAYS, POLICIES, SCENARIOS, scenarios
 from switchyard.providers.emulator import Emulator
