@@ -58,6 +58,7 @@ from ._failures import Breaker, Closes, Failover, Failure, Retry
 from ._gateway import BUILTIN_GATEWAYS, Gateway, Wire, env_var
 from ._graph import ProviderGraph
 from ._index import ModelOffers
+from ._mock import MockTransport
 from ._offer import Capabilities, Offer, PriceSource
 from ._params import PARAMS, Action, dropped_count, may_drop, unmet_needs
 from ._refresh import RefreshReport
@@ -65,10 +66,11 @@ from ._reply import Attempt, Reply, Route, StreamChunk, Usage, normalize_finish_
 from ._request import ChatRequest, Message
 from ._secret import Secret
 from ._sse import SSEDecoder, SSEEvent, sse_events
+from ._standin import TransportFailure
 from ._tier import Tier
 from ._tokens import HeuristicEstimator, TokenEstimator
 from ._toolcalls import ToolCallAssembler
-from ._transport import AiohttpTransport, MockTransport, StreamResponse, Timeouts, Transport, TransportFailure
+from ._transport import AiohttpTransport, StreamResponse, Timeouts, Transport
 
 __all__ = [
     "BUILTIN_GATEWAYS",

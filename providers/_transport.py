@@ -1,9 +1,9 @@
 """The transport: the one place requests meet the network.
 
 :class:`AiohttpTransport` owns (or borrows) one ``aiohttp.ClientSession`` and maps
-every aiohttp and timeout exception to switchyard's error tree, once, here, with
-``raise ... from exc``. :class:`MockTransport` is its in-memory double for tests:
-a function from a :class:`WireRequest` to a :class:`RawResponse`.
+every aiohttp and timeout exception to switchyard's error tree, once, here, chained
+to a key-free stand-in (:class:`TransportFailure`). Its in-memory double for tests,
+:class:`~providers.MockTransport`, is in ``_mock.py``.
 
 Timeouts per attempt (:class:`Timeouts`): ``connect`` bounds the TCP/TLS
 connect, ``first_byte`` bounds the wait for the response headers, ``total`` bounds
@@ -14,8 +14,7 @@ gateway's origin.
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final, Protocol
 
@@ -24,7 +23,6 @@ import attrs
 from aiohttp.http_exceptions import LineTooLong
 
 from ._body import BodyTooLarge, read_body
-from ._classify import scrub
 from ._errors import (
     ConfigError,
     MalformedReply,
@@ -35,8 +33,9 @@ from ._errors import (
     UpstreamTimeout,
 )
 from ._exchange import RawResponse, StreamResponse, WireRequest
+from ._standin import chained as _chained
 
-__all__ = ["AiohttpTransport", "MockTransport", "StreamResponse", "Timeouts", "Transport", "TransportFailure"]
+__all__ = ["AiohttpTransport", "StreamResponse", "Timeouts", "Transport", "check_origin"]
 
 _MAX_BODY: Final = 64 * 1024 * 1024
 
@@ -110,46 +109,7 @@ class Transport(Protocol):
         ...
 
 
-class TransportFailure(Exception):
-    """What the HTTP client raised, by class name and key-scrubbed message.
-
-    aiohttp's own exceptions hold the request they failed on (``request_info``,
-    with its ``Authorization`` header) and a chain of their own. So an error raised
-    at the transport boundary is chained to this stand-in, never to the aiohttp
-    object, and raised outside the ``except`` block so that ``__context__`` does
-    not hold it either: nothing reachable from a switchyard error holds a key.
-
-    Attributes:
-        kind: the qualified class name of what the client raised.
-    """
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}" if message else kind)
-        self.kind = kind
-
-
-def stand_in(exc: BaseException, authorization: str = "") -> TransportFailure:
-    """A key-free stand-in for ``exc`` (see :class:`TransportFailure`); ``authorization`` is the
-    header value the request carried, whose token is scrubbed from the message too."""
-    kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
-    text = scrub(str(exc), None)
-    token = authorization.partition(" ")[2]
-    if token:
-        text = text.replace(token, "[redacted]")
-    return TransportFailure(kind, text)
-
-
-def _stand_in(exc: BaseException, wire: WireRequest) -> TransportFailure:
-    return stand_in(exc, wire.headers.get("Authorization", ""))
-
-
-def _chained(error: UpstreamError, exc: BaseException, wire: WireRequest) -> UpstreamError:
-    """``error``, caused by a key-free stand-in of ``exc``; raise it outside the ``except`` block."""
-    error.__cause__ = _stand_in(exc, wire)
-    return error
-
-
-def _check_origin(wire: WireRequest) -> None:
+def check_origin(wire: WireRequest) -> None:
     if "Authorization" in wire.headers and wire.url.origin() != wire.key_origin:
         raise ConfigError(f"refusing to send {wire.gateway}'s key to another origin ({wire.url.origin()})")
 
@@ -236,7 +196,7 @@ class AiohttpTransport:
         self, wire: WireRequest, timeout: aiohttp.ClientTimeout
     ) -> Awaitable[aiohttp.ClientResponse]:
         """The request, once its key is known to go to its own origin; awaiting it sends it."""
-        _check_origin(wire)
+        check_origin(wire)
         return self.session.request(
             wire.method,
             wire.url,
@@ -431,68 +391,4 @@ class _AiohttpStream:
                 raise failed
             if not line:
                 return
-            yield line
-
-
-Handler = Callable[[WireRequest], RawResponse | Awaitable[RawResponse]]
-
-
-class MockTransport:
-    """An in-memory transport: ``handler(wire)`` returns the response (or raises an error).
-
-    Streams are served from the same handler: the response body is split into
-    lines. Every request is kept in :attr:`requests`.
-    """
-
-    def __init__(self, handler: Handler) -> None:
-        self._handler = handler
-        self.requests: list[WireRequest] = []
-        self.closed = False
-
-    @property
-    def honours_timeouts(self) -> bool:
-        """False: a handler may take as long as it likes; the router bounds each request."""
-        return False
-
-    @property
-    def connections_per_host(self) -> int | None:
-        """None: no connection pool."""
-        return None
-
-    async def _call(self, wire: WireRequest) -> RawResponse:
-        if self.closed:
-            raise RouterError("this transport is closed; make a new Router")
-        _check_origin(wire)
-        self.requests.append(wire)
-        result = self._handler(wire)
-        if inspect.isawaitable(result):
-            result = await result
-        assert isinstance(result, RawResponse)
-        return result
-
-    async def send(self, wire: WireRequest, timeouts: Timeouts) -> RawResponse:
-        """Answer from the handler."""
-        return await self._call(wire)
-
-    @asynccontextmanager
-    async def stream(self, wire: WireRequest, timeouts: Timeouts) -> AsyncIterator[StreamResponse]:
-        """Answer from the handler, body split into lines."""
-        yield _MockStream(await self._call(wire))
-
-    async def aclose(self) -> None:
-        """Mark the transport closed."""
-        self.closed = True
-
-
-class _MockStream:
-    def __init__(self, response: RawResponse) -> None:
-        self.status = response.status
-        self.headers = response.headers
-        self._body = response.body
-
-    async def read(self) -> bytes:
-        return self._body
-
-    async def lines(self) -> AsyncIterator[bytes]:
-        for line in self._body.splitlines(keepends=True):
             yield line

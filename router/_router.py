@@ -1,20 +1,10 @@
 """The router: a thin facade over planning (``_plan.py``), the failover loop (``_loop.py``),
-one attempt (``_attempt.py``) and streamed delivery (``_deliver.py``).
+one attempt (``_attempt.py``), streamed delivery (``_deliver.py``, ``_streamed.py``).
 
-One request goes like this:
-
-1. :class:`ChatRequest` validates the input (nothing is sent on bad input).
-2. The plan: the model's offers, then each fallback model's (depth-first, each
-   once); hard filters drop what cannot serve; the policy ranks what is left
-   within each tier.
-3. The failover loop, inside the overall ``deadline``: try each candidate once in
-   order; what a failure means is the failure table's (``providers/_failures.py``).
-4. The reply carries its route: the gateway, its model id, the model, and every
-   attempt with its outcome class and latency. Its cost is the successful
-   attempt's alone.
-
-The constructor builds one frozen :class:`Runtime` (the shared parts and settings)
-that every request reads; nothing reaches into the Router's own fields.
+The constructor validates its settings and builds one frozen :class:`Runtime` (the
+shared parts and settings) that every request reads; nothing reaches into the
+Router's own fields. A request is validated, planned, then run by the failover
+loop; what a failure means is the failure table's (``providers/_failures.py``).
 """
 
 from __future__ import annotations
