@@ -143,7 +143,6 @@ def test_no_import_cycles() -> None:
             visit(module)
 
 
-@pytest.mark.xfail(reason="issue 12: the core redesign is not finished", strict=True)
 def test_no_module_is_over_400_lines() -> None:
     """A module past ~400 lines has two jobs (STYLE): none of the library's is."""
     long = []
