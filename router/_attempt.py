@@ -1,16 +1,17 @@
 """One attempt: what it holds (reservation, both breakers' permission, a retry from the budget),
 taken before sending and given back exactly once on every exit, with its outcome recorded.
 
-:func:`holding` is the async context manager a plain attempt runs in; a stream
-attempt takes a :class:`Ticket` the same way and ends it when the stream does
-(``_deliver.py``). What a failure closes, and which breaker it counts against,
-is the failure table's (``providers/_failures.py``).
+A :class:`Ticket` is the async context manager a plain attempt runs in
+(``async with Ticket(run, candidate) as ticket:``); a stream attempt takes one the
+same way and ends it when the stream does (``_deliver.py``). What a failure
+closes, and which breaker it counts against, is the failure table's
+(``providers/_failures.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from types import TracebackType
 
 from ..policies import Deferral, Outcome, Reservation
 from ..providers import Adapter, Attempt, Closes, DeadlineExceeded, Gateway, Reply, UpstreamError
@@ -18,7 +19,7 @@ from ._health import Permit
 from ._plan import Candidate
 from ._run import BudgetSpent, Deferred, Run, Skipped
 
-__all__ = ["Ticket", "attempt", "holding"]
+__all__ = ["Ticket", "attempt"]
 
 
 class Ticket:
@@ -52,7 +53,7 @@ class Ticket:
         if started >= run.limit:
             raise DeadlineExceeded(run.deadline, run.attempts, run.errors)
         target = (offer.gateway or "", offer.gateway_model)
-        if rt.closures:
+        if rt.closures.entries:
             closure = rt.closures.get(target, started)
             if closure is not None:
                 if closure.exclude:
@@ -99,6 +100,21 @@ class Ticket:
             run.emit("attempt.started", offer, attempt=self.number)
         if rt.policy_learns:
             rt.policy.started(offer, started)
+
+    async def __aenter__(self) -> Ticket:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Leaving the block ends the attempt: a switchyard error as a failure, anything else
+        (a cancellation, or a body that ended it neither way) as abandoned."""
+        if self.ended:
+            return
+        if isinstance(exc, UpstreamError):
+            self.failed(exc)
+        else:
+            self.cancelled()
 
     def ok(
         self, used_tokens: int, headers: Mapping[str, str] | None, ended: float, ttft: float | None
@@ -183,27 +199,9 @@ class Ticket:
         rt.limits.settle(self.reservation, None, None, ended)
 
 
-@asynccontextmanager
-async def holding(run: Run, candidate: Candidate) -> AsyncIterator[Ticket]:
-    """Take a :class:`Ticket` for one attempt and give everything back on the way out.
-
-    The body ends it with :meth:`Ticket.ok`; a switchyard error ends it as a
-    failure, anything else (a cancellation) as abandoned, and a body that ended
-    it neither way gives it back as abandoned.
-    """
-    ticket = Ticket(run, candidate)
-    try:
-        yield ticket
-    except UpstreamError as exc:
-        ticket.failed(exc)
-        raise
-    finally:
-        ticket.cancelled()  # a no-op once the attempt ended
-
-
 async def attempt(run: Run, index: int, candidate: Candidate) -> Reply:
     """One plain attempt: send, read the whole reply, parse, and attach the route."""
-    async with holding(run, candidate) as ticket:
+    async with Ticket(run, candidate) as ticket:
         rt = run.rt
         wire = ticket.adapter.build(run.request, ticket.offer, ticket.gateway)
         raw = await rt.transport.send(wire, rt.attempt_timeouts(run.limit - ticket.started))

@@ -40,27 +40,28 @@ class Closure:
 class Closures:
     """The closed targets of one router, by (gateway, gateway model)."""
 
-    __slots__ = ("_closed",)
+    __slots__ = ("entries",)
 
     def __init__(self) -> None:
-        self._closed: dict[tuple[str, str], Closure] = {}
+        self.entries: dict[tuple[str, str], Closure] = {}
+        """Target -> its closure (expired ones linger until the next close); empty: none closed."""
 
     def __len__(self) -> int:
-        return len(self._closed)
+        return len(self.entries)
 
     def close(self, target: tuple[str, str], until: float, reason: str, *, exclude: bool, now: float) -> None:
         """Close ``target`` until ``until`` (a later closure of the same target wins)."""
-        if self._closed:
-            self._closed = {k: c for k, c in self._closed.items() if c.until > now}
-        current = self._closed.get(target)
+        if self.entries:
+            self.entries = {k: c for k, c in self.entries.items() if c.until > now}
+        current = self.entries.get(target)
         if current is None or until > current.until or (exclude and not current.exclude):
-            self._closed[target] = Closure(until, reason, exclude)
+            self.entries[target] = Closure(until, reason, exclude)
 
     def get(self, target: tuple[str, str], now: float) -> Closure | None:
         """The closure in force for ``target`` now, or None."""
-        if not self._closed:
+        if not self.entries:
             return None
-        closure = self._closed.get(target)
+        closure = self.entries.get(target)
         if closure is None or closure.until <= now:
             return None
         return closure

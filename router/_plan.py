@@ -11,10 +11,8 @@ parameter comes before one that would drop some (the policies' sorts are stable)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Final
-
-import attrs
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, NamedTuple
 
 from ..policies import RequestContext
 from ..providers import (
@@ -38,8 +36,7 @@ __all__ = ["Candidate", "Plan", "Planner"]
 _LOOP_CLOCK: Final = LoopClock()  # the loop's time; monotonic time outside a loop (explain() may be)
 
 
-@attrs.frozen
-class Candidate:
+class Candidate(NamedTuple):
     """One entry of a plan: the offer, and its tier (0: the model asked for; n: the n-th fallback)."""
 
     tier: int
@@ -66,10 +63,14 @@ _NO_EXCLUSIONS: Final = _Exclusions()  # shared, read-only: what a request with 
 class Planner:
     """Plans requests for one router (its runtime)."""
 
-    __slots__ = ("_rt",)
+    __slots__ = ("_rt", "_unsupported", "_version")
 
     def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
+        # Per tier (by identity, with the tuple kept so the id cannot be reused): the parameters
+        # some offer of it drops; reset when the graph changes.
+        self._unsupported: dict[int, tuple[tuple[Offer, ...], frozenset[str]]] = {}
+        self._version = -1
 
     def tiers(self, canonical: str) -> tuple[ModelOffers, ...]:
         """The model and its fallbacks (depth-first, each once) with their offers: the graph's walk,
@@ -94,7 +95,7 @@ class Planner:
         gateway = rt.gateways[offer.gateway or ""]
         if gateway.api_key is None:
             return "key", f"no API key for {gateway.name} (set {env_var(gateway.name, 'API_KEY')})"
-        if rt.closures:
+        if rt.closures.entries:
             closure = rt.closures.get((gateway.name, offer.gateway_model), ctx.now)
             if closure is not None and closure.exclude:
                 return "health", f"{closure.reason} ({closure.until - ctx.now:.0f}s more)"
@@ -120,6 +121,18 @@ class Planner:
                 return "price", f"expected ${cost:.6f}, over max_cost_usd ${cap:g}"
         return None
 
+    def _drops_some(self, offers: tuple[Offer, ...], sampling: Mapping[str, Any]) -> bool:
+        """Whether some offer of this tier marks one of the request's parameters unsupported."""
+        version = self._rt.graph.version
+        if version != self._version:
+            self._unsupported.clear()
+            self._version = version
+        entry = self._unsupported.get(id(offers))
+        if entry is None or entry[0] is not offers:
+            entry = (offers, frozenset().union(*(o.capabilities.unsupported_params for o in offers)))
+            self._unsupported[id(offers)] = entry
+        return not entry[1].isdisjoint(sampling)
+
     def _usable(
         self, tiers: tuple[ModelOffers, ...], request: ChatRequest, ctx: RequestContext
     ) -> tuple[list[tuple[str, list[Offer]]], _Exclusions]:
@@ -133,11 +146,7 @@ class Planner:
         for tier in tiers:
             offers = tier.offers
             usable = []
-            if (
-                sampling
-                and len(offers) > 1
-                and (droppable or any(o.capabilities.unsupported_params for o in offers))
-            ):
+            if sampling and len(offers) > 1 and (droppable or self._drops_some(offers, sampling)):
                 offers = tuple(
                     sorted(
                         offers,
@@ -168,9 +177,10 @@ class Planner:
             PromptTooLong, UnsupportedFeature, NoCandidatesError: when every
                 candidate is excluded (all by context, all by feature, or otherwise).
         """
-        canonical = self._rt.graph.resolve(request.model)
+        walk = self._rt.graph.tiers(request.model, self._rt.fallbacks)  # resolves the model once
+        canonical = walk[0].model
         ctx = self.context(request, stream)
-        tiers, found = self._usable(self.tiers(canonical), request, ctx)
+        tiers, found = self._usable(walk, request, ctx)
         plan: Plan = []
         rank = self._rt.policy.rank
         for tier, (_, usable) in enumerate(tiers):
