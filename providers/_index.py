@@ -165,17 +165,7 @@ def by_gateway_split(offers: Mapping[Key, Offer]) -> dict[str, dict[Key, Offer]]
 
 def rebound(offer: Offer, model: str, gateway: str) -> Offer:
     """``offer`` under its canonical id and gateway (as ``attrs.evolve``, without its overhead)."""
-    return Offer(
-        model,
-        offer.gateway_model,
-        offer.input_price,
-        offer.output_price,
-        offer.context_window,
-        price_source=offer.price_source,
-        price_reference=offer.price_reference,
-        capabilities=offer.capabilities,
-        gateway=gateway,
-    )
+    return offer.rebound(model, gateway)
 
 
 def apply_live(base: Offer, live: Offer) -> Offer:

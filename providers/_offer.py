@@ -144,6 +144,31 @@ class Offer:
     capabilities: Capabilities
     gateway: str | None
 
+    def rebound(self, model: str, gateway: str) -> Offer:
+        """This offer under another model id and gateway, its other fields as they are.
+
+        ``attrs.evolve`` without re-validating what this offer's construction
+        already validated: the graph rebinds every offer of a large listing.
+
+        Raises:
+            ConfigError: when ``model`` is not a non-empty id.
+        """
+        if not isinstance(model, str) or not model.strip():
+            raise ConfigError(f"Offer.model must be a non-empty id, not {model!r}")
+        offer = object.__new__(Offer)
+        offer.__attrs_init__(
+            model=model,
+            gateway_model=self.gateway_model,
+            input_price=self.input_price,
+            output_price=self.output_price,
+            context_window=self.context_window,
+            price_source=self.price_source,
+            price_reference=self.price_reference,
+            capabilities=self.capabilities,
+            gateway=gateway,
+        )
+        return offer
+
     def __init__(
         self,
         model: str,
