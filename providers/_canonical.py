@@ -34,12 +34,16 @@ _CLAUDE_VERSION: Final = re.compile(r"(?<=-)(\d)-(\d)(?=-|$)")
 
 
 def _step(name: str) -> str:
+    # Each rule runs only where its mark is (a '/', an '@', an ISO date's dashes, a Claude
+    # id): a large listing is canonicalised id by id, and most ids need none of them.
     name = name.strip().casefold()
-    name = name.rsplit("/", 1)[-1]  # vendor prefix
-    base, at, pin = name.partition("@")  # OneRouter's (and Vertex's) "@20240620" pin
-    if at:
+    if "/" in name:
+        name = name.rsplit("/", 1)[-1]  # vendor prefix
+    if "@" in name:
+        base, _, pin = name.partition("@")  # OneRouter's (and Vertex's) "@20240620" pin
         name = f"{base}-{pin}" if pin else base
-    name = _ISO_DATE.sub(r"-\1\2\3", name, count=1)
+    if name[-3:-2] == "-" and name[-6:-5] == "-":
+        name = _ISO_DATE.sub(r"-\1\2\3", name, count=1)
     if name.startswith("claude-"):
         name = _CLAUDE_VERSION.sub(r"\1.\2", name)
     return name
