@@ -87,6 +87,7 @@ def parse_listing(gateway: str, payload: Any) -> tuple[tuple[Offer, ...], int]:
 
 
 _NOT_JSON: Final = object()
+_INLINE_BYTES: Final = 256 * 1024  # smaller listings are decoded on the loop: a thread costs more
 
 
 def as_transport(source: Transport | aiohttp.ClientSession) -> Transport:
@@ -173,10 +174,23 @@ async def fetch_listing(
             f"models listing of {gateway.name} answered HTTP 404 at {tried}; "
             "give the gateway the models_path where it lists its models"
         )
+    if len(body) < _INLINE_BYTES:
+        return _decode(gateway.name, body)
+    # A large listing (OneRouter lists hundreds of models; an aggregator may list far more)
+    # is decoded and parsed in a worker thread, so requests keep moving meanwhile.
+    return await asyncio.to_thread(_decode, gateway.name, body)
+
+
+def _decode(gateway: str, body: bytes) -> tuple[tuple[Offer, ...], int]:
+    """A listing body's offers and the count of unusable entries.
+
+    Raises:
+        CatalogError: when the body is not JSON or not a listing.
+    """
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         payload = _NOT_JSON
     if payload is _NOT_JSON:
-        raise CatalogError(f"models listing of {gateway.name} is not JSON")
-    return parse_listing(gateway.name, payload)
+        raise CatalogError(f"models listing of {gateway} is not JSON")
+    return parse_listing(gateway, payload)

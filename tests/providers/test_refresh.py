@@ -460,3 +460,34 @@ async def test_a_bad_timeout_is_refused(timeout: float) -> None:
     with pytest.raises(ConfigError, match="timeout must be a positive number"):
         await _graph().refresh(transport, timeout=timeout)
     assert seen == []
+
+
+@pytest.mark.parametrize(("entries", "threaded"), [(3, False), (4_000, True)])
+async def test_a_large_listing_is_parsed_off_the_event_loop(
+    entries: int, threaded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing body over 256 KiB is decoded and parsed in a worker thread; a small one inline."""
+    import asyncio as asyncio_module
+
+    calls: list[object] = []
+    real = asyncio_module.to_thread
+
+    async def recording(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+        calls.append(func)
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio_module, "to_thread", recording)
+    listing = {
+        "data": [
+            {
+                "id": f"vendor/model-{i:05d}-" + "x" * 40,
+                "pricing": {"prompt": "0.000001", "completion": "0.000002"},
+            }
+            for i in range(entries)
+        ]
+    }
+    graph = _graph()
+    transport, _ = _serving({ROUTER_MODELS: listing})
+    report = await graph.refresh(transport)
+    assert report.fetched == ("onerouter",)
+    assert bool(calls) is threaded
