@@ -139,7 +139,14 @@ def main(args: argparse.Namespace) -> int:
     chosen = args.scenario or list(SCENARIOS)
     policies = args.policy or list(POLICIES)
     out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(
+            f"switchyard bench: --out {str(out)!r} is not a folder it can write to ({exc.strerror})",
+            file=sys.stderr,
+        )
+        return 2
     console = Console(stderr=True)
     n_cells, n_bare = cells_planned(chosen, policies)
     total = (n_cells + n_bare) * settings.requests

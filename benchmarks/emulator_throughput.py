@@ -72,7 +72,7 @@ def measure(requests: int = 20_000, concurrency: int = 64) -> dict[str, Any]:
     )
     try:
         assert proc.stdout is not None
-        urls = dict(proc.stdout.readline().split() for _ in range(4))
+        urls = dict(proc.stdout.readline().split()[:2] for _ in range(4))
         url = urls["oneai"] + "/chat/completions"
         os.sched_setaffinity(0, {client_cpu})
         asyncio.run(_drive(url, 500, concurrency))  # warm up

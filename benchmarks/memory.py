@@ -77,7 +77,7 @@ def _start_emulator(cpu: int | None) -> tuple[subprocess.Popen[str], dict[str, s
         preexec_fn=None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu})),
     )
     assert proc.stdout is not None
-    urls = dict(proc.stdout.readline().split() for _ in BUILTIN_GATEWAYS)
+    urls = dict(proc.stdout.readline().split()[:2] for _ in BUILTIN_GATEWAYS)
     return proc, urls
 
 

@@ -49,7 +49,7 @@ def _start_emulator(cpu: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
         preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
     )
     assert proc.stdout is not None
-    urls = dict(proc.stdout.readline().split() for _ in range(4))
+    urls = dict(proc.stdout.readline().split()[:2] for _ in range(4))
     return proc, urls
 
 

@@ -131,8 +131,11 @@ def _emulate(args: argparse.Namespace) -> int:
         try:
             async with Emulator(seed=seed, port=args.port, host=args.host) as emu:
                 await emu.apply(settings)
+                chat_urls = {gw.name: gw.chat_url for gw in emu.gateways()}
                 for name in ("onellm", "oneai", "onetoken", "onerouter"):
-                    print(f"{name} {emu.base_url(name)}", flush=True)
+                    # OneLLM's chat is not under its base URL's usual path: say where it is.
+                    tail = f" (chat: {chat_urls[name]})" if name == "onellm" else ""
+                    print(f"{name} {emu.base_url(name)}{tail}", flush=True)
                 await stop.wait()
         except ConfigError as exc:
             print(f"switchyard emulate: {exc}", file=sys.stderr)
@@ -151,12 +154,22 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_main(args)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("switchyard")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The command line; a subcommand's own options are loaded only when it is the one asked for."""
     parser = argparse.ArgumentParser(
         prog="switchyard",
         description="Route LLM chat requests across OneLLM, OneAI, Onetoken and OneRouter.",
     )
+    parser.add_argument("--version", action="version", version=f"switchyard {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     catalog = sub.add_parser(
         "catalog",
@@ -177,8 +190,8 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         help="serve the four gateways on loopback, with faults, for tests and trials",
         description=(
             "Serve OneLLM, OneAI, Onetoken and OneRouter on 127.0.0.1, one port each. Prints one line per "
-            "gateway, '<gateway> <base_url>', where base_url is what the matching Gateway constructor takes. "
-            "Stops on Ctrl-C or SIGTERM."
+            "gateway, '<gateway> <base_url>', where base_url is what the matching Gateway constructor takes "
+            "(OneLLM's line adds its full chat URL). Stops on Ctrl-C or SIGTERM."
         ),
     )
     emulate.add_argument(

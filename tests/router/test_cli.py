@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 from collections import defaultdict
@@ -118,3 +119,24 @@ def test_console_script_runs_from_a_shell() -> None:
     assert result.returncode == 0, result.stderr
     (offer,) = json.loads(result.stdout)
     assert offer["gateway_model"] == "claude-3-5-sonnet@20240620"
+
+
+def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`switchyard --version` prints the distribution's version and exits 0."""
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"switchyard {version('switchyard')}"
+
+
+def test_bench_out_naming_a_file_is_a_one_line_usage_error(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out naming a file: one line on stderr, exit 2, no traceback and no run."""
+    afile = tmp_path / "results.txt"
+    afile.write_text("not a folder")
+    assert main(["bench", "--quick", "--out", str(afile)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out" in err and "Traceback" not in err

@@ -29,7 +29,7 @@ def _start(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     for _ in range(4):
         line = proc.stdout.readline()
         assert line, proc.stderr.read() if proc.stderr else "the emulator exited"
-        name, url = line.split()
+        name, url, *_ = line.split()
         urls[name] = url
     return proc, urls
 
@@ -152,3 +152,29 @@ def test_bad_faults_file_is_a_usage_error(tmp_path: Path) -> None:
         [EXE, "emulate", "--faults", str(faults)], capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 2 and "418" in result.stderr
+
+
+def test_onellms_line_names_its_chat_url() -> None:
+    """OneLLM's chat is at /api, not under its base URL's usual path: its line says where, and it answers."""
+    proc = subprocess.Popen(
+        [EXE, "emulate"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
+    )
+    try:
+        assert proc.stdout is not None
+        name, base, label, chat = proc.stdout.readline().split()
+        assert (name, label) == ("onellm", "(chat:")
+        chat = chat.rstrip(")")
+        assert chat == base + "/api"
+        body = json.dumps({"model": "GPT-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()
+        request = urllib.request.Request(
+            chat, data=body, headers={"Authorization": "Bearer k", "Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200 and "content" in json.loads(answer.read())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
