@@ -143,7 +143,8 @@ def main(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         print(
-            f"switchyard bench: --out {str(out)!r} is not a folder it can write to ({exc.strerror})",
+            f"switchyard bench: --out {str(out)!r} is not a folder it can write to "
+            f"({exc.strerror or type(exc).__name__})",
             file=sys.stderr,
         )
         return 2
@@ -164,8 +165,22 @@ def main(args: argparse.Namespace) -> int:
         ) as progress,
     ):
         task = progress.add_task("starting", total=total)
+        # Off a terminal (CI logs, `| tee`) rich draws no bar: say each cell as it finishes.
+        plain = not console.is_terminal
+        running: list[str] = []
+
+        def finished() -> None:
+            if plain and running and running[-1] != "warming up":
+                done = sum(name != "warming up" for name in running)
+                print(
+                    f"cell {done}/{n_cells + n_bare} done: {running[-1]} ({time.monotonic() - began:.0f}s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
         def on_cell(name: str) -> None:
+            finished()
+            running.append(name)
             progress.update(task, description=name)
 
         def on_request() -> None:
@@ -176,6 +191,7 @@ def main(args: argparse.Namespace) -> int:
             # `switchyard catalog` reports it, and the bench does not route that model.
             warnings.simplefilter("ignore", CatalogConflictWarning)
             cells, bare = asyncio.run(run(chosen, policies, settings, emu, on_cell, on_request))
+        finished()
         progress.update(task, completed=total, description="done")
     elapsed = time.monotonic() - began
     report = _report(cells, bare, settings, chosen, policies, elapsed, wall_start)

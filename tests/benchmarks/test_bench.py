@@ -216,3 +216,12 @@ def test_the_command_end_to_end(tmp_path: pathlib.Path) -> None:
     assert all(c["cpu_ratio_to_bare"] > 0 for c in report["cells"])
     assert len(list(out.glob("*.png"))) >= 3
     assert "switchyard bench: outcomes" in done.stdout and "gateway-down" in done.stdout
+    # Piped (no terminal): one plain line per finished cell, as it finishes, not a silent run.
+    lines = [line for line in done.stderr.splitlines() if line.startswith("cell ")]
+    assert lines[0].startswith("cell 1/7 done: bare aiohttp chat (before)")
+    assert [line.split(" done: ")[1].rsplit(" (", 1)[0] for line in lines[2:5]] == [
+        "healthy / cheapest",
+        "gateway-down / cheapest",
+        "stalled-cut-streams / cheapest",
+    ]
+    assert lines[-1].startswith("cell 7/7 done: ")
