@@ -13,6 +13,7 @@ import asyncio
 import datetime
 import pathlib
 import platform
+import signal
 import sys
 import time
 import warnings
@@ -68,8 +69,12 @@ async def run(
     emu: EmulatorHost,
     on_cell: Callable[[str], None] | None = None,
     on_request: Callable[[], None] | None = None,
+    stopping: Callable[[], bool] | None = None,
 ) -> tuple[list[CellResult], dict[str, list[float]]]:
     """Run the cells between two runs of the bare client.
+
+    ``stopping`` is asked before each cell: once it says True, no further cell
+    starts (nor the closing bare run), and the finished cells are returned.
 
     Returns the cells and the bare client's CPU microseconds per request, before and
     after the cells, for plain requests (``chat``) and, when a scenario streams, for
@@ -104,13 +109,16 @@ async def run(
         order.insert(0, "healthy")  # the healthy shares are what "moving off" is measured against
     for name in order:
         for policy in policies:
+            if stopping is not None and stopping():
+                return cells, bare
             if on_cell is not None:
                 on_cell(f"{name} / {policy}")
             cell = await run_cell(emu, world[name], policy, settings, healthy_shares.get(policy), on_request)
             if name == "healthy":
                 healthy_shares[policy] = {g: sum(v) / len(v) for g, v in cell.shares.items()}
             cells.append(cell)
-    await baseline("after")
+    if stopping is None or not stopping():
+        await baseline("after")
     return cells, bare
 
 
@@ -186,13 +194,34 @@ def main(args: argparse.Namespace) -> int:
         def on_request() -> None:
             progress.advance(task)
 
-        with warnings.catch_warnings():
-            # The emulator serves the seeds' catalogs, with OneAI's duplicate deepseek-r1 row;
-            # `switchyard catalog` reports it, and the bench does not route that model.
-            warnings.simplefilter("ignore", CatalogConflictWarning)
-            cells, bare = asyncio.run(run(chosen, policies, settings, emu, on_cell, on_request))
+        # Ctrl-C: finish the running cell, then write what is done and exit 130. A second
+        # Ctrl-C stops at once.
+        interrupted: list[int] = []
+
+        def on_sigint(signum: int, frame: object) -> None:
+            interrupted.append(signum)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            print("\ninterrupted: finishing the running cell (Ctrl-C again to stop now)", file=sys.stderr)
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            with warnings.catch_warnings():
+                # The emulator serves the seeds' catalogs, with OneAI's duplicate deepseek-r1 row;
+                # `switchyard catalog` reports it, and the bench does not route that model.
+                warnings.simplefilter("ignore", CatalogConflictWarning)
+                cells, bare = asyncio.run(
+                    run(chosen, policies, settings, emu, on_cell, on_request, lambda: bool(interrupted))
+                )
+        except KeyboardInterrupt:
+            print("switchyard bench: stopped; nothing written", file=sys.stderr)
+            return 130
+        finally:
+            signal.signal(signal.SIGINT, previous)
         finished()
         progress.update(task, completed=total, description="done")
+    if interrupted and not cells:
+        print("switchyard bench: interrupted before any cell finished; nothing written", file=sys.stderr)
+        return 130
     elapsed = time.monotonic() - began
     report = _report(cells, bare, settings, chosen, policies, elapsed, wall_start)
     write_json(out / "results.json", report)
@@ -215,6 +244,9 @@ def main(args: argparse.Namespace) -> int:
         f"{len(cells)} cells in {elapsed:.0f}s; bare aiohttp {runs}; "
         f"wrote {out / 'results.json'} and {len(plots)} plots"
     )
+    if interrupted:
+        console.print(f"interrupted after {len(cells)} finished cells; their results are written")
+        return 130
     if disagree:
         for c in disagree:
             console.print(

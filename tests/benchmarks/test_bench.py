@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import pathlib
+import signal
 import subprocess
 import sys
 
@@ -225,3 +226,26 @@ def test_the_command_end_to_end(tmp_path: pathlib.Path) -> None:
         "stalled-cut-streams / cheapest",
     ]
     assert lines[-1].startswith("cell 7/7 done: ")
+
+
+def test_ctrl_c_writes_the_finished_cells_and_exits_130(tmp_path: pathlib.Path) -> None:
+    """SIGINT to a real `switchyard bench`: the running cell finishes, its results are written, exit 130."""
+    out = tmp_path / "out"
+    exe = pathlib.Path(sys.executable).parent / "switchyard"
+    args = ["bench", "--duration", "0.4", "--rate", "40", "--out", str(out), "--policy", "cheapest"]
+    proc = subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:  # piped: one line per finished cell
+        seen.append(line)
+        if "done: healthy / cheapest" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    _, rest = proc.communicate(timeout=120)
+    stderr = "".join(seen) + rest
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    report = json.loads((out / "results.json").read_text())
+    names = [(c["scenario"], c["policy"]) for c in report["cells"]]
+    assert names[0] == ("healthy", "cheapest") and 1 <= len(names) <= 2
+    assert list(out.glob("*.png"))
