@@ -68,9 +68,19 @@ class RateLimitAware:
         self._connections = connections
         self._accounts.clear()
 
-    def on_release(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` whenever a slot frees (the router wakes waiting requests)."""
+    def on_release(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` whenever a slot frees (the router wakes waiting requests).
+
+        Returns a function that stops calling it (a router closing lets go of a policy
+        object it shares with others, so closed routers are not kept alive by it).
+        """
         self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
 
     def account(self, gateway: str, now: float) -> AccountLimits:
         """The account state of ``gateway`` (from the store once, then kept)."""

@@ -143,7 +143,7 @@ class Router:
         inner.check(graph.gateways)
         limits = inner if isinstance(inner, RateLimitAware) else RateLimitAware(inner, store=store)
         capacity = Capacity()
-        limits.on_release(capacity.freed)
+        self._stop_listening = limits.on_release(capacity.freed)
         chosen: Transport = transport if transport is not None else AiohttpTransport(session)
         # Each gateway's requests in flight are capped at the connection pool's size per host.
         limits.attach(graph.gateways, connections=chosen.connections_per_host)
@@ -206,6 +206,7 @@ class Router:
     async def aclose(self) -> None:
         """Close the transport (and the session, if the router made it)."""
         self._closed = True
+        self._stop_listening()
         await self._rt.transport.aclose()
 
     def __repr__(self) -> str:

@@ -125,3 +125,19 @@ def test_latency_statistics_forget_targets_long_idle() -> None:
     assert policy.score(Offer("m4999", gateway="g"), 4999.0) > 0, "a recent target is kept"
     ctx = RequestContext(request=ChatRequest.create("m", HI), prompt_tokens=1, output_tokens=1, now=5000.0)
     assert "probe in flight" in policy.reason(busy, ctx), "one in flight is never forgotten"
+
+
+async def test_routers_sharing_one_policy_let_go_of_it_when_closed() -> None:
+    """A hundred routers made and closed over one policy object leave it no listener to keep them alive."""
+    from switchyard.policies import CheapestPerToken, RateLimitAware
+
+    policy = RateLimitAware(CheapestPerToken())
+    graph = ProviderGraph.from_catalogs(
+        [Gateway.openai_compatible("a", "http://a.test/v1", "k", offers=[Offer("m", "m", 1.0, 1.0)])]
+    )
+    for _ in range(100):
+        async with Router(
+            graph, policy=policy, transport=MockTransport(lambda wire: RawResponse(500, {}, b""))
+        ):
+            pass
+    assert policy._listeners == []
