@@ -23,19 +23,16 @@ from ._clock import Clock, FakeClock, LoopClock, MonotonicClock
 from ._conflicts import CatalogConflictWarning, Conflict
 from ._errors import (
     AccountError,
-    AllCandidatesFailed,
     AuthenticationError,
     BadRequest,
     CatalogError,
     ConfigError,
     ContentFiltered,
     ContextLengthExceeded,
-    DeadlineExceeded,
     EndpointError,
     InsufficientBalance,
     MalformedReply,
     ModelUnavailable,
-    NoCandidatesError,
     NonRetryableError,
     Overloaded,
     PermissionDenied,
@@ -43,10 +40,8 @@ from ._errors import (
     RateLimited,
     RetryableError,
     RouterError,
-    SaturatedError,
     ServerError,
     StreamCut,
-    StreamInterrupted,
     UnknownModelError,
     UnsupportedFeature,
     UpstreamConnectionError,
@@ -60,6 +55,13 @@ from ._graph import ProviderGraph
 from ._index import ModelOffers
 from ._mock import MockTransport
 from ._offer import Capabilities, Offer, PriceSource
+from ._outcomes import (
+    AllCandidatesFailed,
+    DeadlineExceeded,
+    NoCandidatesError,
+    SaturatedError,
+    StreamInterrupted,
+)
 from ._params import PARAMS, Action, dropped_count, may_drop, unmet_needs
 from ._refresh import RefreshReport
 from ._reply import Attempt, Reply, Route, StreamChunk, Usage, normalize_finish_reason

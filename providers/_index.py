@@ -35,7 +35,6 @@ __all__ = [
     "apply_live",
     "assemble",
     "by_gateway_split",
-    "rebound",
     "sorted_by_id",
     "walk",
 ]
@@ -161,11 +160,6 @@ def by_gateway_split(offers: Mapping[Key, Offer]) -> dict[str, dict[Key, Offer]]
     for key, offer in offers.items():
         split.setdefault(key[0], {})[key] = offer
     return {gateway: sorted_by_id(part) for gateway, part in split.items()}
-
-
-def rebound(offer: Offer, model: str, gateway: str) -> Offer:
-    """``offer`` under its canonical id and gateway (as ``attrs.evolve``, without its overhead)."""
-    return offer.rebound(model, gateway)
 
 
 def apply_live(base: Offer, live: Offer) -> Offer:

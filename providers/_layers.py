@@ -20,7 +20,7 @@ from ._catalog import snapshot
 from ._conflicts import Conflict, Key, Layer, dedupe
 from ._errors import ConfigError
 from ._gateway import Gateway
-from ._index import EMPTY, Inputs, Prepared, apply_live, by_gateway_split, rebound, sorted_by_id
+from ._index import EMPTY, Inputs, Prepared, apply_live, by_gateway_split, sorted_by_id
 from ._offer import Offer
 
 __all__ = ["Layers", "gateways_by_name", "resolve_fallbacks"]
@@ -104,7 +104,7 @@ class Layers:
             if model is None:
                 model = known[listed] = canon(listed)
             same = model == listed and offer.gateway == gateway
-            bound.append(offer if same else rebound(offer, model, gateway))
+            bound.append(offer if same else offer.rebound(model, gateway))
         return bound
 
     def _prepare_base(self) -> Prepared:
