@@ -97,7 +97,7 @@ class Deferral:
 class Reservation:
     """What one admitted request holds until it is settled."""
 
-    account: AccountLimits
+    gateway: str
     tokens: int
     settled: bool = False
 
@@ -111,9 +111,6 @@ class AccountSnapshot:
     requests_left: float | None
     tokens_left: float | None
     closed_until: float
-
-
-_HEADER_LIMITS = (("x-ratelimit-remaining-requests", "requests"), ("x-ratelimit-remaining-tokens", "tokens"))
 
 
 class AccountLimits:
@@ -178,7 +175,7 @@ class AccountLimits:
         if now >= self.closed_until and self.unlimited:
             self.in_flight += 1
             self.reserved_tokens += tokens
-            return Reservation(self, tokens)
+            return Reservation(self.gateway, tokens)
         deferral = self.check(tokens, now)
         if deferral is not None:
             return deferral
@@ -188,7 +185,7 @@ class AccountLimits:
             self.tokens.take(tokens, now)
         self.in_flight += 1
         self.reserved_tokens += tokens
-        return Reservation(self, tokens)
+        return Reservation(self.gateway, tokens)
 
     def settle(self, reservation: Reservation, used_tokens: int | None, now: float) -> None:
         """End a reservation: free its slot, correct its tokens to ``used_tokens`` (None: refund all)."""
@@ -209,20 +206,12 @@ class AccountLimits:
         """Send nothing before ``until`` (a 429's Retry-After)."""
         self.closed_until = max(self.closed_until, until)
 
-    def correct(self, headers: Mapping[str, str], now: float) -> None:
-        """Lower the buckets to the ``x-ratelimit-remaining-*`` counts a gateway sent."""
-        if self.requests is None and self.tokens is None:
-            return
-        for header, which in _HEADER_LIMITS:
-            value = headers.get(header)
-            bucket = self.requests if which == "requests" else self.tokens
-            if value is None or bucket is None:
-                continue
-            try:
-                remaining = float(value)
-            except ValueError:
-                continue
-            bucket.lower_to(remaining, now)
+    def correct(self, remaining: Mapping[str, float], now: float) -> None:
+        """Lower the buckets to what a gateway says is left (``"requests"``, ``"tokens"``)."""
+        for which, bucket in (("requests", self.requests), ("tokens", self.tokens)):
+            value = remaining.get(which)
+            if value is not None and bucket is not None:
+                bucket.lower_to(value, now)
 
     def snapshot(self, now: float) -> AccountSnapshot:
         """The account's state now."""

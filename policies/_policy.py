@@ -7,8 +7,9 @@ request grows only with that request's candidates, never with the catalog.
 
 Ordering policies are sort keys, so they compose: ``CheapestPerToken().then(
 LowestLatency())`` orders by expected cost and breaks ties by latency
-(:class:`Chain`); a wrapper such as ``RateLimitAware`` (policies) admits or
-defers what an inner policy ranked.
+(:class:`Chain`); the wrapper ``RateLimitAware`` moves what the router's
+admission defers after what can go now. Policies hold no admission or health
+state: the router owns both (``router/_admission.py``, ``router/_health.py``).
 """
 
 from __future__ import annotations
@@ -19,13 +20,22 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from ..providers import ChatRequest, ConfigError, Offer, UpstreamError
+from ._bucket import Deferral
 
-__all__ = ["Chain", "OrderingPolicy", "Outcome", "Policy", "RequestContext", "offer_key"]
+__all__ = ["Chain", "Deferrals", "OrderingPolicy", "Outcome", "Policy", "RequestContext", "offer_key"]
 
 
 def offer_key(offer: Offer) -> tuple[str, str]:
     """The identity of a target: (gateway, gateway model id)."""
     return (offer.gateway or "", offer.gateway_model)
+
+
+class Deferrals(Protocol):
+    """What the router's admission says of a candidate now: the view a policy reads, never changes."""
+
+    def deferral(self, offer: Offer, ctx: RequestContext) -> Deferral | None:
+        """Why ``offer``'s account cannot take this request now (which limit, until when), or None."""
+        ...
 
 
 @attrs.frozen
@@ -39,6 +49,7 @@ class RequestContext:
             router's default expectation).
         now: the router's clock, in seconds.
         stream: whether the caller is streaming.
+        admission: the router's admission, to read deferrals from (None outside a router).
     """
 
     request: ChatRequest
@@ -46,6 +57,12 @@ class RequestContext:
     output_tokens: int
     now: float
     stream: bool = False
+    admission: Deferrals | None = None
+
+    @property
+    def tokens(self) -> int:
+        """What the request reserves on an account: the prompt estimate plus the expected output."""
+        return self.prompt_tokens + self.output_tokens
 
 
 @attrs.frozen

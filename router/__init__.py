@@ -44,17 +44,23 @@ from ..providers import (
     Usage,
     ValidationError,
 )
+from ._admission import DEFAULT_RETRY_AFTER, Admission
 from ._backoff import Backoff
 from ._breaker import BreakerConfig, BreakerState, CircuitBreaker, Permission, Transition
 from ._budget import RetryBudget
 from ._events import Event, Hook
 from ._explain import Excluded, Explanation, Ranked
-from ._health import Health, Permit, Reported
+from ._health import Health
 from ._router import Router
+from ._store import Account, Admitted, BreakerView, MemoryStore, Permit, Reported, Store, Verdict
 from ._stream import Stream
 
 __all__ = [
+    "DEFAULT_RETRY_AFTER",
+    "Account",
     "AccountError",
+    "Admission",
+    "Admitted",
     "AllCandidatesFailed",
     "Attempt",
     "AuthenticationError",
@@ -62,6 +68,7 @@ __all__ = [
     "BadRequest",
     "BreakerConfig",
     "BreakerState",
+    "BreakerView",
     "CatalogError",
     "ChatRequest",
     "CircuitBreaker",
@@ -77,6 +84,7 @@ __all__ = [
     "Hook",
     "InsufficientBalance",
     "MalformedReply",
+    "MemoryStore",
     "ModelUnavailable",
     "NoCandidatesError",
     "NonRetryableError",
@@ -96,6 +104,7 @@ __all__ = [
     "RouterError",
     "SaturatedError",
     "ServerError",
+    "Store",
     "Stream",
     "StreamChunk",
     "StreamCut",
@@ -109,4 +118,5 @@ __all__ = [
     "UpstreamTimeout",
     "Usage",
     "ValidationError",
+    "Verdict",
 ]

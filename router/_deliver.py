@@ -115,7 +115,7 @@ async def _whole(run: Run, ticket: Ticket, stack: contextlib.AsyncExitStack) -> 
 
 async def open_stream(run: Run, index: int, candidate: Candidate) -> Upstream:
     """One stream attempt: open the upstream and read until its first content (or its end)."""
-    ticket = Ticket(run, candidate)
+    ticket = await Ticket.take(run, candidate)
     rt = run.rt
     stack = contextlib.AsyncExitStack()
     try:
@@ -158,11 +158,11 @@ async def open_stream(run: Run, index: int, candidate: Candidate) -> Upstream:
         return upstream
     except UpstreamError as exc:
         await stack.aclose()
-        ticket.failed(exc)
+        await ticket.failed(exc)
         raise
     except BaseException:
         await stack.aclose()
-        ticket.cancelled()
+        await ticket.cancelled()
         raise
 
 
@@ -222,11 +222,11 @@ async def deliver(run: Run, upstream: Upstream) -> AsyncIterator[StreamChunk]:
             upstream.take(delta_or_end)
     except UpstreamError as exc:
         await upstream.aclose()
-        ticket.failed(exc)
+        await ticket.failed(exc)
         raise
     except BaseException:
         await upstream.aclose()
-        ticket.cancelled()
+        await ticket.cancelled()
         raise
     await upstream.aclose()
     ended = run.now()
@@ -242,7 +242,7 @@ async def deliver(run: Run, upstream: Upstream) -> AsyncIterator[StreamChunk]:
     if cost is None:
         cost = offer.cost_usd(usage.prompt_tokens, usage.completion_tokens)
     run.record(offer, "ok", ended - ticket.started, 200, None)
-    ticket.ok(usage.total_tokens, None, ended, upstream.ttft)
+    await ticket.ok(usage.total_tokens, None, ended, upstream.ttft)
     yield StreamChunk(
         finish_reason=normalize_finish_reason(upstream.finish_reason),
         usage=usage,

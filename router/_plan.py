@@ -85,6 +85,7 @@ class Planner:
             output_tokens=request.max_tokens or self._rt.default_output,
             now=_LOOP_CLOCK.now(),
             stream=stream,
+            admission=self._rt.admission,
         )
 
     def _exclusion(

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from ..policies import CheapestPerToken, MemoryStore, Policy, RateLimitAware, RequestContext, StateStore
+from ..policies import CheapestPerToken, Policy, RateLimitAware, RequestContext
 from ..providers import (
     AiohttpTransport,
     ChatRequest,
@@ -35,6 +35,7 @@ from ..providers import (
     ValidationError,
     adapter_for,
 )
+from ._admission import Admission
 from ._attempt import attempt
 from ._backoff import Backoff
 from ._breaker import BreakerConfig
@@ -48,6 +49,7 @@ from ._loop import failover
 from ._plan import Plan, Planner
 from ._run import Run
 from ._runtime import Capacity, Runtime
+from ._store import MemoryStore, Store
 from ._stream import Stream
 from ._streamed import assemble, chunks, run_for
 
@@ -80,9 +82,11 @@ class Router:
             waits inside the client for a connection with its timeouts running.
         session: an aiohttp session for the default transport; never closed here.
         wall_clock: Unix time, for reply timestamps and HTTP-date Retry-After.
-        seed: seeds backoff jitter and breaker-break jitter.
+        seed: seeds backoff jitter (and breaker-break jitter, with the default store).
         breaker: thresholds and breaks of the circuit breakers.
-        store: where breakers and rate-limit accounts keep their state.
+        store: where the breakers and the rate-limit accounts keep their state (default:
+            a :class:`MemoryStore` of this router's own). Routers given the same store
+            share limits and breakers.
         stream_upstream: have :meth:`chat` stream from the gateway by default (see there).
             Off by default: a plain reply costs less CPU, and the per-attempt timeouts
             bound it; turn it on to catch a stalled answer within the stall limit.
@@ -119,7 +123,7 @@ class Router:
         wall_clock: Callable[[], float] = time.time,
         seed: int | None = None,
         breaker: BreakerConfig | None = None,
-        store: StateStore | None = None,
+        store: Store | None = None,
         stream_upstream: bool = False,
         max_retry_after: float = 120.0,
         unavailable_for: float = 300.0,
@@ -141,12 +145,11 @@ class Router:
         # Retry-After, is never ignored whatever ordering policy is chosen.
         inner = policy if policy is not None else CheapestPerToken()
         inner.check(graph.gateways)
-        limits = inner if isinstance(inner, RateLimitAware) else RateLimitAware(inner, store=store)
-        capacity = Capacity()
-        self._stop_listening = limits.on_release(capacity.freed)
+        ranking = inner if isinstance(inner, RateLimitAware) else RateLimitAware(inner)
         chosen: Transport = transport if transport is not None else AiohttpTransport(session)
-        # Each gateway's requests in flight are capped at the connection pool's size per host.
-        limits.attach(graph.gateways, connections=chosen.connections_per_host)
+        state: Store = store if store is not None else MemoryStore(seed=seed)
+        capacity = Capacity()
+        self._stop_listening = state.on_release(capacity.freed)
         self._deadline = float(deadline)
         self._stream_upstream = stream_upstream
         self._closed = False
@@ -156,9 +159,10 @@ class Router:
             gateways=graph.gateways,
             adapters={name: adapter_for(gw) for name, gw in graph.gateways.items()},
             transport=chosen,
-            policy=limits,
-            limits=limits,
-            health=Health(breaker, store if store is not None else MemoryStore(), random.Random(seed)),
+            policy=ranking,
+            # Each gateway's requests in flight are capped at the connection pool's size per host.
+            admission=Admission(graph.gateways, state, chosen.connections_per_host),
+            health=Health(state, breaker),
             closures=Closures(),
             budget=retry_budget if retry_budget is not None else RetryBudget(),
             backoff=backoff if backoff is not None else Backoff(),
@@ -174,7 +178,7 @@ class Router:
             max_retry_after=float(max_retry_after),
             unavailable_for=float(unavailable_for),
             # A policy that learns nothing is not told about attempts (no Outcome per attempt).
-            policy_learns=limits.learns,
+            policy_learns=ranking.learns,
             honours_timeouts=chosen.honours_timeouts,
         )
         self._planner = Planner(self._rt)
@@ -233,9 +237,9 @@ class Router:
         return self._rt.health
 
     @property
-    def limits(self) -> RateLimitAware:
+    def admission(self) -> Admission:
         """The rate-limit accounts (token buckets and slots per gateway)."""
-        return self._rt.limits
+        return self._rt.admission
 
     def subscribe(self, hook: Hook) -> Callable[[], None]:
         """Receive every :class:`Event`; returns a function that unsubscribes."""

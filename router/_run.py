@@ -15,8 +15,8 @@ from ..policies import Deferral, RequestContext
 from ..providers import Attempt, ChatRequest, Offer, SaturatedError, UpstreamError
 from ._breaker import BreakerState
 from ._events import Event, Hooks
-from ._health import Reported
 from ._runtime import Runtime
+from ._store import Reported
 
 __all__ = ["BudgetSpent", "Deferred", "Run", "Skipped"]
 

@@ -20,8 +20,9 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from ..policies import Policy, RateLimitAware
+from ..policies import Policy
 from ..providers import Adapter, Gateway, ProviderGraph, Timeouts, TokenEstimator, Transport
+from ._admission import Admission
 from ._backoff import Backoff
 from ._budget import RetryBudget
 from ._closures import Closures
@@ -62,7 +63,7 @@ class Runtime:
     adapters: Mapping[str, Adapter]
     transport: Transport
     policy: Policy
-    limits: RateLimitAware
+    admission: Admission
     health: Health
     closures: Closures
     budget: RetryBudget

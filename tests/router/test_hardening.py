@@ -242,7 +242,7 @@ async def test_retry_after_is_clamped_to_max_retry_after(fake_time: looptime.Loo
     async with Router(_graph("a", "b"), transport=MockTransport(handler), max_retry_after=30) as router:
         await router.chat("m", HI)
         now = asyncio.get_running_loop().time()
-        closed_for = router.limits.account("a", now).closed_until - now
+        closed_for = router.admission.snapshot("a", now).closed_until - now
     assert 0 < closed_for <= 30
 
 

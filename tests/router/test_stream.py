@@ -231,9 +231,9 @@ async def test_a_thousand_abandoned_streams_leave_nothing_open(
             task.cancel()
         await asyncio.gather(*stuck, return_exceptions=True)
         await asyncio.sleep(0.1)
-        snap = router.limits.snapshot("onetoken", fake_time.time())
+        snap = router.admission.snapshot("onetoken", fake_time.time())
         assert (snap.in_flight, snap.reserved_tokens) == (0, 0)
-        assert router.health.model_breaker("onetoken", "gpt-4o-mini").probes_in_flight == 0
+        assert router.health.breaker("onetoken", "gpt-4o-mini").probes_in_flight == 0
         assert emu.stats("onetoken").in_flight == 0, "the emulator saw every connection close"
         assert emu.stats("onetoken").streams >= 500, (
             "cancelled ones still queued for a connection never got there"
