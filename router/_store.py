@@ -307,7 +307,7 @@ def _apply(
     if verdict is Verdict.SUCCESS:
         return breaker.success(permission, now, latency)
     if verdict is Verdict.FAILURE:
-        return breaker.failure(permission, now, reason)
+        return breaker.failure(permission, now, reason, latency)
     breaker.release(permission, now)
     if verdict is Verdict.REFUSED:
         return breaker.force_open(now, config.account_break, f"the account was refused: {reason}")
