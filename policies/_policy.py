@@ -22,7 +22,16 @@ import attrs
 from ..providers import ChatRequest, ConfigError, Offer, UpstreamError
 from ._bucket import Deferral
 
-__all__ = ["Chain", "Deferrals", "OrderingPolicy", "Outcome", "Policy", "RequestContext", "offer_key"]
+__all__ = [
+    "Chain",
+    "Deferrals",
+    "OrderingPolicy",
+    "Outcome",
+    "Policy",
+    "RequestContext",
+    "offer_key",
+    "retries",
+]
 
 
 def offer_key(offer: Offer) -> tuple[str, str]:
@@ -88,9 +97,21 @@ class Outcome:
 
 @runtime_checkable
 class Policy(Protocol):
-    """Orders a request's candidates; may learn from outcomes; never does I/O."""
+    """Orders a request's candidates; may learn from outcomes; never does I/O.
+
+    Attributes:
+        name: how explanations and reports name it.
+        retry_same: how many times a retryable failure (a 5xx, a timeout, a 429
+            whose Retry-After falls inside the deadline) is retried on the same
+            target, with backoff, before the request moves on (0: move on at once).
+    """
 
     name: str
+
+    @property
+    def retry_same(self) -> int:
+        """Retries of a retryable failure on the same target before moving on."""
+        ...
 
     def rank(self, offers: Sequence[Offer], ctx: RequestContext) -> list[Offer]:
         """The offers in the order to try them."""
@@ -122,10 +143,22 @@ class Policy(Protocol):
         ...
 
 
+def retries(value: object) -> int:
+    """A valid ``retry_same``.
+
+    Raises:
+        ConfigError: unless it is a whole number from 0 to 10.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+        raise ConfigError(f"retry_same must be a whole number from 0 to 10, not {value!r}")
+    return value
+
+
 class OrderingPolicy:
     """A policy that orders by a sort key per offer (lower first; ties keep catalog order)."""
 
     name = "ordering"
+    retry_same = 0
 
     def key(self, offer: Offer, ctx: RequestContext) -> Any:
         """The sort key of ``offer`` for this request."""
@@ -167,7 +200,7 @@ class OrderingPolicy:
 class Chain(OrderingPolicy):
     """Several orderings in turn: the first decides, each next one breaks the ties left.
 
-    Failover decisions are the first policy's; every policy observes outcomes.
+    Failover decisions (and ``retry_same``) are the first policy's; every policy observes outcomes.
     """
 
     def __init__(self, *policies: OrderingPolicy) -> None:
@@ -180,6 +213,7 @@ class Chain(OrderingPolicy):
             raise ConfigError("Chain needs at least one policy")
         self.policies: tuple[OrderingPolicy, ...] = tuple(flat)
         self.name = " then ".join(p.name for p in self.policies)
+        self.retry_same = self.policies[0].retry_same
 
     def key(self, offer: Offer, ctx: RequestContext) -> Any:
         """The tuple of every policy's key."""

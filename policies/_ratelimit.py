@@ -99,6 +99,11 @@ class RateLimitAware:
         self.inner.check(gateways)
 
     @property
+    def retry_same(self) -> int:
+        """The inner policy's."""
+        return self.inner.retry_same
+
+    @property
     def learns(self) -> bool:
         """Whether the inner policy wants to hear about attempts."""
         inner = self.inner

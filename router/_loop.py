@@ -106,42 +106,93 @@ class _Loop(Generic[T]):
         return any(self._fits(c.offer) for c in self.plan[index + 1 :])
 
     async def first_pass(self) -> _Found[T] | _Exhausted:
-        """Each candidate once, in order."""
+        """Each candidate once, in order; a retryable failure retried in place up to the policy's
+        ``retry_same`` times; and before falling back to another model, this model's failed
+        targets retried once (quality degrades last)."""
         run = self.run
         failover_on = run.rt.policy.failover_on
+        tier = self.plan[0].tier if self.plan else 0
         for index, candidate in enumerate(self.plan):
+            if candidate.tier != tier:
+                found = await self._retry_tier(tier)
+                if found is not None:
+                    return found
+                tier = candidate.tier
             if not self._fits(candidate.offer):
                 continue
-            try:
-                return _Found(await self.attempt(run, index, candidate))
-            except Deferred as deferred:
-                run.deferred[index] = deferred.deferral
-                self.revisits.append(_Revisit(index, deferred.deferral.until, deferred.deferral, None))
-            except Skipped as exc:
-                self.skipped.append((candidate.offer, str(exc)))
-            except BudgetSpent:
-                self.revisits = []
-                return _Exhausted("the retry budget is spent")
-            except UpstreamError as exc:
-                row = exc.failure
-                if row.failover is Failover.LARGER_CONTEXT:
-                    # Only a candidate with a known, larger window may help; with none
-                    # left, the gateway's own 400 goes to the caller at once.
-                    if self._larger_context_left(index):
-                        continue
-                    exc.attempts = tuple(run.attempts)
-                    raise
-                if not failover_on(exc):
+            retries = 0
+            while True:
+                try:
+                    return _Found(await self.attempt(run, index, candidate))
+                except Deferred as deferred:
+                    run.deferred[index] = deferred.deferral
+                    self.revisits.append(_Revisit(index, deferred.deferral.until, deferred.deferral, None))
+                except Skipped as exc:
+                    self.skipped.append((candidate.offer, str(exc)))
+                except BudgetSpent:
+                    self.revisits = []
+                    return _Exhausted("the retry budget is spent")
+                except UpstreamError as exc:
+                    row = exc.failure
+                    if row.failover is Failover.LARGER_CONTEXT:
+                        # Only a candidate with a known, larger window may help; with none
+                        # left, the gateway's own 400 goes to the caller at once.
+                        if self._larger_context_left(index):
+                            break
+                        exc.attempts = tuple(run.attempts)
+                        raise
+                    if not failover_on(exc):
+                        if row.retry is not Retry.NEVER:
+                            # The policy keeps the request on this target: retry it here as
+                            # the failure table allows, and try no other candidate.
+                            self.revisits.append(_retry_of(run, index, exc))
+                            return _Exhausted("no candidate is left")
+                        exc.attempts = tuple(run.attempts)
+                        raise
                     if row.retry is not Retry.NEVER:
-                        # The policy keeps the request on this target: retry it here as
-                        # the failure table allows, and try no other candidate.
-                        self.revisits.append(_retry_of(run, index, exc))
-                        break
-                    exc.attempts = tuple(run.attempts)
-                    raise
-                if row.retry is not Retry.NEVER:
-                    self.revisits.append(_retry_of(run, index, exc))
+                        if retries < run.rt.retry_same:
+                            if await self._back_off(candidate, exc, retries):
+                                retries += 1
+                                continue
+                        elif not retries:
+                            self.revisits.append(_retry_of(run, index, exc))
+                break
         return _Exhausted("no candidate is left")
+
+    async def _back_off(self, candidate: Candidate, error: UpstreamError, retries: int) -> bool:
+        """Wait out the backoff before the ``retries``-th retry in place; False when the deadline
+        would pass first (the request moves on instead)."""
+        run = self.run
+        rt = run.rt
+        wait = rt.backoff.delay(retries, rt.rng, rt.retry_after(error.retry_after))
+        if run.now() + wait >= run.limit:
+            return False
+        if run.hooks is not None:
+            run.emit("retry", candidate.offer, latency=wait, attempt=len(run.attempts) + 1)
+        await asyncio.sleep(wait)
+        return True
+
+    async def _retry_tier(self, tier: int) -> _Found[T] | _Exhausted | None:
+        """Before a fallback model: retry this model's failed targets once each, as they come due."""
+        run = self.run
+        entries = [
+            r
+            for r in self.revisits
+            if r.error is not None
+            and self.plan[r.index].tier == tier
+            and self._fits(self.plan[r.index].offer)
+        ]
+        for entry in sorted(entries, key=lambda r: (r.ready or 0.0, r.index)):
+            ready = entry.ready or 0.0
+            if ready >= run.limit:
+                continue
+            wait = ready - run.now()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            result = await self._again(entry)
+            if result is not None:
+                return result
+        return None
 
     async def _wait(self, revisits: list[_Revisit], now: float) -> None:
         """Until the soonest revisit is due, or a slot frees for one waiting on a slot."""
@@ -158,10 +209,45 @@ class _Loop(Generic[T]):
         else:
             await asyncio.sleep(wait)
 
+    async def _again(self, entry: _Revisit) -> _Found[T] | _Exhausted | None:
+        """One more attempt at a revisited candidate; None when the loop goes on (the entry
+        re-deferred, dropped, or replaced by its next retry)."""
+        run = self.run
+        revisits = self.revisits
+        candidate = self.plan[entry.index]
+        if run.hooks is not None and entry.error is not None:
+            run.emit("retry", candidate.offer, latency=entry.wait, attempt=len(run.attempts) + 1)
+        try:
+            return _Found(await self.attempt(run, entry.index, candidate))
+        except Deferred as deferred:
+            entry.deferral = deferred.deferral
+            if entry.error is None:
+                run.deferred[entry.index] = deferred.deferral
+            until = deferred.deferral.until
+            # Always wait a little before asking again: never spin on a time already here.
+            entry.ready = None if until is None else max(until, run.now() + _MIN_WAIT)
+        except Skipped:
+            revisits.remove(entry)
+        except BudgetSpent:
+            return _Exhausted("the retry budget is spent")
+        except UpstreamError as exc:
+            row = exc.failure
+            if row.failover is Failover.LARGER_CONTEXT or not (
+                run.rt.policy.failover_on(exc) or row.retry is not Retry.NEVER
+            ):
+                exc.attempts = tuple(run.attempts)
+                raise
+            revisits.remove(entry)
+            # One retry per failure, except where the table says "after each
+            # Retry-After" (a 429): that goes on while the deadline and budget allow.
+            if row.retry is not Retry.NEVER and (entry.error is None or row.retry is Retry.AFTER_RETRY_AFTER):
+                retries = 0 if entry.error is None else entry.retries + 1
+                revisits.append(_retry_of(run, entry.index, exc, retries))
+        return None
+
     async def revisit(self, reason: str) -> _Found[T] | _Exhausted:
         """Come back to deferred and failed candidates as they free, until none is left or the deadline."""
         run = self.run
-        failover_on = run.rt.policy.failover_on
         revisits = self.revisits
         while revisits:
             now = run.now()
@@ -181,38 +267,9 @@ class _Loop(Generic[T]):
                 now = run.now()
                 due = [r for r in revisits if r.ready is None or r.ready <= now + 1e-9]
             for entry in sorted(due, key=lambda r: r.index):
-                candidate = self.plan[entry.index]
-                if run.hooks is not None and entry.error is not None:
-                    run.emit("retry", candidate.offer, latency=entry.wait, attempt=len(run.attempts) + 1)
-                try:
-                    return _Found(await self.attempt(run, entry.index, candidate))
-                except Deferred as deferred:
-                    entry.deferral = deferred.deferral
-                    if entry.error is None:
-                        run.deferred[entry.index] = deferred.deferral
-                    until = deferred.deferral.until
-                    # Always wait a little before asking again: never spin on a time already here.
-                    entry.ready = None if until is None else max(until, run.now() + _MIN_WAIT)
-                    continue
-                except Skipped:
-                    revisits.remove(entry)
-                except BudgetSpent:
-                    return _Exhausted("the retry budget is spent")
-                except UpstreamError as exc:
-                    row = exc.failure
-                    if row.failover is Failover.LARGER_CONTEXT or not (
-                        failover_on(exc) or row.retry is not Retry.NEVER
-                    ):
-                        exc.attempts = tuple(run.attempts)
-                        raise
-                    revisits.remove(entry)
-                    # One retry per failure, except where the table says "after each
-                    # Retry-After" (a 429): that goes on while the deadline and budget allow.
-                    if row.retry is not Retry.NEVER and (
-                        entry.error is None or row.retry is Retry.AFTER_RETRY_AFTER
-                    ):
-                        retries = 0 if entry.error is None else entry.retries + 1
-                        revisits.append(_retry_of(run, entry.index, exc, retries))
+                result = await self._again(entry)
+                if result is not None:
+                    return result
         return _Exhausted(reason)
 
 

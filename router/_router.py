@@ -179,6 +179,7 @@ class Router:
             unavailable_for=float(unavailable_for),
             # A policy that learns nothing is not told about attempts (no Outcome per attempt).
             policy_learns=ranking.learns,
+            retry_same=ranking.retry_same,
             honours_timeouts=chosen.honours_timeouts,
         )
         self._planner = Planner(self._rt)

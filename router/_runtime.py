@@ -80,6 +80,7 @@ class Runtime:
     max_retry_after: float
     unavailable_for: float
     policy_learns: bool
+    retry_same: int
     honours_timeouts: bool
 
     def attempt_timeouts(self, remaining: float) -> Timeouts:
