@@ -60,20 +60,31 @@ class Admission:
         gateways: the router's gateways (their tiers).
         store: where the accounts' state lives.
         connections: the HTTP client's connections per host (None: no cap).
+        slow_start: the requests in flight an account with no recent success admits
+            (None: no slow start); see ``policies/_bucket.py``.
     """
 
-    __slots__ = ("_accounts", "_connections", "store")
+    __slots__ = ("_accounts", "_connections", "_slow_start", "store")
 
-    def __init__(self, gateways: Mapping[str, Gateway], store: Store, connections: int | None) -> None:
+    def __init__(
+        self,
+        gateways: Mapping[str, Gateway],
+        store: Store,
+        connections: int | None,
+        slow_start: int | None = None,
+    ) -> None:
         self.store = store
         self._connections = connections
-        self._accounts = {name: Account(name, gw.tier, connections) for name, gw in gateways.items()}
+        self._slow_start = slow_start
+        self._accounts = {
+            name: Account(name, gw.tier, connections, slow_start) for name, gw in gateways.items()
+        }
 
     def account(self, gateway: str) -> Account:
         """The account of ``gateway``."""
         account = self._accounts.get(gateway)
         if account is None:
-            account = self._accounts[gateway] = Account(gateway, None, self._connections)
+            account = self._accounts[gateway] = Account(gateway, None, self._connections, self._slow_start)
         return account
 
     def deferral(self, offer: Offer, ctx: RequestContext) -> Deferral | None:

@@ -10,16 +10,27 @@ closes, and which breaker it counts against, is the failure table's
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from types import TracebackType
 
 from ..policies import Deferral, Outcome, Reservation
-from ..providers import Adapter, Attempt, Closes, DeadlineExceeded, Gateway, Reply, UpstreamError
-from ._plan import Candidate
+from ..providers import (
+    Adapter,
+    Attempt,
+    Closes,
+    DeadlineExceeded,
+    Gateway,
+    Reply,
+    RouterError,
+    UpstreamError,
+)
+from ._loop import failover
+from ._plan import Candidate, Plan
 from ._run import BudgetSpent, Deferred, Run, Skipped
 from ._store import Permit
 
-__all__ = ["Ticket", "attempt"]
+__all__ = ["Ticket", "attempt", "complete"]
 
 
 class Ticket:
@@ -234,3 +245,35 @@ async def attempt(run: Run, index: int, candidate: Candidate) -> Reply:
         run.attempts.append(done)
         await ticket.ok(reply.usage.total_tokens, raw.headers, ended, None)
         return reply
+
+
+async def complete(run: Run, plan: Plan) -> Reply:
+    """A plain request from start to finish: the failover loop over ``plan`` inside the deadline,
+    reported as it starts and as it ends (cancelled, failed or answered)."""
+    run.started_event()
+    try:
+        if run.rt.honours_timeouts:
+            # The transport needs no timer here: every attempt's timeouts are clipped to
+            # what is left of the deadline and every backoff is checked against it.
+            reply = await failover(run, plan, attempt)
+        else:
+            try:
+                async with asyncio.timeout(run.deadline):
+                    reply = await failover(run, plan, attempt)
+            except TimeoutError as exc:
+                if isinstance(exc, RouterError):
+                    raise
+                saturated = run.saturated()
+                if saturated is not None:
+                    raise saturated from None
+                raise DeadlineExceeded(run.deadline, run.attempts, run.errors) from (
+                    run.errors[0] if run.errors else None
+                )
+    except asyncio.CancelledError:
+        run.finish(None, cancelled=True)
+        raise
+    except BaseException as exc:
+        run.finish(exc)
+        raise
+    run.finish(None)
+    return reply

@@ -24,7 +24,6 @@ from ..providers import (
     AiohttpTransport,
     ChatRequest,
     ConfigError,
-    DeadlineExceeded,
     HeuristicEstimator,
     ProviderGraph,
     Reply,
@@ -36,7 +35,7 @@ from ..providers import (
     adapter_for,
 )
 from ._admission import Admission
-from ._attempt import attempt
+from ._attempt import complete
 from ._backoff import Backoff
 from ._breaker import BreakerConfig
 from ._budget import RetryBudget
@@ -45,10 +44,9 @@ from ._env import gateways_from_env
 from ._events import Hook, Hooks
 from ._explain import Explanation
 from ._health import Health
-from ._loop import failover
 from ._plan import Plan, Planner
 from ._run import Run
-from ._runtime import Capacity, Runtime
+from ._runtime import Capacity, Runtime, check_settings
 from ._store import MemoryStore, Store
 from ._stream import Stream
 from ._streamed import assemble, chunks, run_for
@@ -95,6 +93,10 @@ class Router:
             A zero, negative, NaN or past ``Retry-After`` counts as none.
         unavailable_for: how long an offer is left out of plans after its gateway
             answered that it does not serve the model (a stale snapshot).
+        slow_start: a gateway with no recent success (a fresh router, or one of its
+            breakers just opened) admits this many requests in flight; each answer
+            widens it by one (doubling per round of answers) up to its cap. None
+            turns slow start off.
 
     A router belongs to the event loop it is first used on; using it from another
     loop raises :class:`RouterError` (make one router per loop).
@@ -127,18 +129,19 @@ class Router:
         stream_upstream: bool = False,
         max_retry_after: float = 120.0,
         unavailable_for: float = 300.0,
+        slow_start: int | None = 4,
     ) -> None:
         if not isinstance(graph, ProviderGraph):
             raise ConfigError(f"Router takes a ProviderGraph, not {type(graph).__name__}")
         if policy is not None and not isinstance(policy, Policy):
             raise ConfigError(f"policy must be a policy object such as CheapestPerToken(), not {policy!r}")
-        for name, value in (("max_retry_after", max_retry_after), ("unavailable_for", unavailable_for)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
-                raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")
-        if not isinstance(deadline, int | float) or deadline <= 0:
-            raise ConfigError(f"deadline must be a positive number of seconds, not {deadline!r}")
-        if default_output_tokens <= 0:
-            raise ConfigError("default_output_tokens must be positive")
+        check_settings(
+            deadline=deadline,
+            max_retry_after=max_retry_after,
+            unavailable_for=unavailable_for,
+            default_output_tokens=default_output_tokens,
+            slow_start=slow_start,
+        )
         if transport is not None and session is not None:
             raise ConfigError("pass a transport or a session, not both")
         # Rate-limit awareness is always on: a tier given to a gateway, or a 429's
@@ -161,7 +164,7 @@ class Router:
             transport=chosen,
             policy=ranking,
             # Each gateway's requests in flight are capped at the connection pool's size per host.
-            admission=Admission(graph.gateways, state, chosen.connections_per_host),
+            admission=Admission(graph.gateways, state, chosen.connections_per_host, slow_start),
             health=Health(state, breaker),
             closures=Closures(),
             budget=retry_budget if retry_budget is not None else RetryBudget(),
@@ -333,34 +336,7 @@ class Router:
         request, plan, ctx, limit = self._request(model, messages, deadline, params, stream=False)
         if stream_upstream if stream_upstream is not None else self._stream_upstream:
             return await assemble(self._rt, run_for(self._rt, request, ctx, limit), plan)
-        run = Run(self._rt, request, ctx, limit)
-        run.started_event()
-        try:
-            if self._rt.honours_timeouts:
-                # The transport needs no timer here: every attempt's timeouts are clipped to
-                # what is left of the deadline and every backoff is checked against it.
-                reply = await failover(run, plan, attempt)
-            else:
-                try:
-                    async with asyncio.timeout(limit):
-                        reply = await failover(run, plan, attempt)
-                except TimeoutError as exc:
-                    if isinstance(exc, RouterError):
-                        raise
-                    saturated = run.saturated()
-                    if saturated is not None:
-                        raise saturated from None
-                    raise DeadlineExceeded(limit, run.attempts, run.errors) from (
-                        run.errors[0] if run.errors else None
-                    )
-        except asyncio.CancelledError:
-            run.finish(None, cancelled=True)
-            raise
-        except BaseException as exc:
-            run.finish(exc)
-            raise
-        run.finish(None)
-        return reply
+        return await complete(Run(self._rt, request, ctx, limit), plan)
 
     def stream(
         self,

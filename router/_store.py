@@ -12,7 +12,8 @@ at a time, atomically:
                        gateway's ``x-ratelimit-remaining-*`` counts
 ``close_until``        a 429: close the account until its Retry-After
 ``record``             end both permissions with a verdict each (success, failure,
-                       neutral, refused account)
+                       neutral, refused account); a success widens the account's
+                       slow-start window, a breaker opening starts it over
 =====================  ===============================================================
 
 plus reads that never do I/O, for planning and ranking (``peek``, ``breaker``) and
@@ -44,11 +45,13 @@ __all__ = ["Account", "Admitted", "BreakerView", "MemoryStore", "Permit", "Store
 
 @attrs.frozen
 class Account:
-    """What one gateway account is limited by: its tier and its HTTP connection pool's size."""
+    """What one gateway account is limited by: its tier, its HTTP connection pool's size, and the
+    slow-start window it starts from when it has no recent success (None: no slow start)."""
 
     gateway: str
     tier: Tier | None
     connections: int | None
+    slow_start: int | None = None
 
 
 class Verdict(enum.Enum):
@@ -185,7 +188,13 @@ class MemoryStore:
     def _account(self, account: Account, now: float) -> AccountLimits:
         state = self._accounts.get(account.gateway)
         if state is None:
-            state = AccountLimits(account.gateway, account.tier, now, connections=account.connections)
+            state = AccountLimits(
+                account.gateway,
+                account.tier,
+                now,
+                connections=account.connections,
+                slow_start=account.slow_start,
+            )
             self._accounts[account.gateway] = state
         return state
 
@@ -277,10 +286,11 @@ class MemoryStore:
         latency: float,
         reason: str,
     ) -> list[Reported]:
-        """End ``permit`` with a verdict for each breaker."""
+        """End ``permit`` with a verdict for each breaker; feed the account's slow start."""
         if permit.ended:
             return _NONE
         permit.ended = True
+        account = self._accounts.get(permit.gateway)
         g = _apply(
             self.breaker(permit.gateway, None, config), permit.gateway_permission, verdicts[0], config, now,
             latency, reason,
@@ -289,6 +299,11 @@ class MemoryStore:
             self.breaker(permit.gateway, permit.gateway_model, config), permit.model_permission, verdicts[1],
             config, now, latency, reason,
         )  # fmt: skip
+        if account is not None:
+            if verdicts[0] is Verdict.SUCCESS:
+                account.succeeded()
+            if any(t is not None and t.after is BreakerState.OPEN for t in (g, m)):
+                account.restart()
         return _reports(permit.gateway, permit.gateway_model, g, m)
 
     def __len__(self) -> int:

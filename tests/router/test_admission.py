@@ -112,8 +112,8 @@ async def test_cancelling_a_thousand_in_flight_requests_leaves_nothing_held(fake
     async with Emulator(seed=1) as emu:
         await emu.set_faults("oneai", Faults(latency=100.0))
         graph = ProviderGraph.from_catalogs(emu.gateways(tiers={"oneai": tier}))
-        transport = AiohttpTransport(limit=2000, limit_per_host=2000)  # all 1,000 really in flight
-        async with Router(graph, transport=transport) as router:
+        transport = AiohttpTransport(limit=2000, limit_per_host=2000)  # all 1,000 really in flight...
+        async with Router(graph, transport=transport, slow_start=None) as router:  # ...at once
             tasks = [asyncio.create_task(router.chat("kimi", HI, max_tokens=10)) for _ in range(1000)]
             await asyncio.sleep(1)
             held = router.admission.snapshot("oneai", fake_time.time())
