@@ -51,6 +51,7 @@ from ._budget import RetryBudget
 from ._events import Event, Hook
 from ._explain import Excluded, Explanation, Ranked
 from ._health import Health
+from ._hedge import Hedge
 from ._router import Router
 from ._store import Account, Admitted, BreakerView, MemoryStore, Permit, Reported, Store, Verdict
 from ._stream import Stream
@@ -81,6 +82,7 @@ __all__ = [
     "Excluded",
     "Explanation",
     "Health",
+    "Hedge",
     "Hook",
     "InsufficientBalance",
     "MalformedReply",

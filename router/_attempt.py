@@ -148,6 +148,8 @@ class Ticket:
         run, rt = self.run, self.run.rt
         latency = ended - self.started
         run.transitions(await rt.health.record(self.permit, None, ttft or latency, ended))
+        if rt.hedging is not None:
+            rt.hedging.observe(self.offer, ttft or latency)
         await rt.admission.settle(self.reservation, used_tokens, headers, ended)
         if rt.policy_learns:
             rt.policy.observe(Outcome(offer=self.offer, ok=True, latency=latency, now=ended, ttft=ttft))

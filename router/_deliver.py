@@ -76,6 +76,11 @@ class Upstream:
     async def aclose(self) -> None:
         await self.stack.aclose()
 
+    async def discard(self) -> None:
+        """Close it unread and give its attempt back (a hedge's twin that answered second)."""
+        await self.stack.aclose()
+        await self.ticket.cancelled()
+
     def take(self, delta: StreamDelta) -> None:
         """Fold one delta into the upstream's state."""
         if delta.done:

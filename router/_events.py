@@ -8,6 +8,7 @@ Names (a tested contract):
 - ``failover``: moving to another target of the same model (``detail``: from where).
 - ``fallback``: moving to a fallback model (``detail``: from which model).
 - ``retry``: trying a target that failed again, after ``latency`` seconds of backoff.
+- ``hedge``: a slow attempt's twin sent to this target (``detail``: which was slow).
 - ``budget.exhausted``: the retry budget stopped a further attempt.
 - ``breaker.opened``, ``breaker.half_opened``, ``breaker.closed``: a circuit breaker
   changed state (``gateway_model`` None: the gateway's own; ``latency``: the break).

@@ -44,6 +44,7 @@ from ._env import gateways_from_env
 from ._events import Hook, Hooks
 from ._explain import Explanation
 from ._health import Health
+from ._hedge import Hedge, Hedging
 from ._plan import Plan, Planner
 from ._run import Run
 from ._runtime import Capacity, Runtime, check_settings
@@ -97,6 +98,8 @@ class Router:
             breakers just opened) admits this many requests in flight; each answer
             widens it by one (doubling per round of answers) up to its cap. None
             turns slow start off.
+        hedge: send a slow request's twin to the next candidate and take the first
+            answer (:class:`Hedge`; off by default).
 
     A router belongs to the event loop it is first used on; using it from another
     loop raises :class:`RouterError` (make one router per loop).
@@ -130,6 +133,7 @@ class Router:
         max_retry_after: float = 120.0,
         unavailable_for: float = 300.0,
         slow_start: int | None = 4,
+        hedge: Hedge | None = None,
     ) -> None:
         if not isinstance(graph, ProviderGraph):
             raise ConfigError(f"Router takes a ProviderGraph, not {type(graph).__name__}")
@@ -142,6 +146,8 @@ class Router:
             default_output_tokens=default_output_tokens,
             slow_start=slow_start,
         )
+        if hedge is not None and not isinstance(hedge, Hedge):
+            raise ConfigError(f"hedge takes a Hedge(...), not {hedge!r}")
         if transport is not None and session is not None:
             raise ConfigError("pass a transport or a session, not both")
         # Rate-limit awareness is always on: a tier given to a gateway, or a 429's
@@ -183,6 +189,7 @@ class Router:
             # A policy that learns nothing is not told about attempts (no Outcome per attempt).
             policy_learns=ranking.learns,
             retry_same=ranking.retry_same,
+            hedging=None if hedge is None else Hedging(hedge),
             honours_timeouts=chosen.honours_timeouts,
         )
         self._planner = Planner(self._rt)

@@ -28,6 +28,7 @@ from ._budget import RetryBudget
 from ._closures import Closures
 from ._events import Hooks
 from ._health import Health
+from ._hedge import Hedging
 
 __all__ = ["Capacity", "Runtime", "check_settings"]
 
@@ -109,6 +110,7 @@ class Runtime:
     unavailable_for: float
     policy_learns: bool
     retry_same: int
+    hedging: Hedging | None
     honours_timeouts: bool
 
     def attempt_timeouts(self, remaining: float) -> Timeouts:

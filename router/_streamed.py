@@ -27,7 +27,7 @@ from ..providers import (
     ToolCallAssembler,
     UpstreamError,
 )
-from ._deliver import deliver, open_stream
+from ._deliver import Upstream, deliver, open_stream
 from ._loop import failover
 from ._plan import Plan
 from ._run import Run
@@ -55,7 +55,7 @@ async def chunks(start: Callable[[], Run], plan: Plan, *, restart: bool) -> Asyn
     try:
         while True:
             try:
-                upstream = await failover(run, remaining, open_stream)
+                upstream = await failover(run, remaining, open_stream, Upstream.discard)
             except RouterError:
                 if cause is None:
                     raise
