@@ -6,16 +6,7 @@ snapshots, canonical model ids, the :class:`ProviderGraph`, the wire adapters
 and transport, the clock seam, and the error tree rooted at :class:`RouterError`.
 """
 
-from ._adapters import (
-    Adapter,
-    Dialect,
-    OneLLMAdapter,
-    OpenAIAdapter,
-    RawResponse,
-    StreamDelta,
-    WireRequest,
-    adapter_for,
-)
+from ._adapters import Adapter, adapter_for
 from ._canonical import Canonicalizer
 from ._catalog import ModelInfo, known_models, shipped_canonicalizer
 from ._classify import STATUS_CLASSES, classify, parse_retry_after
@@ -49,12 +40,15 @@ from ._errors import (
     UpstreamTimeout,
     ValidationError,
 )
+from ._exchange import ByteStream, Response, WireRequest
 from ._failures import Breaker, Closes, Failover, Failure, Retry
 from ._gateway import BUILTIN_GATEWAYS, Gateway, Wire, env_var
 from ._graph import ProviderGraph
 from ._index import ModelOffers
 from ._mock import MockTransport
 from ._offer import Capabilities, Offer, PriceSource
+from ._onellm import OneLLMAdapter
+from ._openai import Dialect, OpenAIAdapter
 from ._outcomes import (
     AllCandidatesFailed,
     DeadlineExceeded,
@@ -64,15 +58,15 @@ from ._outcomes import (
 )
 from ._params import PARAMS, Action, dropped_count, may_drop, unmet_needs
 from ._refresh import RefreshReport
-from ._reply import Attempt, Reply, Route, StreamChunk, Usage, normalize_finish_reason
+from ._reply import Answer, Attempt, Delta, Reply, Route, StreamChunk, Usage, normalize_finish_reason
 from ._request import ChatRequest, Message
 from ._secret import Secret
-from ._sse import SSEDecoder, SSEEvent, sse_events
+from ._sse import SSEDecoder, SSEEvent
 from ._standin import TransportFailure
 from ._tier import Tier
 from ._tokens import HeuristicEstimator, TokenEstimator
 from ._toolcalls import ToolCallAssembler
-from ._transport import AiohttpTransport, StreamResponse, Timeouts, Transport
+from ._transport import AiohttpTransport, Timeouts, Transport
 
 __all__ = [
     "BUILTIN_GATEWAYS",
@@ -83,10 +77,12 @@ __all__ = [
     "Adapter",
     "AiohttpTransport",
     "AllCandidatesFailed",
+    "Answer",
     "Attempt",
     "AuthenticationError",
     "BadRequest",
     "Breaker",
+    "ByteStream",
     "Canonicalizer",
     "Capabilities",
     "CatalogConflictWarning",
@@ -99,6 +95,7 @@ __all__ = [
     "ContentFiltered",
     "ContextLengthExceeded",
     "DeadlineExceeded",
+    "Delta",
     "Dialect",
     "EndpointError",
     "Failover",
@@ -126,9 +123,9 @@ __all__ = [
     "PromptTooLong",
     "ProviderGraph",
     "RateLimited",
-    "RawResponse",
     "RefreshReport",
     "Reply",
+    "Response",
     "Retry",
     "RetryableError",
     "Route",
@@ -140,9 +137,7 @@ __all__ = [
     "ServerError",
     "StreamChunk",
     "StreamCut",
-    "StreamDelta",
     "StreamInterrupted",
-    "StreamResponse",
     "Tier",
     "Timeouts",
     "TokenEstimator",
@@ -167,6 +162,5 @@ __all__ = [
     "normalize_finish_reason",
     "parse_retry_after",
     "shipped_canonicalizer",
-    "sse_events",
     "unmet_needs",
 ]

@@ -23,10 +23,8 @@ from ..providers import (
     Offer,
     PromptTooLong,
     UnsupportedFeature,
-    dropped_count,
     env_var,
     may_drop,
-    unmet_needs,
 )
 from ._explain import Excluded, Explanation, Ranked
 from ._runtime import Runtime
@@ -103,7 +101,7 @@ class Planner:
         if unhealthy is not None:
             return "health", unhealthy
         if needs:
-            unmet = unmet_needs(needs, gateway.wire, offer.capabilities)
+            unmet = rt.adapters[gateway.name].unmet(request, offer)
             if unmet:
                 return "feature", f"cannot carry {', '.join(sorted(unmet))}"
         window = offer.context_window
@@ -141,18 +139,13 @@ class Planner:
         needs = request.needs
         sampling = request.sampling()
         droppable = bool(sampling) and may_drop(sampling)
-        gateways = self._rt.gateways
+        adapters = self._rt.adapters
         usable_tiers = []
         for tier in tiers:
             offers = tier.offers
             usable = []
             if sampling and len(offers) > 1 and (droppable or self._drops_some(offers, sampling)):
-                offers = tuple(
-                    sorted(
-                        offers,
-                        key=lambda o: dropped_count(request, gateways[o.gateway or ""].wire, o.capabilities),
-                    )
-                )
+                offers = tuple(sorted(offers, key=lambda o: adapters[o.gateway or ""].drops(request, o)))
             for offer in offers:
                 excluded = self._exclusion(offer, request, ctx, needs)
                 if excluded is None:

@@ -99,7 +99,7 @@ async def assemble(rt: Runtime, run: Run, plan: Plan) -> Reply:
     """chat() over a streaming upstream: restart on interruption, return one complete reply.
 
     Tool-call pieces are assembled as the OpenAI SDK's stream accumulator does
-    (:class:`~providers.ToolCallAssembler`).
+    (:class:`~switchyard.providers.ToolCallAssembler`).
     """
     parts: list[str] = []
     calls = ToolCallAssembler()

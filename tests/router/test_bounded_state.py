@@ -15,7 +15,7 @@ from switchyard.providers import (
     MockTransport,
     Offer,
     ProviderGraph,
-    RawResponse,
+    Response,
 )
 from switchyard.router import Router
 
@@ -95,7 +95,7 @@ async def test_fifty_thousand_healthy_requests_leave_bounded_state(
     fake_time: looptime.LoopTimeEventLoop,
 ) -> None:
     """Retry budget, breakers, latency statistics and limits hold as much after 50k requests as after 5k."""
-    transport = MockTransport(lambda wire: RawResponse(200, {"content-type": "application/json"}, _BODY))
+    transport = MockTransport(lambda wire: Response(200, {"content-type": "application/json"}, _BODY))
     policy = LowestLatency(seed=0)
     sizes: list[dict[str, int]] = []
     async with Router(_graph(), policy=policy, transport=transport, seed=0) as router:
@@ -136,8 +136,6 @@ async def test_routers_sharing_one_policy_let_go_of_it_when_closed() -> None:
         [Gateway.openai_compatible("a", "http://a.test/v1", "k", offers=[Offer("m", "m", 1.0, 1.0)])]
     )
     for _ in range(100):
-        async with Router(
-            graph, policy=policy, transport=MockTransport(lambda wire: RawResponse(500, {}, b""))
-        ):
+        async with Router(graph, policy=policy, transport=MockTransport(lambda wire: Response(500, {}, b""))):
             pass
     assert policy._listeners == []

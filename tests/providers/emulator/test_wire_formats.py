@@ -195,7 +195,9 @@ async def test_our_own_adapters_read_the_emulator(emu: Emulator, gateway: str) -
     wire = adapter.build(ChatRequest.create(offer.model, HI, max_tokens=6), offer, gw)
     transport = AiohttpTransport()
     try:
-        reply = adapter.parse(await transport.send(wire, Timeouts()), wire, offer, gw, wall_now=0)
+        response = await transport.request(wire, Timeouts())
+        reply = await adapter.answer(response, wire, offer, gw, wall_now=0)
+        await response.aclose()
     finally:
         await transport.aclose()
     assert reply.usage.completion_tokens == 6 and reply.finish_reason == "length"
