@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from ..policies import Deferral, Outcome, Reservation
-from ..providers import Adapter, Closes, DeadlineExceeded, Gateway, Reply, Route, UpstreamError
+from ..providers import Closes, DeadlineExceeded, Gateway, Reply, Route, UpstreamError
+from ..providers.wire import Adapter
 from ._health import Permit
 from ._plan import Candidate
 from ._run import BudgetSpent, Deferred, Run, Skipped

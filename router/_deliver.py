@@ -19,7 +19,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 
-from ..providers import Delta, Route, StreamChunk, UpstreamError, UpstreamTimeout, Usage
+from ..providers import Route, StreamChunk, UpstreamError, UpstreamTimeout, Usage
+from ..providers.wire import Delta
 from ._attempt import Ticket
 from ._plan import Candidate
 from ._run import Run

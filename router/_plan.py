@@ -15,17 +15,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
 from ..policies import RequestContext
-from ..providers import (
-    ChatRequest,
-    LoopClock,
-    ModelOffers,
-    NoCandidatesError,
-    Offer,
-    PromptTooLong,
-    UnsupportedFeature,
-    env_var,
-    may_drop,
-)
+from ..providers import ChatRequest, LoopClock, NoCandidatesError, Offer, PromptTooLong, UnsupportedFeature
+from ..providers.wire import ModelOffers, env_var, may_drop
 from ._explain import Excluded, Explanation, Ranked
 from ._runtime import Runtime
 

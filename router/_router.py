@@ -33,8 +33,8 @@ from ..providers import (
     TokenEstimator,
     Transport,
     ValidationError,
-    adapter_for,
 )
+from ..providers.wire import adapter_for
 from ._attempt import attempt
 from ._backoff import Backoff
 from ._breaker import BreakerConfig

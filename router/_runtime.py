@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from ..policies import Policy, RateLimitAware
-from ..providers import Adapter, Gateway, ProviderGraph, Timeouts, TokenEstimator, Transport
+from ..providers import Gateway, ProviderGraph, Timeouts, TokenEstimator, Transport
+from ..providers.wire import Adapter
 from ._backoff import Backoff
 from ._budget import RetryBudget
 from ._closures import Closures

@@ -11,7 +11,6 @@ from openai.types.chat import ChatCompletion
 from switchyard.providers import (
     Capabilities,
     ChatRequest,
-    Delta,
     Gateway,
     MalformedReply,
     Offer,
@@ -24,10 +23,10 @@ from switchyard.providers import (
     StreamCut,
     UnsupportedFeature,
     UpstreamError,
-    adapter_for,
 )
 from switchyard.providers._onellm import OneLLMAdapter
 from switchyard.providers._openai import OpenAIAdapter
+from switchyard.providers.wire import Delta, adapter_for
 
 NOW = 1_700_000_000.0
 ALL_PARAMS: dict[str, Any] = {

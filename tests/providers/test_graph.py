@@ -21,7 +21,6 @@ from switchyard.providers import (
     FakeClock,
     Gateway,
     MockTransport,
-    ModelOffers,
     Offer,
     PriceSource,
     ProviderGraph,
@@ -29,6 +28,7 @@ from switchyard.providers import (
     UnknownModelError,
     WireRequest,
 )
+from switchyard.providers.wire import ModelOffers
 
 
 def test_graph_joins_one_model_across_gateways(graph: ProviderGraph) -> None:

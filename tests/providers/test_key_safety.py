@@ -17,8 +17,8 @@ from switchyard.providers import (
     Response,
     Timeouts,
     UpstreamError,
-    adapter_for,
 )
+from switchyard.providers.wire import adapter_for
 
 from .._loopback import closed_port, read_request, response_head, serve
 

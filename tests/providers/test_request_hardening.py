@@ -16,8 +16,8 @@ from switchyard.providers import (
     Response,
     ValidationError,
     WireRequest,
-    adapter_for,
 )
+from switchyard.providers.wire import adapter_for
 from switchyard.router import Router
 
 HI = [{"role": "user", "content": "hi"}]

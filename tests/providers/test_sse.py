@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from switchyard.providers import (
     AiohttpTransport,
-    Delta,
     Gateway,
     MalformedReply,
     ProviderGraph,
@@ -18,9 +17,9 @@ from switchyard.providers import (
     Timeouts,
     UpstreamError,
     WireRequest,
-    adapter_for,
 )
 from switchyard.providers._sse import LineTooLong, SSEDecoder, SSEEvent, split_lines
+from switchyard.providers.wire import Delta, adapter_for
 from yarl import URL
 
 from .._loopback import read_request, response_head, serve

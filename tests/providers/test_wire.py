@@ -27,8 +27,8 @@ from switchyard.providers import (
     ServerError,
     Timeouts,
     UpstreamError,
-    adapter_for,
 )
+from switchyard.providers.wire import adapter_for
 
 NOW = 1_700_000_000.0
 GATEWAYS = ("onellm", "oneai", "onetoken", "onerouter")
