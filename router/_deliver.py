@@ -133,16 +133,16 @@ async def _next_delta(run: Run, upstream: Upstream, limit: float | None, waiting
     """The next delta within ``limit`` seconds (None: no limit of its own); None when the deltas ended."""
     assert upstream.events is not None
     try:
-        async with asyncio.timeout(limit):
+        async with asyncio.timeout(limit) as scope:
             return await anext(upstream.events)
     except StopAsyncIteration:
         return None
-    except UpstreamError:
-        raise  # the adapter's own (an UpstreamTimeout is a TimeoutError too)
     except TimeoutError as exc:
+        if limit is None or not scope.expired():
+            raise  # the adapter's own UpstreamTimeout (a TimeoutError too), not this limit
         what = "no first token" if waiting_for == "first token" else "the stream stalled"
         raise UpstreamTimeout(
-            upstream.ticket.gateway.name, status=upstream.status, detail=f"{what} within {limit or 0:.3g}s"
+            upstream.ticket.gateway.name, status=upstream.status, detail=f"{what} within {limit:.3g}s"
         ) from exc
 
 

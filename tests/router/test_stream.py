@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from switchyard.policies import LowestLatency
 from switchyard.providers import (
+    AllCandidatesFailed,
     Capabilities,
     Gateway,
     MockTransport,
@@ -353,3 +355,33 @@ def test_bad_input_raises_when_the_stream_is_made() -> None:
     router = Router(_mock_graph("a"), transport=MockTransport(lambda wire: Response(500, {}, b"")))
     with pytest.raises(Exception, match="temperature"):
         router.stream("m", HI, temperature=9)
+
+
+class _UnfinishedBody:
+    """A complete answer's body that the transport could not read in time."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._pieces()
+
+    async def _pieces(self) -> AsyncIterator[bytes]:
+        raise UpstreamTimeout("onellm", status=200, detail="the reply did not finish within 5s")
+        yield b""  # an async generator
+
+    async def read(self) -> bytes:
+        raise UpstreamTimeout("onellm", status=200, detail="the reply did not finish within 5s")
+
+    async def aclose(self) -> None:
+        """Nothing to let go of."""
+
+
+async def test_a_whole_answer_served_as_a_stream_keeps_the_transports_own_error() -> None:
+    """OneLLM's complete answer read as a stream: a body that timed out is the transport's timeout."""
+    graph = ProviderGraph.from_catalogs([Gateway.onellm("k", base_url="http://onellm.test")])
+    transport = MockTransport(lambda wire: Response(200, {}, _UnfinishedBody()))
+    async with Router(graph, transport=transport) as router:
+        with pytest.raises(AllCandidatesFailed) as info:
+            await _collect(router, "gpt-4o-mini")
+    assert info.value.attempts and all(
+        a.outcome == "UpstreamTimeout" and a.error is not None and "the reply did not finish" in a.error
+        for a in info.value.attempts
+    )
