@@ -1,8 +1,9 @@
 """Server-sent events, as the WHATWG HTML standard defines them, for OpenAI-style streams.
 
-The decoder is pure: it takes lines and yields events. Lines come from aiohttp's
-own ``StreamReader`` line iteration (which does the buffering, so an event split
-across network reads arrives whole). Per the standard:
+The decoder is pure: it takes lines and yields events. :func:`split_lines` cuts
+a body's pieces, as the network delivers them, into lines (so an event split
+across network reads arrives whole), and refuses a line over a size limit rather
+than buffering without bound. Per the standard:
 
 - ``data:`` lines of one event are joined with newlines (multi-line data);
 - a line starting with ``:`` is a comment (OneRouter's ``: OPENROUTER PROCESSING``
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 
 import attrs
 
-__all__ = ["SSEDecoder", "SSEEvent", "sse_events"]
+__all__ = ["LineTooLong", "SSEDecoder", "SSEEvent", "split_lines"]
 
 
 @attrs.frozen
@@ -98,13 +99,36 @@ class SSEDecoder:
             self._data = []
 
 
-async def sse_events(
-    lines: AsyncIterable[bytes], decoder: SSEDecoder | None = None
-) -> AsyncIterator[SSEEvent]:
-    """The events in a stream of lines (e.g. ``async for line in response.content``)."""
-    decoder = SSEDecoder() if decoder is None else decoder
-    async for line in lines:
-        event = decoder.feed(line)
-        if event is not None:
-            yield event
-    decoder.close()
+class LineTooLong(Exception):
+    """A line longer than the limit (internal; the adapter turns it into its own error)."""
+
+
+async def split_lines(pieces: AsyncIterable[bytes], limit: int) -> AsyncIterator[bytes]:
+    """The lines of a body that arrives in ``pieces``, each with its ``\\n`` (the last may have none).
+
+    Raises:
+        LineTooLong: at a line longer than ``limit`` bytes, once it is known to be.
+    """
+    pending: list[bytes] = []  # the start of a line that has not ended yet
+    size = 0
+    async for piece in pieces:
+        start = 0
+        end = piece.find(b"\n")
+        while end >= 0:
+            line = piece[start : end + 1]
+            if pending:
+                line = b"".join((*pending, line))
+                pending = []
+                size = 0
+            if len(line) > limit:
+                raise LineTooLong(limit)
+            yield line
+            start = end + 1
+            end = piece.find(b"\n", start)
+        if start < len(piece):
+            pending.append(piece[start:] if start else piece)
+            size += len(piece) - start
+            if size > limit:
+                raise LineTooLong(limit)
+    if pending:
+        yield b"".join(pending)

@@ -9,10 +9,10 @@ candidate's ``quantile`` of its recent latencies (no hedge until it has
 reservation and slot come back, and its breakers are not charged (a cancelled
 hedge is no failure). A hedge is a retry: it draws on the retry budget, and on
 ``max_share`` (at most that fraction of requests hedged over a sliding
-:data:`SHARE_WINDOW`, and always one per window, so a quiet service hedges too). With ``max_cost_usd`` set, a request is hedged only when
-both attempts' expected costs together fit under it. The reply's route lists both
-attempts; its cost is the winner's. A stream is hedged only until its first chunk
-reaches the caller.
+:data:`SHARE_WINDOW`, and always one per window, so a quiet service hedges too).
+With ``max_cost_usd`` set, a request is hedged only when both attempts' expected
+costs together fit under it. The reply's route lists both attempts; its cost is
+the winner's. A stream is hedged only until its first chunk reaches the caller.
 
 The two attempts run in an anyio task group; the winner cancels the group's scope.
 """

@@ -15,19 +15,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
 from ..policies import RequestContext
-from ..providers import (
-    ChatRequest,
-    LoopClock,
-    ModelOffers,
-    NoCandidatesError,
-    Offer,
-    PromptTooLong,
-    UnsupportedFeature,
-    dropped_count,
-    env_var,
-    may_drop,
-    unmet_needs,
-)
+from ..providers import ChatRequest, LoopClock, NoCandidatesError, Offer, PromptTooLong, UnsupportedFeature
+from ..providers.wire import ModelOffers, env_var, may_drop
 from ._explain import Excluded, Explanation, Ranked
 from ._runtime import Runtime
 
@@ -104,7 +93,7 @@ class Planner:
         if unhealthy is not None:
             return "health", unhealthy
         if needs:
-            unmet = unmet_needs(needs, gateway.wire, offer.capabilities)
+            unmet = rt.adapters[gateway.name].unmet(request, offer)
             if unmet:
                 return "feature", f"cannot carry {', '.join(sorted(unmet))}"
         window = offer.context_window
@@ -142,18 +131,13 @@ class Planner:
         needs = request.needs
         sampling = request.sampling()
         droppable = bool(sampling) and may_drop(sampling)
-        gateways = self._rt.gateways
+        adapters = self._rt.adapters
         usable_tiers = []
         for tier in tiers:
             offers = tier.offers
             usable = []
             if sampling and len(offers) > 1 and (droppable or self._drops_some(offers, sampling)):
-                offers = tuple(
-                    sorted(
-                        offers,
-                        key=lambda o: dropped_count(request, gateways[o.gateway or ""].wire, o.capabilities),
-                    )
-                )
+                offers = tuple(sorted(offers, key=lambda o: adapters[o.gateway or ""].drops(request, o)))
             for offer in offers:
                 excluded = self._exclusion(offer, request, ctx, needs)
                 if excluded is None:

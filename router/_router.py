@@ -32,8 +32,8 @@ from ..providers import (
     TokenEstimator,
     Transport,
     ValidationError,
-    adapter_for,
 )
+from ..providers.wire import adapter_for
 from ._admission import Admission
 from ._attempt import complete
 from ._backoff import Backoff

@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from ..policies import Policy
-from ..providers import Adapter, ConfigError, Gateway, ProviderGraph, Timeouts, TokenEstimator, Transport
+from ..providers import ConfigError, Gateway, ProviderGraph, Timeouts, TokenEstimator, Transport
+from ..providers.wire import Adapter
 from ._admission import Admission
 from ._backoff import Backoff
 from ._budget import RetryBudget

@@ -18,15 +18,8 @@ from collections.abc import AsyncGenerator, Callable
 import attrs
 
 from ..policies import RequestContext
-from ..providers import (
-    ChatRequest,
-    Reply,
-    RouterError,
-    StreamChunk,
-    StreamInterrupted,
-    ToolCallAssembler,
-    UpstreamError,
-)
+from ..providers import ChatRequest, Reply, RouterError, StreamChunk, StreamInterrupted, UpstreamError
+from ..providers.wire import ToolCallAssembler
 from ._deliver import Upstream, deliver, open_stream
 from ._loop import failover
 from ._plan import Plan
@@ -99,7 +92,7 @@ async def assemble(rt: Runtime, run: Run, plan: Plan) -> Reply:
     """chat() over a streaming upstream: restart on interruption, return one complete reply.
 
     Tool-call pieces are assembled as the OpenAI SDK's stream accumulator does
-    (:class:`~providers.ToolCallAssembler`).
+    (:class:`~switchyard.providers.wire.ToolCallAssembler`).
     """
     parts: list[str] = []
     calls = ToolCallAssembler()
