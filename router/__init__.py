@@ -52,6 +52,7 @@ from ._events import Event, Hook
 from ._explain import Excluded, Explanation, Ranked
 from ._health import Health
 from ._hedge import Hedge
+from ._outliers import Outliers
 from ._router import Router
 from ._store import Account, Admitted, BreakerView, MemoryStore, Permit, Reported, Store, Verdict
 from ._stream import Stream
@@ -90,6 +91,7 @@ __all__ = [
     "ModelUnavailable",
     "NoCandidatesError",
     "NonRetryableError",
+    "Outliers",
     "Overloaded",
     "Permission",
     "PermissionDenied",

@@ -18,6 +18,7 @@ from ..policies import RequestContext
 from ..providers import ChatRequest, LoopClock, NoCandidatesError, Offer, PromptTooLong, UnsupportedFeature
 from ..providers.wire import ModelOffers, env_var, may_drop
 from ._explain import Excluded, Explanation, Ranked
+from ._outliers import ejected
 from ._runtime import Runtime
 
 __all__ = ["Candidate", "Plan", "Planner"]
@@ -168,11 +169,17 @@ class Planner:
         tiers, found = self._usable(walk, request, ctx)
         plan: Plan = []
         rank = self._rt.policy.rank
+        outliers = self._rt.outliers
         for tier, (_, usable) in enumerate(tiers):
             if len(usable) == 1:
                 plan.append(Candidate(tier, usable[0]))
             elif usable:
-                plan.extend(Candidate(tier, o) for o in rank(usable, ctx))
+                ranked = rank(usable, ctx)
+                if outliers is not None:
+                    out = ejected(outliers, self._rt.health, usable, ctx.now)
+                    if out:
+                        ranked = [o for o in ranked if o not in out] + [o for o in ranked if o in out]
+                plan.extend(Candidate(tier, o) for o in ranked)
         if not plan:
             total = len(found.items)
             reasons = [(o.gateway or "", o.gateway_model, why) for o, why in found.items]
@@ -193,8 +200,19 @@ class Planner:
         ctx = self.context(request, False)
         tiers, found = self._usable(self.tiers(canonical), request, ctx)
         ranked: list[Ranked] = []
+        outliers = self._rt.outliers
         for tier, (tier_model, usable) in enumerate(tiers):
-            for offer, reason in self._rt.policy.explain(usable, ctx):
+            explained = self._rt.policy.explain(usable, ctx)
+            out = (
+                {}
+                if outliers is None or len(usable) < 2
+                else ejected(outliers, self._rt.health, usable, ctx.now)
+            )
+            if out:
+                explained = [(o, r) for o, r in explained if o not in out] + [
+                    (o, f"{out[o]}; {r}") for o, r in explained if o in out
+                ]
+            for offer, reason in explained:
                 ranked.append(
                     Ranked(
                         rank=len(ranked) + 1,

@@ -45,6 +45,7 @@ from ._events import Hook, Hooks
 from ._explain import Explanation
 from ._health import Health
 from ._hedge import Hedge, Hedging
+from ._outliers import Outliers
 from ._plan import Plan, Planner
 from ._run import Run
 from ._runtime import Capacity, Runtime, check_settings
@@ -100,6 +101,8 @@ class Router:
             turns slow start off.
         hedge: send a slow request's twin to the next candidate and take the first
             answer (:class:`Hedge`; off by default).
+        outliers: rank last a target failing far more often than the other candidates
+            of its model (:class:`Outliers`; off by default).
 
     A router belongs to the event loop it is first used on; using it from another
     loop raises :class:`RouterError` (make one router per loop).
@@ -134,6 +137,7 @@ class Router:
         unavailable_for: float = 300.0,
         slow_start: int | None = 4,
         hedge: Hedge | None = None,
+        outliers: Outliers | None = None,
     ) -> None:
         if not isinstance(graph, ProviderGraph):
             raise ConfigError(f"Router takes a ProviderGraph, not {type(graph).__name__}")
@@ -148,6 +152,8 @@ class Router:
         )
         if hedge is not None and not isinstance(hedge, Hedge):
             raise ConfigError(f"hedge takes a Hedge(...), not {hedge!r}")
+        if outliers is not None and not isinstance(outliers, Outliers):
+            raise ConfigError(f"outliers takes an Outliers(...), not {outliers!r}")
         if transport is not None and session is not None:
             raise ConfigError("pass a transport or a session, not both")
         # Rate-limit awareness is always on: a tier given to a gateway, or a 429's
@@ -190,6 +196,7 @@ class Router:
             policy_learns=ranking.learns,
             retry_same=ranking.retry_same,
             hedging=None if hedge is None else Hedging(hedge),
+            outliers=outliers,
             honours_timeouts=chosen.honours_timeouts,
         )
         self._planner = Planner(self._rt)

@@ -30,6 +30,7 @@ from ._closures import Closures
 from ._events import Hooks
 from ._health import Health
 from ._hedge import Hedging
+from ._outliers import Outliers
 
 __all__ = ["Capacity", "Runtime", "check_settings"]
 
@@ -112,6 +113,7 @@ class Runtime:
     policy_learns: bool
     retry_same: int
     hedging: Hedging | None
+    outliers: Outliers | None
     honours_timeouts: bool
 
     def attempt_timeouts(self, remaining: float) -> Timeouts:

@@ -110,6 +110,10 @@ class BreakerView(Protocol):
 
     def would_allow(self, now: float) -> bool: ...
 
+    def window_counts(self, now: float) -> tuple[int, int]:
+        """(calls, failures) in the breaker's window as of ``now``."""
+        ...
+
 
 class Store(Protocol):
     """The state of admission and health, changed only by the atomic operations above."""
