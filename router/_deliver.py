@@ -15,7 +15,6 @@ decodes SSE, reads a status or knows a wire format.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 
@@ -24,6 +23,7 @@ from ..providers.wire import Delta
 from ._attempt import Ticket
 from ._plan import Candidate
 from ._run import Run
+from ._watchdog import Stalled, Watchdog
 
 __all__ = ["Upstream", "deliver", "open_stream"]
 
@@ -48,6 +48,7 @@ class Upstream:
         "ticket",
         "ttft",
         "usage",
+        "watchdog",
     )
 
     def __init__(self, ticket: Ticket, stack: contextlib.AsyncExitStack) -> None:
@@ -63,13 +64,16 @@ class Upstream:
         self.prefilled = ""  # text the target was asked to continue from
         self.capped = False  # the gateway lowered max_tokens and the answer stopped there
         self.status = 200  # the response's, for a timeout's report
+        self.watchdog: Watchdog | None = None  # times the reads, once there is a limit
 
     async def aclose(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.close()
         await self.stack.aclose()
 
     async def discard(self) -> None:
         """Close it unread and give its attempt back (a hedge's twin that answered second)."""
-        await self.stack.aclose()
+        await self.aclose()
         await self.ticket.cancelled()
 
     def take(self, delta: Delta | None) -> None:
@@ -136,19 +140,22 @@ async def open_stream(run: Run, index: int, candidate: Candidate) -> Upstream:
 
 async def _next_delta(run: Run, upstream: Upstream, limit: float | None, waiting_for: str) -> Delta | None:
     """The next delta within ``limit`` seconds (None: no limit of its own); None when the deltas ended."""
-    assert upstream.events is not None
+    events = upstream.events
+    assert events is not None
     try:
-        async with asyncio.timeout(limit) as scope:
-            return await anext(upstream.events)
+        if limit is None:
+            return await anext(events)
+        watchdog = upstream.watchdog
+        if watchdog is None:
+            watchdog = upstream.watchdog = Watchdog()
+        return await watchdog.read(events, limit)
     except StopAsyncIteration:
         return None
-    except TimeoutError as exc:
-        if limit is None or not scope.expired():
-            raise  # the adapter's own UpstreamTimeout (a TimeoutError too), not this limit
+    except Stalled:
         what = "no first token" if waiting_for == "first token" else "the stream stalled"
         raise UpstreamTimeout(
             upstream.ticket.gateway.name, status=upstream.status, detail=f"{what} within {limit:.3g}s"
-        ) from exc
+        ) from None
 
 
 async def deliver(run: Run, upstream: Upstream) -> AsyncIterator[StreamChunk]:
