@@ -23,7 +23,7 @@ from ._offer import Offer
 from ._params import dropped_count, translate_params, unmet_needs
 from ._reply import Answer, Delta, normalize_finish_reason
 from ._request import ChatRequest, Message
-from ._sse import LineTooLong, SSEDecoder, split_lines
+from ._sse import LineSplitter, LineTooLong, SSEDecoder, SSEEvent
 
 __all__ = ["DIALECTS", "Dialect", "OpenAIAdapter"]
 
@@ -169,32 +169,42 @@ class OpenAIAdapter:
         decoder = SSEDecoder()
         finished = False  # a finish reason was given
         content = 0  # deltas that carried text or tool calls
-        lines = split_lines(response.aiter_bytes(), _MAX_LINE)
-        while True:
-            line: bytes | None = None
+        splitter = LineSplitter(_MAX_LINE)
+        pieces = response.aiter_bytes()
+        ended = False
+        while not ended:
+            # One piece of the body at a time; its lines are handled in one loop (no async step
+            # per line), each event yielded as it is parsed.
+            piece = await anext(pieces, None)
+            events: list[SSEEvent] = []
             broken = ""
             try:
-                line = await anext(lines, None)
-                event = None if line is None else decoder.feed(line)
+                if piece is None:
+                    ended = True
+                    last = splitter.close()
+                    lines = [] if last is None else [last]
+                else:
+                    lines = splitter.feed(piece)
+                for line in lines:
+                    event = decoder.feed(line)
+                    if event is not None:
+                        events.append(event)
             except LineTooLong:
                 broken = "a stream line longer than the 2 MiB read limit"
             except UnicodeDecodeError:  # raised outside the handler: its error holds the raw line
                 broken = "a stream event that is not UTF-8"
+            for event in events:
+                if event.data.strip() == "[DONE]":
+                    self._check_content(content, finished, wire, gateway)
+                    return
+                delta = self.parse_event(event.data, gateway, wall_now=wall_now)
+                if delta.finish_reason is not None:
+                    finished = True
+                if delta.text or delta.tool_calls:
+                    content += 1
+                yield delta
             if broken:
                 raise MalformedReply(gateway.name, status=200, detail=broken)
-            if line is None:
-                break
-            if event is None:
-                continue
-            if event.data.strip() == "[DONE]":
-                self._check_content(content, finished, wire, gateway)
-                return
-            delta = self.parse_event(event.data, gateway, wall_now=wall_now)
-            if delta.finish_reason is not None:
-                finished = True
-            if delta.text or delta.tool_calls:
-                content += 1
-            yield delta
         decoder.close()
         if decoder.events == 0:
             comments = f" ({decoder.comments} comment lines)" if decoder.comments else ""

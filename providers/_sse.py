@@ -19,7 +19,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 
 import attrs
 
-__all__ = ["LineTooLong", "SSEDecoder", "SSEEvent", "split_lines"]
+__all__ = ["LineSplitter", "LineTooLong", "SSEDecoder", "SSEEvent", "split_lines"]
 
 
 @attrs.frozen
@@ -103,32 +103,67 @@ class LineTooLong(Exception):
     """A line longer than the limit (internal; the adapter turns it into its own error)."""
 
 
+class LineSplitter:
+    """Cuts a body that arrives in pieces into lines, each with its ``\\n`` (the last may have none).
+
+    Synchronous, so a reader handles every line of a piece in one loop, without an
+    async generator step per line.
+
+    Raises:
+        LineTooLong: (from :meth:`feed`) at a line longer than ``limit`` bytes, once
+            it is known to be.
+    """
+
+    __slots__ = ("_limit", "_pending", "_size")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._pending: list[bytes] = []  # the start of a line that has not ended yet
+        self._size = 0
+
+    def feed(self, piece: bytes) -> list[bytes]:
+        """The lines ``piece`` completes."""
+        lines = []
+        start = 0
+        end = piece.find(b"\n")
+        limit = self._limit
+        while end >= 0:
+            line = piece[start : end + 1]
+            if self._pending:
+                line = b"".join((*self._pending, line))
+                self._pending = []
+                self._size = 0
+            if len(line) > limit:
+                raise LineTooLong(limit)
+            lines.append(line)
+            start = end + 1
+            end = piece.find(b"\n", start)
+        if start < len(piece):
+            self._pending.append(piece[start:] if start else piece)
+            self._size += len(piece) - start
+            if self._size > limit:
+                raise LineTooLong(limit)
+        return lines
+
+    def close(self) -> bytes | None:
+        """The last line, when the body did not end with a line ending."""
+        if not self._pending:
+            return None
+        line = b"".join(self._pending)
+        self._pending = []
+        return line
+
+
 async def split_lines(pieces: AsyncIterable[bytes], limit: int) -> AsyncIterator[bytes]:
     """The lines of a body that arrives in ``pieces``, each with its ``\\n`` (the last may have none).
 
     Raises:
         LineTooLong: at a line longer than ``limit`` bytes, once it is known to be.
     """
-    pending: list[bytes] = []  # the start of a line that has not ended yet
-    size = 0
+    splitter = LineSplitter(limit)
     async for piece in pieces:
-        start = 0
-        end = piece.find(b"\n")
-        while end >= 0:
-            line = piece[start : end + 1]
-            if pending:
-                line = b"".join((*pending, line))
-                pending = []
-                size = 0
-            if len(line) > limit:
-                raise LineTooLong(limit)
+        for line in splitter.feed(piece):
             yield line
-            start = end + 1
-            end = piece.find(b"\n", start)
-        if start < len(piece):
-            pending.append(piece[start:] if start else piece)
-            size += len(piece) - start
-            if size > limit:
-                raise LineTooLong(limit)
-    if pending:
-        yield b"".join(pending)
+    last = splitter.close()
+    if last is not None:
+        yield last
