@@ -127,6 +127,8 @@ class _Loop(Generic[T]):
             retries = 0
             while True:
                 try:
+                    if run.rt.hedging is None:
+                        return _Found(await self.attempt(run, index, candidate))
                     return _Found(await self._send(index, candidate))
                 except Deferred as deferred:
                     run.deferred[index] = deferred.deferral
