@@ -272,5 +272,5 @@ async def complete(run: Run, plan: Plan) -> Reply:
     except BaseException as exc:
         run.finish(exc)
         raise
-    run.finish(None)
+    run.finish(None, answer=reply, text=reply.text)
     return reply

@@ -158,7 +158,7 @@ async def _next_delta(run: Run, upstream: Upstream, limit: float | None, waiting
         ) from None
 
 
-async def deliver(run: Run, upstream: Upstream) -> AsyncIterator[StreamChunk]:
+async def deliver(run: Run, upstream: Upstream) -> AsyncGenerator[StreamChunk, None]:
     """Hand the answer to the caller chunk by chunk, ending with its usage, cost and route.
 
     The adapter's deltas end only when the answer is complete; one that did not

@@ -25,6 +25,7 @@ from ..providers import (
     ChatRequest,
     ConfigError,
     HeuristicEstimator,
+    NoCandidatesError,
     ProviderGraph,
     Reply,
     RouterError,
@@ -47,7 +48,7 @@ from ._health import Health
 from ._hedge import Hedge, Hedging
 from ._outliers import Outliers
 from ._plan import Plan, Planner
-from ._run import Run
+from ._run import Run, rejected
 from ._runtime import Capacity, Runtime, check_settings
 from ._store import MemoryStore, Store
 from ._stream import Stream
@@ -309,7 +310,11 @@ class Router:
                 param="stream",
             )
         request = ChatRequest.create(model, messages, **params)
-        plan, ctx = self._planner.plan(request, stream=stream)
+        try:
+            plan, ctx = self._planner.plan(request, stream=stream)
+        except (NoCandidatesError, ValidationError) as exc:  # every candidate excluded: nothing sent
+            rejected(self._rt, request, exc, stream=stream)
+            raise
         limit = self._deadline if deadline is None else deadline
         if isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
             raise ConfigError(f"deadline must be a positive number of seconds, not {deadline!r}")

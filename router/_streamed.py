@@ -45,6 +45,9 @@ async def chunks(start: Callable[[], Run], plan: Plan, *, restart: bool) -> Asyn
     cause: UpstreamError | None = None
     delivered: list[str] = []
     complete = False
+    final: StreamChunk | None = None
+    ttft: float | None = None  # for the hooks: until the first chunk reached a streaming caller
+    timed = run.hooks is not None and run.ctx.stream
     try:
         while True:
             try:
@@ -57,12 +60,18 @@ async def chunks(start: Callable[[], Run], plan: Plan, *, restart: bool) -> Asyn
                     run.canonical, cause, "".join(delivered), run.attempts, run.errors
                 ) from cause
             try:
-                async for chunk in deliver(run, upstream):
-                    if chunk.done:
-                        complete = True
-                    else:
-                        delivered.append(chunk.text)
-                    yield chunk
+                # aclosing: a consumer that stops reading closes the delivery (and its attempt)
+                # here and now, before this request finishes, not whenever it is collected.
+                async with contextlib.aclosing(deliver(run, upstream)) as delivery:
+                    async for chunk in delivery:
+                        if chunk.done:
+                            complete = True
+                            final = chunk
+                        else:
+                            delivered.append(chunk.text)
+                            if timed and ttft is None:
+                                ttft = run.now() - run.start
+                        yield chunk
                 break
             except UpstreamError as exc:
                 if cause is None:
@@ -80,12 +89,17 @@ async def chunks(start: Callable[[], Run], plan: Plan, *, restart: bool) -> Asyn
                 delivered = []
     except (asyncio.CancelledError, GeneratorExit):
         # The consumer stopped reading (or was cancelled) before the answer's end.
-        run.finish(None, cancelled=not complete)
+        if complete:
+            run.finish(
+                None, answer=final, text="".join(delivered) if run.hooks is not None else None, ttft=ttft
+            )
+        else:
+            run.finish(None, cancelled=True, ttft=ttft)
         raise
     except BaseException as exc:
-        run.finish(exc)
+        run.finish(exc, ttft=ttft)
         raise
-    run.finish(None)
+    run.finish(None, answer=final, text="".join(delivered) if run.hooks is not None else None, ttft=ttft)
 
 
 async def assemble(rt: Runtime, run: Run, plan: Plan) -> Reply:
