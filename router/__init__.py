@@ -52,7 +52,10 @@ from ._events import Event, Hook
 from ._explain import Excluded, Explanation, Ranked
 from ._health import Health
 from ._hedge import Hedge
+from ._logs import Logs
+from ._otel import OpenTelemetry
 from ._outliers import Outliers
+from ._prometheus import Prometheus
 from ._router import Router
 from ._store import Account, Admitted, BreakerView, MemoryStore, Permit, Reported, Store, Verdict
 from ._stream import Stream
@@ -86,16 +89,19 @@ __all__ = [
     "Hedge",
     "Hook",
     "InsufficientBalance",
+    "Logs",
     "MalformedReply",
     "MemoryStore",
     "ModelUnavailable",
     "NoCandidatesError",
     "NonRetryableError",
+    "OpenTelemetry",
     "Outliers",
     "Overloaded",
     "Permission",
     "PermissionDenied",
     "Permit",
+    "Prometheus",
     "PromptTooLong",
     "Ranked",
     "RateLimited",
