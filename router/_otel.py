@@ -20,11 +20,11 @@ by ``import switchyard.router``.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
 
-from ..providers import ChatRequest, ConfigError, Message
+from ..providers import ChatRequest, ConfigError
+from ._content import input_messages, output_messages
 from ._events import Event
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ class OpenTelemetry:
         if request is not None:
             attributes.update(_parameters(request))
             if self._content:
-                attributes["gen_ai.input.messages"] = _input_messages(request.messages)
+                attributes["gen_ai.input.messages"] = input_messages(request.messages)
         if event.stream:
             attributes["gen_ai.request.stream"] = True
         # No context given: the span's parent is the caller's current span (contextvars).
@@ -238,12 +238,13 @@ class OpenTelemetry:
         if event.ttft is not None:
             attributes["gen_ai.response.time_to_first_chunk"] = event.ttft
         if ok and self._content and event.text is not None:
-            attributes["gen_ai.output.messages"] = _output_message(event.text, event.finish_reason)
+            attributes["gen_ai.output.messages"] = output_messages(event.text, event.finish_reason)
         span = request.span
-        if not ok:
-            attributes["error.type"] = event.outcome or "_OTHER"
-            span.set_status(self._error)
-        span.set_attributes(attributes)
+        if span.is_recording():  # a span the sampler dropped takes no attributes
+            if not ok:
+                attributes["error.type"] = event.outcome or "_OTHER"
+                span.set_status(self._error)
+            span.set_attributes(attributes)
         span.end()
         # Metrics: the same attributes as the span's, per the conventions' tables.
         timed = dict(common)
@@ -286,19 +287,20 @@ class OpenTelemetry:
         span = request.attempts.pop((event.attempt, event.gateway, event.gateway_model), None)
         if span is None:
             return
-        status = event.status  # recorded as given: nothing here reads what a status means
-        if status is not None:
-            span.set_attribute("http.response.status_code", status)
-        if event.outcome != "ok":
-            span.set_attribute("error.type", event.outcome or "_OTHER")
-            span.set_status(self._error)
+        if span.is_recording():
+            status = event.status  # recorded as given: nothing here reads what a status means
+            if status is not None:
+                span.set_attribute("http.response.status_code", status)
+            if event.outcome != "ok":
+                span.set_attribute("error.type", event.outcome or "_OTHER")
+                span.set_status(self._error)
         span.end()
 
     # -- everything else: span events on the request span --------------------------------------
 
     def _span_event(self, event: Event) -> None:
         request = self._open.get(_key(event))
-        if request is None:
+        if request is None or not request.span.is_recording():
             return
         attributes: Attributes = {}
         if event.gateway:
@@ -339,44 +341,6 @@ def _parameters(request: ChatRequest) -> Attributes:
     if request.stop is not None:
         attributes["gen_ai.request.stop_sequences"] = request.stop
     return attributes
-
-
-def _input_messages(messages: tuple[Message, ...]) -> str:
-    """The messages in the conventions' input-messages JSON shape (only with ``capture_content``)."""
-    return json.dumps([_message(m) for m in messages], ensure_ascii=False)
-
-
-def _message(message: Message) -> dict[str, Any]:
-    parts: list[dict[str, Any]] = []
-    content = message.content
-    if message.role == "tool":
-        parts.append({"type": "tool_call_response", "id": message.tool_call_id, "response": content})
-    elif isinstance(content, str):
-        parts.append({"type": "text", "content": content})
-    elif content is not None:
-        for part in content:
-            kind = part.get("type")
-            if kind == "text":
-                parts.append({"type": "text", "content": part.get("text")})
-            else:  # images, audio, files: their kind only, never their bytes
-                parts.append({"type": str(kind)})
-    for call in message.tool_calls or ():
-        function = call.get("function")
-        named: Mapping[str, Any] = function if isinstance(function, Mapping) else {}
-        parts.append(
-            {
-                "type": "tool_call",
-                "id": call.get("id"),
-                "name": named.get("name"),
-                "arguments": named.get("arguments"),
-            }
-        )
-    return {"role": message.role, "parts": parts}
-
-
-def _output_message(text: str, finish_reason: str | None) -> str:
-    message = {"role": "assistant", "parts": [{"type": "text", "content": text}]}
-    return json.dumps([{**message, "finish_reason": finish_reason or "stop"}], ensure_ascii=False)
 
 
 def _version() -> str:

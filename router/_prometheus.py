@@ -15,11 +15,13 @@ from ._events import Event
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+    from prometheus_client.metrics import MetricWrapperBase
     from prometheus_client.registry import Collector
 
 __all__ = ["Prometheus"]
 
 _M = TypeVar("_M", bound="Collector")
+_W = TypeVar("_W", bound="MetricWrapperBase")
 
 # Seconds, as the OpenTelemetry GenAI conventions advise for their duration histograms.
 _SECONDS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -75,6 +77,7 @@ class Prometheus:
         "_attempts",
         "_breaker",
         "_budget",
+        "_children",
         "_cost",
         "_deferrals",
         "_duration",
@@ -170,6 +173,8 @@ class Prometheus:
                 f"the registry already has switchyard's metrics ({exc}); make one Prometheus() per "
                 "registry and pass it to every router"
             ) from exc
+        # Labelled children by (metric, labels): as many as prometheus_client keeps itself.
+        self._children: dict[tuple[object, ...], MetricWrapperBase] = {}
         self._handlers: dict[str, Callable[[Event], None]] = {
             "request.finished": self._request_finished,
             "attempt.finished": self._attempt_finished,
@@ -188,31 +193,40 @@ class Prometheus:
         if handler is not None:
             handler(event)
 
+    def _child(self, metric: _W, *labels: str) -> _W:
+        """``metric.labels(*labels)``, kept: prometheus_client checks and joins the labels on each
+        call (several microseconds), and a request touches up to six children."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child  # type: ignore[return-value]
+
     def _request_finished(self, event: Event) -> None:
         model = event.detail or ""
         outcome = event.outcome or ""
-        self._requests.labels(model, outcome).inc()
+        self._child(self._requests, model, outcome).inc()
         if event.latency is not None:
-            self._duration.labels(model, outcome).observe(event.latency)
+            self._child(self._duration, model, outcome).observe(event.latency)
         if event.ttft is not None:
-            self._ttft.labels(model).observe(event.ttft)
+            self._child(self._ttft, model).observe(event.ttft)
         gateway = event.gateway
         if gateway is not None and outcome == "ok":
             if event.usage is not None:
-                self._tokens.labels(gateway, "input").inc(event.usage.prompt_tokens)
-                self._tokens.labels(gateway, "output").inc(event.usage.completion_tokens)
+                self._child(self._tokens, gateway, "input").inc(event.usage.prompt_tokens)
+                self._child(self._tokens, gateway, "output").inc(event.usage.completion_tokens)
             if event.cost_usd is not None:
-                self._cost.labels(gateway).inc(event.cost_usd)
+                self._child(self._cost, gateway).inc(event.cost_usd)
         if event.retry_budget is not None:
             self._budget.set(event.retry_budget)
 
     def _attempt_finished(self, event: Event) -> None:
-        self._attempts.labels(event.gateway or "", event.model or "", event.outcome or "").inc()
+        self._child(self._attempts, event.gateway or "", event.model or "", event.outcome or "").inc()
 
     def _deferred(self, event: Event) -> None:
         detail = event.detail or ""
         limit = "retry_after" if detail.startswith("Retry-After") else _LIMITS.get(detail, "other")
-        self._deferrals.labels(event.gateway or "", limit).inc()
+        self._child(self._deferrals, event.gateway or "", limit).inc()
 
     def _breaker_changed(self, event: Event) -> None:
-        self._breaker.labels(event.gateway or "", event.gateway_model or "").set(_BREAKER[event.name])
+        self._child(self._breaker, event.gateway or "", event.gateway_model or "").set(_BREAKER[event.name])

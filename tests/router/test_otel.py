@@ -380,3 +380,57 @@ def test_import_router_loads_no_telemetry_package() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+async def test_a_sampled_out_request_still_counts_in_the_metrics(emu: Emulator, graph: ProviderGraph) -> None:
+    """A sampler that drops every trace: nothing is exported, nothing raises, the metrics still count."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    spans = InMemorySpanExporter()
+    tracing = TracerProvider(sampler=ALWAYS_OFF)
+    tracing.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    otel = Otel(spans, reader, tracing, MeterProvider(metric_readers=[reader]))
+    await emu.set_faults("onellm", Faults(errors={502: 1.0}))
+    async with Router(graph, hooks=[otel.hook()]) as router:
+        await router.chat("gpt-4o-mini", HI)
+    assert spans.get_finished_spans() == ()
+    ((_, count, _),) = otel.points("gen_ai.client.operation.duration")
+    assert count == 1
+
+
+def test_content_shapes_keep_tool_calls_and_only_the_kind_of_other_parts() -> None:
+    """Tool calls and tool results become typed parts; an image part keeps its type, never its data."""
+    from switchyard.providers import ChatRequest
+    from switchyard.router._content import input_messages
+
+    request = ChatRequest.create(
+        "m",
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "look", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "a cat"},
+        ],
+    )
+    shaped = json.loads(input_messages(request.messages))
+    assert shaped == [
+        {"role": "user", "parts": [{"type": "text", "content": "what is this?"}, {"type": "image_url"}]},
+        {
+            "role": "assistant",
+            "parts": [{"type": "tool_call", "id": "c1", "name": "look", "arguments": "{}"}],
+        },
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "a cat"}]},
+    ]
+    assert "AAAA" not in json.dumps(shaped)
