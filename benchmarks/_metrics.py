@@ -19,10 +19,13 @@ import attrs
 from ..router import Event
 from ._scenarios import GATEWAYS, Scenario
 
-__all__ = ["BINS", "WINDOW", "CellResult", "Observed", "Record", "measure"]
+__all__ = ["BINS", "HOLD", "WINDOW", "CellResult", "Observed", "Record", "measure"]
 
 BINS = 20
 WINDOW = 20  # attempts (half a second at 40 a second): the window for moving off a gateway and back
+# Moving off must hold for at least this share of the degraded period, so a dip in its last moments,
+# which nothing after it confirms, is not reported as moving off.
+HOLD = 0.1
 
 
 @attrs.define
@@ -205,13 +208,17 @@ def _move_times(
     duration: float,
     baseline: Mapping[str, float] | None,
     window: int = WINDOW,
+    hold: float = HOLD,
 ) -> tuple[float | None, float | None]:
     """How long the router took to move off the degraded gateway, and back onto it.
 
     The gateway's share of the last ``window`` attempts is compared with half its
     share in the healthy cell of the same policy. Off: seconds from the degradation
-    until the share fell under half and stayed there until the recovery (or the end);
-    a policy that keeps sending the gateway its share, failing over after each
+    until the share fell under half and stayed there for the rest of the degraded
+    period (until the recovery, or the end of the run), provided that rest is at
+    least ``hold`` of the period: a dip in the period's last moments, which nothing
+    after it confirms, is not moving off, so off can never be the end of the cell. A
+    policy that keeps sending the gateway its share, failing over after each
     failure, never moved off. Back: seconds from the recovery until the share first
     rose over half again. Each count starts afresh at its moment, so the resolution
     is the time ``window`` attempts take. None where it does not apply (nothing
@@ -233,13 +240,14 @@ def _move_times(
                     yield at, sum(recent) / window
 
     since, until = begin * duration, (duration if end is None else end * duration)
-    off_at: float | None = None
-    for at, share in shares(since, until):
-        if share >= half:
-            off_at = None
-        elif off_at is None:
-            off_at = at
+    during = list(shares(since, until))
+    # The first attempt after the last one at which the share was still at or over half.
+    under = next((i for i in range(len(during), 0, -1) if during[i - 1][1] >= half), 0)
+    off: float | None = None
+    if under < len(during):
+        off_at = during[under][0]
+        off = off_at - since if until - off_at >= hold * (until - since) else None
     back = None
     if end is not None:
         back = next((at - until for at, share in shares(until, duration) if share >= half), None)
-    return (None if off_at is None else off_at - since), back
+    return off, back

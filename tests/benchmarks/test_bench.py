@@ -17,10 +17,12 @@ import sys
 
 import looptime
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from switchyard.benchmarks._bench import QUICK, cells_planned, run
 from switchyard.benchmarks._driver import Settings
 from switchyard.benchmarks._emuthread import InLoopEmulator
-from switchyard.benchmarks._metrics import CellResult, _move_times, _percentiles, _shares
+from switchyard.benchmarks._metrics import HOLD, CellResult, _move_times, _percentiles, _shares
 from switchyard.benchmarks._report import cpu_ratio, tables, write_plots
 from switchyard.benchmarks._scenarios import GATEWAYS, POLICIES, SCENARIOS, scenarios
 from switchyard.providers.emulator import Emulator
@@ -139,6 +141,39 @@ def test_shares_and_move_times() -> None:
         "never used: nothing to move"
     )
     assert _move_times(world["healthy"], started, 1.0, {"oneai": 0.9}) == (None, None)
+
+
+def test_moving_off_cannot_be_the_end_of_the_cell() -> None:
+    """A share that dips under half only in the degraded period's last tenth has not moved off (the brownout
+    cell that once reported "off 29.87" of 30 s); one that dips earlier and stays under has."""
+    brownout = scenarios(1.0)["brownout"]  # OneAI degraded from 0 s to the end, 30 s
+
+    def attempts(last_oneai: int) -> list[tuple[float, str]]:
+        # 40 a second; OneAI takes 7 in 10 (its healthy share 1.0: half is 0.5) until attempt last_oneai.
+        return [(i / 40, "oneai" if i < last_oneai and i % 10 < 7 else "onerouter") for i in range(1200)]
+
+    assert _move_times(brownout, attempts(1195), 30.0, {"oneai": 1.0}) == (None, None)
+    assert _move_times(brownout, attempts(1100), 30.0, {"oneai": 1.0}) == (None, None), "2.5 s < a tenth"
+    off, _ = _move_times(brownout, attempts(1040), 30.0, {"oneai": 1.0})
+    assert off is not None and 26.0 < off < 26.5, "under half from 26 s on: 4 s, over a tenth of 30 s"
+    assert _move_times(brownout, attempts(1200), 30.0, {"oneai": 1.0}) == (None, None), "never moved"
+
+
+@given(
+    st.lists(st.sampled_from(["oneai", "onerouter"]), min_size=0, max_size=300),
+    st.floats(min_value=0.05, max_value=1.0),
+)
+def test_off_is_never_in_the_last_tenth_of_the_degraded_period(names: list[str], healthy: float) -> None:
+    """Whatever the attempts, off falls within the degraded period, before its last tenth."""
+    world = scenarios(0.1)
+    started = [(3.0 * i / max(len(names), 1), name) for i, name in enumerate(names)]
+    for name in ("brownout", "down-recovering", "latency-shift"):
+        scenario = world[name]
+        assert scenario.degraded is not None
+        _, begin, end = scenario.degraded
+        since, until = begin * 3.0, (1.0 if end is None else end) * 3.0
+        off, _ = _move_times(scenario, started, 3.0, {"oneai": healthy, "onetoken": healthy}, window=5)
+        assert off is None or 0.0 <= off <= (until - since) * (1 - HOLD) + 1e-9
 
 
 def test_percentiles() -> None:
