@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from ..router import Event
-from ._scenarios import GATEWAYS, Scenario
+from ._scenarios import GATEWAYS, Impairment, Scenario
 
 __all__ = ["BINS", "HOLD", "WINDOW", "CellResult", "Observed", "Record", "measure"]
 
@@ -84,6 +84,7 @@ class CellResult:
     errors: Mapping[str, int]
     shares: Mapping[str, Sequence[float]]
     bin_seconds: float
+    impairments: Sequence[Impairment]
     degraded_s: tuple[float, float] | None
     move_off_s: float | None
     move_back_s: float | None
@@ -91,6 +92,17 @@ class CellResult:
     counts_router: Mapping[str, int]
     counts_emulator: Mapping[str, int]
     latencies_ms: Sequence[float]
+    ttfts_ms: Sequence[float]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CellResult:
+        """The cell :meth:`to_json` wrote (derived figures are recomputed, not read)."""
+        fields = {f.name for f in attrs.fields(cls)}
+        values = {name: data[name] for name in fields if name != "impairments"}
+        values["impairments"] = tuple(Impairment(**i) for i in data["impairments"])
+        if values["degraded_s"] is not None:
+            values["degraded_s"] = tuple(values["degraded_s"])
+        return cls(**values)
 
     @property
     def success_rate(self) -> float:
@@ -163,6 +175,7 @@ def measure(
         errors=dict(Counter(r.error for r in records if r.error is not None)),
         shares=_shares(observed.started, duration),
         bin_seconds=duration / BINS,
+        impairments=scenario.impairments(duration),
         degraded_s=_degraded_seconds(scenario, duration),
         move_off_s=off,
         move_back_s=back,
@@ -170,6 +183,7 @@ def measure(
         counts_router={name: reached[name] for name in GATEWAYS},
         counts_emulator=dict(observed.emulated),
         latencies_ms=sorted((r.latency or 0.0) * 1000 for r in succeeded),
+        ttfts_ms=sorted(r.ttft * 1000 for r in succeeded if r.ttft is not None),
     )
 
 

@@ -32,6 +32,8 @@ from typing import Any
 
 import aiohttp
 
+from ._machine import provenance
+
 __all__ = ["decision_times", "import_costs", "main", "request_overhead"]
 
 MESSAGES = [{"role": "user", "content": "Say hello in five words."}]
@@ -233,18 +235,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=3000, help="requests per round and side")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--json", metavar="FILE", help="also write the figures here")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures here, with the machine")
     args = parser.parse_args(argv)
+    head = provenance("overhead", argv, "python -m switchyard.benchmarks.overhead")
     figures = {
         "request_overhead": request_overhead(args.requests, args.concurrency, args.rounds),
         "decision": decision_times(),
         "imports": import_costs(),
     }
-    text = json.dumps(figures, indent=2)
-    print(text)
+    print(json.dumps(figures, indent=2))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+            f.write(json.dumps({**head, **figures}, indent=2) + "\n")
     return 0
 
 
