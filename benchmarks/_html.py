@@ -50,9 +50,11 @@ th, td { padding: 3px 10px; text-align: right; white-space: nowrap; }
 th { border-bottom: 2px solid #bcc4cc; font-weight: 600; }
 th:nth-child(-n+2), td:nth-child(-n+2) { text-align: left; }
 tr.first td { border-top: 1px solid #e3e7eb; }
+th.group { border-bottom: 1px solid #dde1e6; text-align: center; color: #4a5560; font-weight: 500; }
+th.sep, td.sep { border-left: 1px solid #e3e7eb; }
+table.glance td, table.glance th { text-align: left; }
 td.bad { color: #b3261e; font-weight: 600; }
 td.dim { color: #9aa3ab; }
-.tables { display: flex; flex-wrap: wrap; gap: 28px; align-items: flex-start; }
 figure { margin: 18px 0 30px; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e3e7eb; }
 figcaption { color: #4a5560; font-size: 14px; margin-top: 6px; max-width: 900px; }
@@ -109,58 +111,90 @@ def _facts(report: Mapping[str, Any]) -> str:
     return '<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
 
 
-def _outcomes(cells: Sequence[CellResult]) -> str:
-    head = ("scenario", "policy", "ok", "att", "cost", "429", "trip", "restarts", "off s", "back s")
-    rows = []
-    previous = None
-    for c in cells:
-        first = c.scenario != previous
-        previous = c.scenario
-        ok_class = "" if c.success_rate == 1.0 else ' class="bad"'
-        cells_html = [
-            f"<td>{_e(c.scenario) if first else ''}</td>",
-            f"<td>{_e(c.policy)}</td>",
-            f"<td{ok_class}>{c.success_rate:.1%}</td>",
-            f"<td>{c.attempts_per_request:.2f}</td>",
-            f"<td>{_num(c.cost_ratio, '.2f')}</td>",
-            f"<td>{c.rate_limited}</td>",
-            f"<td>{c.breaker_trips}</td>",
-            f"<td>{c.restarts}</td>",
-            f"<td>{_num(c.move_off_s, '.2f')}</td>",
-            f"<td>{_num(c.move_back_s, '.2f')}</td>",
-        ]
-        rows.append(f'<tr class="{"first" if first else ""}">' + "".join(cells_html) + "</tr>")
-    return _table(head, rows)
+def _classes(*names: str) -> str:
+    """`` class="a b"`` for the names given, nothing when there are none."""
+    named = " ".join(n for n in names if n)
+    return f' class="{named}"' if named else ""
 
 
-def _speed(cells: Sequence[CellResult], ratios: Mapping[tuple[str, str], float | None]) -> str:
-    head = ("scenario", "policy", "p50 ms", "p95 ms", "p99 ms", "ttft p50", "ttft p95", "cpu µs", "x bare")
+def _cells(cells: Sequence[CellResult], ratios: Mapping[tuple[str, str], float | None]) -> str:
+    """Every cell in one row: what happened, how fast, what the router's CPU cost."""
+    groups = (
+        ("", 2),
+        ("outcome", 6),
+        ("moved (s)", 2),
+        ("latency (ms)", 3),
+        ("first token (ms)", 2),
+        ("router CPU", 2),
+    )
+    head = (
+        "scenario", "policy", "ok", "att", "cost", "429", "trip", "restarts", "off", "back",
+        "p50", "p95", "p99", "p50", "p95", "µs", "x bare",
+    )  # fmt: skip
     rows = []
     previous = None
     for c in cells:
         first = c.scenario != previous
         previous = c.scenario
         ttft = c.ttft_ms or {}
-        cells_html = [
-            f"<td>{_e(c.scenario) if first else ''}</td>",
-            f"<td>{_e(c.policy)}</td>",
-            *(f"<td>{_num(c.latency_ms[q], ',.0f')}</td>" for q in ("p50", "p95", "p99")),
-            *(f"<td>{_num(ttft.get(q), ',.0f')}</td>" for q in ("p50", "p95")),
-            f"<td>{c.cpu_us_per_request:,.0f}</td>",
-            f"<td>{_num(ratios.get((c.scenario, c.policy)), '.2f')}</td>",
+        values = [
+            _e(c.scenario) if first else "",
+            _e(c.policy),
+            f"{c.success_rate:.1%}",
+            f"{c.attempts_per_request:.2f}",
+            _num(c.cost_ratio, ".2f"),
+            str(c.rate_limited),
+            str(c.breaker_trips),
+            str(c.restarts),
+            _num(c.move_off_s, ".2f"),
+            _num(c.move_back_s, ".2f"),
+            *(_num(c.latency_ms[q], ",.0f") for q in ("p50", "p95", "p99")),
+            *(_num(ttft.get(q), ",.0f") for q in ("p50", "p95")),
+            f"{c.cpu_us_per_request:,.0f}",
+            _num(ratios.get((c.scenario, c.policy)), ".2f"),
         ]
-        rows.append(f'<tr class="{"first" if first else ""}">' + "".join(cells_html) + "</tr>")
-    return _table(head, rows)
+        classes = ["", "", "" if c.success_rate == 1.0 else "bad"] + [""] * (len(values) - 3)
+        classes = [k or ("dim" if v == "-" else "") for k, v in zip(classes, values, strict=True)]
+        starts = {sum(n for _, n in groups[: i + 1]) for i in range(len(groups) - 1)}
+        cells_html = "".join(
+            f"<td{_classes(k, 'sep' if i in starts else '')}>{v}</td>"
+            for i, (k, v) in enumerate(zip(classes, values, strict=True))
+        )
+        rows.append(f"<tr{_classes('first' if first else '')}>{cells_html}</tr>")
+    top = "".join(f'<th colspan="{n}" class="group">{_e(name)}</th>' for name, n in groups)
+    starts = {sum(n for _, n in groups[: i + 1]) for i in range(len(groups) - 1)}
+    sub = "".join(f"<th{_classes('sep' if i in starts else '')}>{_e(h)}</th>" for i, h in enumerate(head))
+    return f"<table><thead><tr>{top}</tr><tr>{sub}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _table(head: Sequence[str], rows: Sequence[str]) -> str:
-    return (
-        "<table><thead><tr>"
-        + "".join(f"<th>{_e(h)}</th>" for h in head)
-        + "</tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
+def _glance(cells: Sequence[CellResult]) -> str:
+    """Per scenario, which policy was cheapest and which had the lowest p95, among those that answered all."""
+    scenarios = list(dict.fromkeys(c.scenario for c in cells))
+    rows = []
+    for scenario in scenarios:
+        mine = [c for c in cells if c.scenario == scenario]
+        whole = [c for c in mine if c.success_rate == 1.0] or mine
+
+        def best(key: Any, fmt: str, within: float = 0.0, pool: Sequence[CellResult] = whole) -> str:
+            scored = [(key(c), c.policy) for c in pool if key(c) is not None]
+            if not scored:
+                return "-"
+            low = min(v for v, _ in scored)
+            names = ", ".join(
+                p for v, p in scored if format(v, fmt) == format(low, fmt) or v <= low * (1 + within)
+            )
+            return f"{_e(names)} ({format(low, fmt)})"
+
+        rows.append(
+            f"<tr><td>{_e(scenario)}</td>"
+            f"<td>{best(lambda c: c.cost_ratio, '.2f')}</td>"
+            f"<td>{best(lambda c: c.latency_ms['p95'], ',.0f', within=0.05)}</td>"
+            f"<td>{best(lambda c: c.attempts_per_request, '.2f')}</td></tr>"
+        )
+    head = "".join(
+        f"<th>{h}</th>" for h in ("scenario", "lowest cost", "lowest p95 (ms; within 5%)", "fewest attempts")
     )
+    return f'<table class="glance"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _figure(path: pathlib.Path) -> str:
@@ -212,20 +246,22 @@ def write_html(
 <p>Policies: {", ".join(f"<code>{_e(p)}</code>" for p in report["policies"])}.
 Model <code>{_e(report["assumptions"]["model"])}</code> at four gateways; prices (USD per 1M tokens in/out):
 {prices}.</p>
-<h2>Outcomes</h2>
-<div class="tables">{_outcomes(cells)}</div>
+<h2>At a glance</h2>
+{_glance(cells)}
+<p class="note">Per scenario, among the policies that answered every request: the lowest cost (against serving
+every answer at the cheapest price), the lowest p95 latency (with any policy within 5% of it: one run's p95
+moves that much), the fewest upstream attempts per request.</p>
+<h2>Every cell</h2>
+{_cells(cells, ratios)}
 <p class="note"><b>ok</b>: requests answered completely; <b>att</b>: upstream attempts per request;
 <b>cost</b>: against serving every answer at the cheapest price; <b>429</b>: rate-limit answers received;
 <b>trip</b>: breakers opened; <b>restarts</b>: streams restarted on another gateway;
 <b>off</b>: seconds from the degradation until the degraded gateway's share of the last twenty attempts fell
-under half its healthy share and stayed under for the rest of the degraded period (at least a tenth of it, and
-twenty more attempts); <b>back</b>: seconds from its recovery until that share rose over half again;
+under half its healthy share and stayed under for the rest of the degraded period (and at least its last
+tenth); <b>back</b>: seconds from its recovery until that share rose over half again; <b>µs</b>: the router's
+thread CPU per request (the emulator runs on another thread); <b>x bare</b>: that against a bare aiohttp
+client making the same requests (streamed, for streams) in the same run, before and after the cells;
 <b>-</b>: never, or not applicable.</p>
-<h2>Latency and router CPU</h2>
-<div class="tables">{_speed(cells, ratios)}</div>
-<p class="note"><b>cpu µs</b>: the router's thread CPU per request (the emulator runs on another thread);
-<b>x bare</b>: that against a bare aiohttp client making the same requests (streamed, for streams) in the same
-run, before and after the cells.</p>
 <h2>Plots</h2>
 {"".join(_figure(p) for p in plots)}
 </main></body></html>
