@@ -14,6 +14,7 @@ Drawn from :class:`CellResult` values only, so a results file redraws them.
 from __future__ import annotations
 
 import pathlib
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -306,7 +307,8 @@ def _ttft(plt: Any, out: pathlib.Path, cells: Sequence[CellResult], suffix: str)
         ax.grid(alpha=0.3, which="both")
         ax.set_xlabel("time to first token (ms, log scale)")
         ax.set_ylabel("share of streams")
-        ax.set_title(f"{scenario}: {_impaired(by[scenario, policies[0]])}", fontsize=10)
+        # Wrapped to the panel: a scenario with two impaired gateways says both.
+        ax.set_title(textwrap.fill(f"{scenario}: {_impaired(by[scenario, policies[0]])}", 70), fontsize=10)
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(f"Time to first token, distribution per policy{suffix}", fontsize=11)
     fig.tight_layout()
