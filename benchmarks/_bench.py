@@ -2,7 +2,7 @@
 
 It starts the emulator (on its own thread), measures a bare aiohttp client for
 the CPU baseline, then runs each scenario x policy cell (see ``_cell``), showing
-progress, and writes ``results.json`` and the PNG plots to ``--out``. ``--quick``
+progress, and writes ``results.json``, the PNG plots and ``report.html`` to ``--out``. ``--quick``
 runs each cell for 3 seconds of compressed time instead of 30.
 """
 
@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import pathlib
-import platform
 import signal
 import sys
 import time
@@ -25,9 +23,11 @@ from ..providers import CatalogConflictWarning
 from ._cell import run_cell
 from ._driver import Settings, bare_baseline
 from ._emuthread import EmulatorHost, EmulatorThread
+from ._machine import provenance
 from ._metrics import CellResult
-from ._report import cpu_ratio, tables, write_json, write_plots
+from ._report import RESULTS, build, render, write_json
 from ._scenarios import LATENCY, MODEL, POLICIES, PRICES, SCENARIOS, scenarios
+from ._tables import tables
 
 __all__ = ["add_arguments", "cells_planned", "main", "run"]
 
@@ -55,7 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"run only this policy; repeatable ({', '.join(POLICIES)})",
     )
     parser.add_argument(
-        "--out", default="bench-out", metavar="DIR", help="where to write results.json and plots"
+        "--out",
+        default="bench-out",
+        metavar="DIR",
+        help="where to write results.json, the plots and report.html",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for the emulator and the policies")
     parser.add_argument("--duration", type=float, default=None, help=argparse.SUPPRESS)
@@ -160,7 +163,7 @@ def main(args: argparse.Namespace) -> int:
     n_cells, n_bare = cells_planned(chosen, policies)
     total = (n_cells + n_bare) * settings.requests
     began = time.monotonic()
-    wall_start = datetime.datetime.now(datetime.UTC)
+    head = provenance("bench", _command(args), "switchyard bench")
     with (
         EmulatorThread(args.seed) as emu,
         Progress(
@@ -223,14 +226,9 @@ def main(args: argparse.Namespace) -> int:
         print("switchyard bench: interrupted before any cell finished; nothing written", file=sys.stderr)
         return 130
     elapsed = time.monotonic() - began
-    report = _report(cells, bare, settings, chosen, policies, elapsed, wall_start)
-    write_json(out / "results.json", report)
-    note = (
-        ""
-        if settings.scale == 1.0
-        else f"time compressed {1 / settings.scale:g}x: {settings.duration:g} s cells"
-    )
-    plots = write_plots(out, cells, note)
+    report = _report(head, cells, bare, settings, chosen, policies, elapsed, bool(interrupted))
+    write_json(out / RESULTS, report)
+    drawn = render(out, report)
     stdout = Console()
     for t in tables(cells, bare):
         stdout.print(t)
@@ -239,10 +237,11 @@ def main(args: argparse.Namespace) -> int:
     runs = "; ".join(
         f"{kind} {mean(runs):.0f} us/request ({', '.join(f'{r:.0f}' for r in runs)} before/after)"
         for kind, runs in bare.items()
+        if runs
     )
     console.print(
         f"{len(cells)} cells in {elapsed:.0f}s; bare aiohttp {runs}; "
-        f"wrote {out / 'results.json'} and {len(plots)} plots"
+        f"wrote {out / RESULTS} and {', '.join(p.name for p in drawn)}"
     )
     if interrupted:
         console.print(f"interrupted after {len(cells)} finished cells; their results are written")
@@ -257,44 +256,52 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command(args: argparse.Namespace) -> list[str]:
+    """The bench's arguments that shape its figures, as a user would type them (``--out`` left out)."""
+    argv = ["--quick"] if args.quick else []
+    for name in args.scenario or ():
+        argv += ["--scenario", name]
+    for name in args.policy or ():
+        argv += ["--policy", name]
+    if args.seed:
+        argv += ["--seed", str(args.seed)]
+    if args.duration:
+        argv += ["--duration", f"{args.duration:g}"]
+    if args.rate:
+        argv += ["--rate", f"{args.rate:g}"]
+    return argv
+
+
 def _report(
+    head: Mapping[str, Any],
     cells: Sequence[CellResult],
     bare: Mapping[str, Sequence[float]],
     settings: Settings,
     chosen: Sequence[str],
     policies: Sequence[str],
     elapsed: float,
-    wall_start: datetime.datetime,
+    interrupted: bool,
 ) -> dict[str, Any]:
-    from importlib import metadata
-
-    try:
-        version = metadata.version("switchyard")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return {
-        "switchyard": version,
-        "python": platform.python_version(),
-        "started": wall_start.isoformat(),
-        "elapsed_s": elapsed,
-        "settings": {
+    world = scenarios(settings.scale)
+    return build(
+        head,
+        cells,
+        bare,
+        settings={
             "duration_s": settings.duration,
             "rate_per_s": settings.rate,
             "requests_per_cell": settings.requests,
             "time_scale": settings.scale,
             "seed": settings.seed,
         },
-        "scenarios": list(chosen),
-        "policies": list(policies),
-        "assumptions": {
+        descriptions={name: world[name].description for name in world},
+        assumptions={
             "model": MODEL,
             "prices_usd_per_million": PRICES,
             "latency_median_p99_s_before_scaling": LATENCY,
             "router_hooks": "one event hook (the bench's own instrumentation) is attached",
         },
-        "baseline": {
-            kind: {"cpu_us_per_request": mean(runs), "runs_cpu_us_per_request": list(runs)}
-            for kind, runs in bare.items()
-        },
-        "cells": [{**c.to_json(), "cpu_ratio_to_bare": cpu_ratio(c, bare)} for c in cells],
-    }
+        elapsed=elapsed,
+        subset=set(chosen) != set(SCENARIOS) or set(policies) != set(POLICIES),
+        interrupted=interrupted,
+    )

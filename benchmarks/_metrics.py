@@ -17,12 +17,15 @@ from typing import Any
 import attrs
 
 from ..router import Event
-from ._scenarios import GATEWAYS, Scenario
+from ._scenarios import GATEWAYS, Impairment, Scenario
 
-__all__ = ["BINS", "WINDOW", "CellResult", "Observed", "Record", "measure"]
+__all__ = ["BINS", "HOLD", "WINDOW", "CellResult", "Observed", "Record", "measure"]
 
 BINS = 20
 WINDOW = 20  # attempts (half a second at 40 a second): the window for moving off a gateway and back
+# Moving off must hold for at least this share of the degraded period, so a dip in its last moments,
+# which nothing after it confirms, is not reported as moving off.
+HOLD = 0.1
 
 
 @attrs.define
@@ -81,6 +84,7 @@ class CellResult:
     errors: Mapping[str, int]
     shares: Mapping[str, Sequence[float]]
     bin_seconds: float
+    impairments: Sequence[Impairment]
     degraded_s: tuple[float, float] | None
     move_off_s: float | None
     move_back_s: float | None
@@ -88,6 +92,17 @@ class CellResult:
     counts_router: Mapping[str, int]
     counts_emulator: Mapping[str, int]
     latencies_ms: Sequence[float]
+    ttfts_ms: Sequence[float]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CellResult:
+        """The cell :meth:`to_json` wrote (derived figures are recomputed, not read)."""
+        fields = {f.name for f in attrs.fields(cls)}
+        values = {name: data[name] for name in fields if name != "impairments"}
+        values["impairments"] = tuple(Impairment(**i) for i in data["impairments"])
+        if values["degraded_s"] is not None:
+            values["degraded_s"] = tuple(values["degraded_s"])
+        return cls(**values)
 
     @property
     def success_rate(self) -> float:
@@ -160,6 +175,7 @@ def measure(
         errors=dict(Counter(r.error for r in records if r.error is not None)),
         shares=_shares(observed.started, duration),
         bin_seconds=duration / BINS,
+        impairments=scenario.impairments(duration),
         degraded_s=_degraded_seconds(scenario, duration),
         move_off_s=off,
         move_back_s=back,
@@ -167,6 +183,7 @@ def measure(
         counts_router={name: reached[name] for name in GATEWAYS},
         counts_emulator=dict(observed.emulated),
         latencies_ms=sorted((r.latency or 0.0) * 1000 for r in succeeded),
+        ttfts_ms=sorted(r.ttft * 1000 for r in succeeded if r.ttft is not None),
     )
 
 
@@ -205,13 +222,17 @@ def _move_times(
     duration: float,
     baseline: Mapping[str, float] | None,
     window: int = WINDOW,
+    hold: float = HOLD,
 ) -> tuple[float | None, float | None]:
     """How long the router took to move off the degraded gateway, and back onto it.
 
     The gateway's share of the last ``window`` attempts is compared with half its
     share in the healthy cell of the same policy. Off: seconds from the degradation
-    until the share fell under half and stayed there until the recovery (or the end);
-    a policy that keeps sending the gateway its share, failing over after each
+    until the share fell under half and stayed there for the rest of the degraded
+    period (until the recovery, or the end of the run), provided that rest is at
+    least ``hold`` of the period: a dip in the period's last moments, which nothing
+    after it confirms, is not moving off, so off can never be the end of the cell. A
+    policy that keeps sending the gateway its share, failing over after each
     failure, never moved off. Back: seconds from the recovery until the share first
     rose over half again. Each count starts afresh at its moment, so the resolution
     is the time ``window`` attempts take. None where it does not apply (nothing
@@ -233,13 +254,14 @@ def _move_times(
                     yield at, sum(recent) / window
 
     since, until = begin * duration, (duration if end is None else end * duration)
-    off_at: float | None = None
-    for at, share in shares(since, until):
-        if share >= half:
-            off_at = None
-        elif off_at is None:
-            off_at = at
+    during = list(shares(since, until))
+    # The first attempt after the last one at which the share was still at or over half.
+    under = next((i for i in range(len(during), 0, -1) if during[i - 1][1] >= half), 0)
+    off: float | None = None
+    if under < len(during):
+        off_at = during[under][0]
+        off = off_at - since if until - off_at >= hold * (until - since) else None
     back = None
     if end is not None:
         back = next((at - until for at, share in shares(until, duration) if share >= half), None)
-    return (None if off_at is None else off_at - since), back
+    return off, back

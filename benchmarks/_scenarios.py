@@ -28,6 +28,7 @@ __all__ = [
     "PRICES",
     "SCENARIOS",
     "Change",
+    "Impairment",
     "Scenario",
     "healthy_faults",
     "make_policy",
@@ -67,12 +68,32 @@ def healthy_faults(gateway: str, scale: float, slower: float = 1.0) -> Faults:
 
 @attrs.frozen
 class Change:
-    """At ``at`` (a fraction of the run), ``gateway`` gets ``faults`` (None: back to healthy)."""
+    """At ``at`` (a fraction of the run), ``gateway`` gets ``faults`` (None: back to healthy).
+
+    ``tier``: a limit the emulator starts enforcing; ``what``: a few words for the plots
+    ("refuses connections"), for a change that impairs the gateway.
+    """
 
     at: float
     gateway: str
     faults: Faults | None
     tier: Tier | None = None
+    what: str = ""
+
+    @property
+    def impairs(self) -> bool:
+        """The gateway is worse than healthy from this change on."""
+        return self.faults is not None or self.tier is not None
+
+
+@attrs.frozen
+class Impairment:
+    """``gateway`` is impaired (``what``) from ``start`` to ``end``, in seconds of the run."""
+
+    gateway: str
+    what: str
+    start: float
+    end: float
 
 
 @attrs.frozen
@@ -94,6 +115,23 @@ class Scenario:
     stream: bool = False
     degraded: tuple[str, float, float | None] | None = None
 
+    def impairments(self, duration: float) -> tuple[Impairment, ...]:
+        """Each span of a run of ``duration`` seconds in which a gateway is impaired, in time order."""
+        spans: list[Impairment] = []
+        open_: dict[str, Change] = {}
+
+        def close(change: Change, at: float) -> None:
+            spans.append(Impairment(change.gateway, change.what, change.at * duration, at * duration))
+
+        for change in sorted(self.changes, key=lambda c: c.at):
+            if change.gateway in open_:
+                close(open_.pop(change.gateway), change.at)
+            if change.impairs:
+                open_[change.gateway] = change
+        for change in open_.values():
+            close(change, 1.0)
+        return tuple(sorted(spans, key=lambda i: (i.start, i.gateway)))
+
 
 def scenarios(scale: float) -> dict[str, Scenario]:
     """Every scenario, with delays scaled by ``scale``."""
@@ -108,32 +146,52 @@ def scenarios(scale: float) -> dict[str, Scenario]:
             Scenario(
                 "gateway-down",
                 "the cheapest (OneAI) refuses connections throughout",
-                (Change(0.0, "oneai", Faults(outage="refuse")),),
+                (Change(0.0, "oneai", Faults(outage="refuse"), what="refuses connections"),),
                 degraded=("oneai", 0.0, None),
             ),
             Scenario(
                 "down-recovering",
                 "OneAI refuses connections for the first half, then recovers",
-                (Change(0.0, "oneai", Faults(outage="refuse")), Change(0.5, "oneai", None)),
+                (
+                    Change(0.0, "oneai", Faults(outage="refuse"), what="refuses connections"),
+                    Change(0.5, "oneai", None),
+                ),
                 degraded=("oneai", 0.0, 0.5),
             ),
             Scenario(
                 "brownout",
                 "30% of OneAI's answers are 503",
-                (Change(0.0, "oneai", attrs.evolve(healthy, errors={503: 0.3})),),
+                (
+                    Change(
+                        0.0, "oneai", attrs.evolve(healthy, errors={503: 0.3}), what="answers 30% with 503"
+                    ),
+                ),
                 degraded=("oneai", 0.0, None),
             ),
             Scenario(
                 "429-storm",
                 f"OneAI enforces a tier of {storm_rpm} RPM the router was not told of",
-                (Change(0.0, "oneai", None, tier=Tier(rpm=storm_rpm)),),
+                (
+                    Change(
+                        0.0,
+                        "oneai",
+                        None,
+                        tier=Tier(rpm=storm_rpm),
+                        what="enforces an RPM tier unknown to the router",
+                    ),
+                ),
                 degraded=("oneai", 0.0, None),
             ),
             Scenario(
                 "latency-shift",
                 "the fastest (Onetoken) turns 6x slower from 25% to 50% of the run",
                 (
-                    Change(0.25, "onetoken", healthy_faults("onetoken", scale, slower=6.0)),
+                    Change(
+                        0.25,
+                        "onetoken",
+                        healthy_faults("onetoken", scale, slower=6.0),
+                        what="turns 6x slower",
+                    ),
                     Change(0.5, "onetoken", None),
                 ),
                 degraded=("onetoken", 0.25, 0.5),
@@ -142,8 +200,15 @@ def scenarios(scale: float) -> dict[str, Scenario]:
                 "stalled-cut-streams",
                 "streams: OneAI cuts after 3 chunks, OneRouter stalls after 2",
                 (
-                    Change(0.0, "oneai", attrs.evolve(healthy, cut_after=3)),
-                    Change(0.0, "onerouter", attrs.evolve(healthy_faults("onerouter", scale), stall_after=2)),
+                    Change(
+                        0.0, "oneai", attrs.evolve(healthy, cut_after=3), what="cuts streams after 3 chunks"
+                    ),
+                    Change(
+                        0.0,
+                        "onerouter",
+                        attrs.evolve(healthy_faults("onerouter", scale), stall_after=2),
+                        what="stalls streams after 2 chunks",
+                    ),
                 ),
                 stream=True,
             ),

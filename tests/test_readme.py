@@ -58,6 +58,5 @@ def test_readme_names_the_main_command() -> None:
 def test_readme_images_exist() -> None:
     """Every image the README shows is in the repository."""
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
-    assert images
     for image in images:
         assert (ROOT / image).is_file(), image
