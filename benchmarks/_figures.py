@@ -41,7 +41,8 @@ class Span:
         lo, hi = (
             format(v * scale if scale != 1.0 else v, spec) for v in (min(self.numbers), max(self.numbers))
         )
-        shown = lo if lo == hi else f"{lo}–{hi}"
+        unit = "%" if lo.endswith("%") and hi.endswith("%") else ""
+        shown = lo if lo == hi else f"{lo.removesuffix(unit)}–{hi}"  # 45–46%, not 45%–46%
         return shown if self.always else f"{shown} or -"
 
 
@@ -182,7 +183,11 @@ def tables(figures: Figures) -> list[str]:
                 ]
             )
     return [
+        "Outcomes:",
+        "",
         *_table(("scenario", "policy", "ok", "att", "cost", "429", "trip", "off s", "back s"), outcomes),
+        "",
+        "Latency and router CPU:",
         "",
         *_table(("scenario", "policy", "p50 ms", "p95 ms", "p99 ms", "ttft p50", "cpu µs", "x bare"), speed),
     ]

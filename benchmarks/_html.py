@@ -257,8 +257,8 @@ moves that much), the fewest upstream attempts per request.</p>
 <b>cost</b>: against serving every answer at the cheapest price; <b>429</b>: rate-limit answers received;
 <b>trip</b>: breakers opened; <b>restarts</b>: streams restarted on another gateway;
 <b>off</b>: seconds from the degradation until the degraded gateway's share of the last twenty attempts fell
-under half its healthy share and stayed under for the rest of the degraded period (and at least its last
-tenth); <b>back</b>: seconds from its recovery until that share rose over half again; <b>µs</b>: the router's
+under half its healthy share and then stayed under for a tenth of the degraded period (the first such move);
+<b>back</b>: seconds from its recovery until that share rose over half again; <b>µs</b>: the router's
 thread CPU per request (the emulator runs on another thread); <b>x bare</b>: that against a bare aiohttp
 client making the same requests (streamed, for streams) in the same run, before and after the cells;
 <b>-</b>: never, or not applicable.</p>

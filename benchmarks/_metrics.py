@@ -23,8 +23,8 @@ __all__ = ["BINS", "HOLD", "WINDOW", "CellResult", "Observed", "Record", "measur
 
 BINS = 20
 WINDOW = 20  # attempts (half a second at 40 a second): the window for moving off a gateway and back
-# Moving off must hold for at least this share of the degraded period, so a dip in its last moments,
-# which nothing after it confirms, is not reported as moving off.
+# Moving off must hold for at least this share of the degraded period: a dip that does not last (or
+# one in the period's last moments, which nothing after it confirms) is not moving off.
 HOLD = 0.1
 
 
@@ -70,7 +70,11 @@ class Observed:
 
 @attrs.frozen
 class CellResult:
-    """Every figure of one cell (JSON-ready through :meth:`to_json`)."""
+    """Every figure of one cell (JSON-ready through :meth:`to_json`).
+
+    ``attempt_log`` keeps each attempt's start (seconds into the cell) and gateway, what
+    the shares and the move times are computed from, so a results file can be read again.
+    """
 
     scenario: str
     policy: str
@@ -97,6 +101,7 @@ class CellResult:
     counts_emulator: Mapping[str, int]
     latencies_ms: Sequence[float]
     ttfts_ms: Sequence[float]
+    attempt_log: Sequence[tuple[float, str]]
     tried: Mapping[str, int] = attrs.field(factory=dict)  # attempts begun, per gateway (refused ones too)
     hedges: int = 0  # requests whose twin went to a second gateway
     before_trip: Mapping[str, int] = attrs.field(
@@ -110,6 +115,7 @@ class CellResult:
         fields = {f.name: f for f in attrs.fields(cls)}
         values = {name: data[name] for name in fields if name != "impairments" and name in data}
         values["impairments"] = tuple(Impairment(**i) for i in data["impairments"])
+        values["attempt_log"] = tuple((float(at), str(gateway)) for at, gateway in data["attempt_log"])
         if values["degraded_s"] is not None:
             values["degraded_s"] = tuple(values["degraded_s"])
         return cls(**values)
@@ -194,6 +200,7 @@ def measure(
         counts_emulator=dict(observed.emulated),
         latencies_ms=sorted((r.latency or 0.0) * 1000 for r in succeeded),
         ttfts_ms=sorted(r.ttft * 1000 for r in succeeded if r.ttft is not None),
+        attempt_log=tuple((round(at, 4), gateway) for at, gateway in observed.started),
         tried=dict(Counter(gateway for _, gateway in observed.started)),
         hedges=observed.hedges,
         before_trip=dict(observed.before_trip),
@@ -241,15 +248,16 @@ def _move_times(
 
     The gateway's share of the last ``window`` attempts is compared with half its
     share in the healthy cell of the same policy. Off: seconds from the degradation
-    until the share fell under half and stayed there for the rest of the degraded
-    period (until the recovery, or the end of the run), provided that rest is at
-    least ``hold`` of the period: a dip in the period's last moments, which nothing
-    after it confirms, is not moving off, so off can never be the end of the cell. A
-    policy that keeps sending the gateway its share, failing over after each
-    failure, never moved off. Back: seconds from the recovery until the share first
-    rose over half again. Each count starts afresh at its moment, so the resolution
-    is the time ``window`` attempts take. None where it does not apply (nothing
-    degrades, or the policy did not use the gateway when healthy) or never happens.
+    until the share fell under half and then stayed under for ``hold`` of the
+    degraded period (the first such fall; the hold must fit inside the period). So a
+    dip that does not last is not moving off, off can never be the end of the cell,
+    and a brief return later (a breaker probe, a rate limit's refill) does not undo
+    a move that held. A policy that keeps sending the gateway its share, failing
+    over after each failure, never moved off. Back: seconds from the recovery until
+    the share first rose over half again. Each count starts afresh at its moment, so
+    the resolution is the time ``window`` attempts take. None where it does not apply
+    (nothing degrades, or the policy did not use the gateway when healthy) or never
+    happens.
     """
     if scenario.degraded is None or baseline is None:
         return None, None
@@ -267,13 +275,17 @@ def _move_times(
                     yield at, sum(recent) / window
 
     since, until = begin * duration, (duration if end is None else end * duration)
-    during = list(shares(since, until))
-    # The first attempt after the last one at which the share was still at or over half.
-    under = next((i for i in range(len(during), 0, -1) if during[i - 1][1] >= half), 0)
+    held = hold * (until - since)
     off: float | None = None
-    if under < len(during):
-        off_at = during[under][0]
-        off = off_at - since if until - off_at >= hold * (until - since) else None
+    fell: float | None = None  # when the share last fell under half, while it has stayed under since
+    for at, share in shares(since, until):
+        if share >= half:
+            fell = None
+        elif fell is None:
+            fell = at
+        if fell is not None and at - fell >= held:
+            off = fell - since
+            break
     back = None
     if end is not None:
         back = next((at - until for at, share in shares(until, duration) if share >= half), None)

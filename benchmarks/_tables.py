@@ -50,8 +50,8 @@ def tables(cells: Sequence[CellResult], bare: Mapping[str, Sequence[float]]) -> 
     ``cost``: cost against serving every success at the cheapest price; ``429``:
     rate-limit answers received; ``trip``: breakers opened; ``off``/``back``:
     seconds until the degraded gateway's share of the last twenty attempts fell
-    under half its healthy share for the rest of the degraded period (and at least
-    its last tenth), and rose back over half after it recovered (see
+    under half its healthy share and held there for a tenth of the degraded period,
+    and rose back over half after it recovered (see
     ``_metrics._move_times``); ``cpu us``: the router's thread CPU per request;
     ``x bare``: that against a bare aiohttp client doing the same POSTs (streamed,
     for a streaming scenario) in the same run.

@@ -118,8 +118,13 @@ def test_shares_and_move_times() -> None:
         "under half of 0.9 from the window 0.06-0.15 (4 of 10) on; a probe is 1"
     )
     assert back == pytest.approx(0.15), "after 0.5, the first window back over half: 0.56-0.65, 5 of 10"
-    blips = [(at, "oneai" if 0.2 <= at < 0.25 else name) for at, name in started]  # back to half, briefly
-    assert _move_times(recovering, blips, 1.0, {"oneai": 0.9}, window=10)[0] == pytest.approx(0.31)
+    # Moving off must hold for a tenth of the degraded period (0.05 s here). Back over half during the hold
+    # (0.16-0.21): the fall at 0.15 did not last, the one after the blip did.
+    dip = [(at, "oneai" if 0.16 <= at < 0.21 else name) for at, name in started]
+    assert _move_times(recovering, dip, 1.0, {"oneai": 0.9}, window=10)[0] == pytest.approx(0.26)
+    # Back over half after the move held (a probe that succeeds, a rate limit's refill): the move stands.
+    late = [(at, "oneai" if 0.26 <= at < 0.3 else name) for at, name in started]
+    assert _move_times(recovering, late, 1.0, {"oneai": 0.9}, window=10)[0] == pytest.approx(0.15)
     never = [(i / 100, "oneai" if i % 10 < 7 else "onerouter") for i in range(100)]  # fails over, stays on
     assert _move_times(world["brownout"], never, 1.0, {"oneai": 1.0}, window=10) == (None, None)
     assert _move_times(recovering, started, 1.0, {"oneai": 0.01}) == (None, None), (
@@ -129,8 +134,8 @@ def test_shares_and_move_times() -> None:
 
 
 def test_moving_off_cannot_be_the_end_of_the_cell() -> None:
-    """A share that dips under half only in the degraded period's last tenth has not moved off (the brownout
-    cell that once reported "off 29.87" of 30 s); one that dips earlier and stays under has."""
+    """A share that falls under half only in the degraded period's last tenth has not moved off (the brownout
+    cell that once reported "off 29.87" of 30 s): it cannot hold; one that falls earlier and stays has."""
     brownout = scenarios(1.0)["brownout"]  # OneAI degraded from 0 s to the end, 30 s
 
     def attempts(last_oneai: int) -> list[tuple[float, str]]:

@@ -13,7 +13,7 @@ from switchyard.benchmarks import redraw
 from switchyard.benchmarks._bench import QUICK
 from switchyard.benchmarks._machine import machine, provenance
 from switchyard.benchmarks._plots import PLOTS
-from switchyard.benchmarks._report import RESULTS, build, mode, read, render, write_json
+from switchyard.benchmarks._report import FORMAT, RESULTS, build, mode, read, render, write_json
 from switchyard.benchmarks._scenarios import SCENARIOS, scenarios
 
 from ._quick import Run
@@ -91,7 +91,7 @@ def test_an_interrupted_run_says_so(quick_run: Run, tmp_path: pathlib.Path) -> N
 def test_redraw_draws_the_same_files_from_a_results_file(quick_run: Run, tmp_path: pathlib.Path) -> None:
     """`python -m switchyard.benchmarks.redraw results.json` draws the plots and the page from the file."""
     write_json(tmp_path / RESULTS, _report(quick_run))
-    assert read(tmp_path / RESULTS)["format"] == 2
+    assert read(tmp_path / RESULTS)["format"] == FORMAT
     out = tmp_path / "again"
     assert redraw.main([str(tmp_path / RESULTS), "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted([*PLOTS, "report.html"])
@@ -101,7 +101,7 @@ def test_redraw_draws_the_same_files_from_a_results_file(quick_run: Run, tmp_pat
     ("content", "error"),
     [
         ({"kind": "overhead"}, "is not a `switchyard bench` results file"),
-        ({"kind": "bench", "format": 1}, "results format 1, not 2"),
+        ({"kind": "bench", "format": 1}, f"results format 1, not {FORMAT}"),
     ],
 )
 def test_redraw_refuses_other_files(
