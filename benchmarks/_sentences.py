@@ -1,4 +1,4 @@
-"""The README's sentences of figures: the full run's headlines, the overhead and the emulator.
+"""The README's sentences of figures: the full run's headlines, the overhead, the emulator, telemetry.
 
 Each sentence is worded from the figures themselves: a move that never happened
 says so, one that happened in some runs says in how many (see ``_figures`` for
@@ -12,7 +12,7 @@ from typing import Any
 
 from ._figures import Figures, Report, Span, latency, machine_line, runs
 
-__all__ = ["emulator_block", "full_summary", "overhead_block"]
+__all__ = ["emulator_block", "full_summary", "overhead_block", "telemetry_block"]
 
 
 def _when(span: Span, done: str, never: str) -> str:
@@ -227,4 +227,45 @@ def emulator_block(reports: Sequence[Report]) -> str:
         f"One core of emulator serves {per_core.text(',.0f')} plain replies per second of its own CPU "
         f"({observed.text(',.0f')} a second observed, with the client on the other core), from "
         f"`python -m switchyard.benchmarks.emulator_throughput`. {machine_line(reports)}\n"
+    )
+
+
+def telemetry_block(reports: Sequence[Report]) -> str:
+    """The telemetry hooks' cost: per request against no hook (chat, and streams where run), and
+    each hook replaying one request's events.
+
+    Raises:
+        ValueError: no run measured ``chat()`` (``--stream`` runs alone).
+    """
+    chat = [r for r in reports if r["per_request"]["mode"] == "chat"]
+    streams = [r for r in reports if r["per_request"]["mode"] == "stream"]
+    if not chat:
+        raise ValueError("no telemetry_overhead run of chat(): run it without --stream too")
+
+    def x(runs_of: Sequence[Report], variant: str) -> str:
+        return runs(runs_of, _field("per_request", "variants", variant, "ratio_to_none")).text(".2f") + "x"
+
+    def cpu(runs_of: Sequence[Report]) -> str:
+        return runs(runs_of, _field("per_request", "variants", "none", "cpu_us_per_request")).text(",.0f")
+
+    def alone(hook: str) -> str:
+        return runs(reports, _field("hook_costs", f"{hook}_us")).text(",.0f") + " µs"
+
+    text = (
+        "From `python -m switchyard.benchmarks.telemetry_overhead` (client CPU per request, the median "
+        f"of interleaved rounds): a plain `chat()` takes {cpu(chat)} µs with no hook; with a hook that "
+        f"does nothing {x(chat, 'noop')} that, `Prometheus` {x(chat, 'prometheus')}, `Logs` "
+        f"{x(chat, 'logs')}, `OpenTelemetry` over the SDK with a no-op exporter {x(chat, 'otel')} "
+        f"({x(chat, 'otel-sampled')} with one trace in ten sampled), all three {x(chat, 'all')}."
+    )
+    if streams:
+        text += (
+            f" A stream takes {cpu(streams)} µs; with `OpenTelemetry` {x(streams, 'otel')}, all three "
+            f"{x(streams, 'all')}."
+        )
+    return (
+        f"{text} Replaying one failed-over request's events, which times the hooks alone: `Prometheus` "
+        f"{alone('prometheus_hook')}, `Logs` {alone('logs_hook')}, `OpenTelemetry` {alone('otel_hook')}, "
+        f"of which its own code is {alone('otel_hook_without_sdk')} (the same replay over the API's "
+        f"no-op providers). {machine_line(reports)}\n"
     )

@@ -44,6 +44,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ._machine import provenance
 from .overhead import MESSAGES, _drive, _gateways, _start_emulator
 
 __all__ = ["VARIANTS", "hook_costs", "main", "telemetry_overhead"]
@@ -269,17 +270,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=14)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--stream", action="store_true", help="measure router.stream() instead of chat()")
-    parser.add_argument("--json", metavar="FILE", help="also write the figures here")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures here, with the machine")
     args = parser.parse_args(argv)
+    head = provenance("telemetry_overhead", argv, "python -m switchyard.benchmarks.telemetry_overhead")
     figures = {
         "per_request": telemetry_overhead(args.requests, args.concurrency, args.rounds, stream=args.stream),
         "hook_costs": hook_costs(),
     }
-    text = json.dumps(figures, indent=2)
-    print(text)
+    print(json.dumps(figures, indent=2))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+            f.write(json.dumps({**head, **figures}, indent=2) + "\n")
     return 0
 
 

@@ -104,7 +104,8 @@ class OpenTelemetry:
     - span events on the request span: ``switchyard.breaker.opened``,
       ``.breaker.half_opened``, ``.breaker.closed``, ``.bucket.deferred``,
       ``.bucket.closed``, ``.offer.unavailable``, ``.failover``, ``.fallback``,
-      ``.retry``, ``.budget.exhausted``, ``.stream.restarted``.
+      ``.retry``, ``.hedge``, ``.budget.exhausted``, ``.stream.restarted`` (every event
+      of the request that is not one of the above).
     - metrics: ``gen_ai.client.operation.duration`` (s), ``gen_ai.client.token.usage``
       ({token}, by ``gen_ai.token.type``), ``gen_ai.client.operation.time_to_first_chunk``
       (s, streams), with the conventions' attributes.

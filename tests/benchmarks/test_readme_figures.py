@@ -78,6 +78,23 @@ def _overhead(scale: float) -> dict[str, Any]:
     }
 
 
+def _telemetry() -> dict[str, Any]:
+    variants = ("none", "noop", "otel", "otel-sampled", "prometheus", "logs", "all")
+    return {
+        **provenance("telemetry_overhead", [], "python -m switchyard.benchmarks.telemetry_overhead"),
+        "per_request": {
+            "mode": "chat",
+            "variants": {
+                v: {"cpu_us_per_request": 400.0, "ratio_to_none": 1.0 + i / 10}
+                for i, v in enumerate(variants)
+            },
+        },
+        "hook_costs": dict.fromkeys(
+            ("otel_hook_us", "prometheus_hook_us", "logs_hook_us", "otel_hook_without_sdk_us"), 10.0
+        ),
+    }
+
+
 def _write(tmp_path: pathlib.Path, name: str, data: dict[str, Any]) -> pathlib.Path:
     path = tmp_path / name
     path.write_text(json.dumps(data))
@@ -151,6 +168,7 @@ def test_write_then_check_then_a_hand_edit_fails(quick_run: Run, tmp_path: pathl
                 "observed_replies_per_s": 2950.0,
             },
         ),
+        _write(tmp_path, "t1.json", _telemetry()),
     ]
     args = [*map(str, files), "--readme", str(readme)]
     assert readme_figures.main(args) == 0
@@ -163,6 +181,7 @@ def test_write_then_check_then_a_hand_edit_fails(quick_run: Run, tmp_path: pathl
     assert "1.50–1.65x bare aiohttp's client CPU" in text and "3,600 plain replies" in text
     assert "A routing decision takes 40–44 µs with 10 offers in the graph, and 1.1x that with 10,000." in text
     assert "adds 38% to the time `import aiohttp` takes (50 ms to 130 ms)" in text
+    assert "a plain `chat()` takes 400 µs with no hook; with a hook that does nothing 1.10x" in text
     assert readme_figures.main([*args, "--check"]) == 0
     assert readme_figures.main(["--check", "--readme", str(readme)]) == 0
     readme.write_text(text.replace("1.50–1.65x", "1.2x"))

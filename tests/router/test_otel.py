@@ -434,3 +434,28 @@ def test_content_shapes_keep_tool_calls_and_only_the_kind_of_other_parts() -> No
         {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "a cat"}]},
     ]
     assert "AAAA" not in json.dumps(shaped)
+
+
+async def test_a_hedged_request_has_two_overlapping_attempts(
+    otel: Otel, emu: Emulator, graph: ProviderGraph, fake_time: looptime.LoopTimeEventLoop
+) -> None:
+    """A hedge: both attempts are children of the request, the slow one 'cancelled', a hedge span event."""
+    from switchyard.router import Hedge
+
+    await emu.set_faults("onellm", Faults(latency=5.0))
+    await emu.set_faults("onetoken", Faults(latency=0.2))
+    events: list[Event] = []
+    async with Router(graph, hedge=Hedge(after=0.5), hooks=[otel.hook(), events.append]) as router:
+        reply = await router.chat("gpt-4o-mini", HI, max_tokens=5)
+    assert reply.route.gateway == "onetoken"
+    assert [e.name for e in events][-1] == "request.finished"
+    spans = otel.finished()
+    assert set(spans) == {"chat gpt-4o-mini", "attempt onellm", "attempt onetoken"}
+    chat, slow, fast = spans["chat gpt-4o-mini"], spans["attempt onellm"], spans["attempt onetoken"]
+    assert _parent(slow) == _parent(fast) == chat.context.span_id
+    assert fast.start_time < slow.end_time  # type: ignore[operator]
+    assert (slow.attributes or {})["error.type"] == "cancelled"
+    assert "error.type" not in (fast.attributes or {})
+    assert (chat.attributes or {})["gen_ai.provider.name"] == "onetoken"
+    assert "error.type" not in (chat.attributes or {})
+    assert "switchyard.hedge" in [e.name for e in chat.events]
