@@ -15,6 +15,10 @@ Names (a tested contract):
   limit; ``latency``: seconds until it frees, None when a slot must free).
 - ``bucket.closed``: a 429 closed an account for ``latency`` seconds.
 - ``stream.restarted``: in restart mode, a stream broke after delivering and starts again.
+- ``store.fallback``: the shared store (Redis) stopped answering; limits and breakers are
+  this process's own until it is back (``detail``: why). Emitted once per outage, by
+  the first request to ask the store after it.
+- ``store.recovered``: the shared store answers again (emitted likewise).
 - ``request.finished``: the request ended; ``outcome`` is ``ok`` or the error class.
 
 A hook is any callable taking an :class:`Event`. It runs inline, so keep it cheap;
