@@ -51,8 +51,9 @@ from ._budget import RetryBudget
 from ._events import Event, Hook
 from ._explain import Excluded, Explanation, Ranked
 from ._health import Health
+from ._redis import RedisStore
 from ._router import Router
-from ._store import Account, Admitted, BreakerView, MemoryStore, Permit, Reported, Store, Verdict
+from ._store import Account, Admitted, BreakerView, MemoryStore, Notice, Permit, Reported, Store, Verdict
 from ._stream import Stream
 
 __all__ = [
@@ -88,6 +89,7 @@ __all__ = [
     "ModelUnavailable",
     "NoCandidatesError",
     "NonRetryableError",
+    "Notice",
     "Overloaded",
     "Permission",
     "PermissionDenied",
@@ -95,6 +97,7 @@ __all__ = [
     "PromptTooLong",
     "Ranked",
     "RateLimited",
+    "RedisStore",
     "Reply",
     "Reported",
     "RetryBudget",

@@ -1,0 +1,344 @@
+"""A :class:`~._redis.RedisStore`'s line to Redis: one client made on first use, the scripts
+loaded, and a lane that sends what is queued as one pipeline at a time.
+
+- **The lane.** Operations queue and go out together: whatever was queued while a
+  pipeline was out goes in the next one, in order. So a settle queued before an
+  admit reaches Redis before it, and the writes of many requests share one round
+  trip. An admission is its script plus whatever writes were waiting: one round trip.
+- **Bounded.** Each pipeline may take ``timeout`` seconds (connecting included);
+  a caller waits for an answer no longer than that either.
+- **Degrade, never fail.** When Redis does not answer in time, refuses the connection
+  or has lost the scripts, the link goes *down*: it logs one warning (logger
+  ``switchyard``), leaves a ``store.fallback`` notice for the next request to report,
+  and from then on answers every operation at once as unavailable, so the store
+  serves it from local state. A background task reconnects with exponential backoff
+  (equal jitter, after the AWS Architecture Blog's "Exponential Backoff and Jitter",
+  so a fleet that lost Redis together does not hammer it back in step), reloads the
+  scripts, and once Redis answers, logs, leaves ``store.recovered``, and goes up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import urllib.parse
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from ._redis_lua import SCRIPTS
+from ._redis_mirror import Reply
+from ._store import Notice
+
+__all__ = ["Link", "Unavailable"]
+
+logger: Final = logging.getLogger("switchyard")
+
+OnReply = Callable[[Reply, float], None]
+"""Called with a script's answer and the loop time it arrived."""
+
+Arg = str | int | float
+
+
+class Unavailable(Exception):
+    """Internal: Redis is down, or did not answer in time; answer from local state."""
+
+
+class _Op:
+    """One script call waiting in the lane."""
+
+    __slots__ = ("args", "future", "keys", "on_reply", "script")
+
+    def __init__(
+        self,
+        script: str,
+        keys: Sequence[str],
+        args: Sequence[Arg],
+        on_reply: OnReply | None,
+        future: asyncio.Future[Reply | None] | None,
+    ) -> None:
+        self.script = script
+        self.keys = keys
+        self.args = args
+        self.on_reply = on_reply
+        self.future = future
+
+    def done(self, reply: Reply, now: float) -> None:
+        if self.on_reply is not None:
+            try:
+                self.on_reply(reply, now)
+            except Exception:  # a bug here must not stop the lane
+                logger.exception("switchyard: handling a Redis answer to %s failed", self.script)
+        if self.future is not None and not self.future.done():
+            self.future.set_result(reply)
+
+    def fail(self) -> None:
+        # None, not an exception: nobody may be left to retrieve it (its caller timed out).
+        if self.future is not None and not self.future.done():
+            self.future.set_result(None)
+
+
+def _where(url: str) -> str:
+    """The server, for log lines: scheme, host, port and database, never a password."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
+    host = parts.hostname or "localhost"
+    return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path or ''}"
+
+
+class Link:
+    """The connection, the lane, and the up/down state (see the module docstring).
+
+    Attributes:
+        round_trips: pipelines Redis answered.
+        outages: times it went down.
+        fallbacks: operations answered from local state because it was down or slow.
+        dropped: background writes that could not be sent (their leases and TTLs heal it).
+    """
+
+    __slots__ = (
+        "_client",
+        "_flusher",
+        "_loaded",
+        "_loop",
+        "_make",
+        "_password",
+        "_queue",
+        "_reconnector",
+        "_url",
+        "down",
+        "dropped",
+        "fallbacks",
+        "notices",
+        "outages",
+        "round_trips",
+        "shas",
+        "timeout",
+        "where",
+    )
+
+    def __init__(self, url: str, timeout: float) -> None:
+        # Imported here, once, not inside a bounded call: importing redis-py takes ~100 ms.
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        def make() -> Any:
+            # No retries of its own: every call is bounded here, and a failure means "go local".
+            return Redis.from_url(url, retry=Retry(NoBackoff(), 0), health_check_interval=0)
+
+        self._make = make
+        self._url = url
+        self._password = urllib.parse.urlsplit(url).password
+        self.where = _where(url)
+        self.timeout = timeout
+        self._client: Any = None  # redis.asyncio.Redis, made on the loop that first uses it
+        self._loaded = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: list[_Op] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._reconnector: asyncio.Task[None] | None = None
+        self.down = False
+        self.round_trips = self.outages = self.fallbacks = self.dropped = 0
+        self.notices: list[Notice] = []
+        self.shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SCRIPTS.items()}
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def submit(
+        self, script: str, keys: Sequence[str], args: Sequence[Arg], on_reply: OnReply | None = None
+    ) -> None:
+        """Queue one script call; nobody waits for it (its answer goes to ``on_reply``).
+
+        Raises:
+            Unavailable: the link is down.
+        """
+        self._enqueue(_Op(script, keys, args, on_reply, None))
+
+    def ask(
+        self, script: str, keys: Sequence[str], args: Sequence[Arg], on_reply: OnReply | None = None
+    ) -> asyncio.Future[Reply | None]:
+        """Queue one script call; the future of its answer (None: Redis did not give one).
+
+        Raises:
+            Unavailable: the link is down.
+        """
+        future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Op(script, keys, args, on_reply, future))
+        return future
+
+    async def wait(self, future: asyncio.Future[Reply | None]) -> Reply:
+        """The answer of an :meth:`ask`, within ``timeout``; the call goes on if the caller is cancelled.
+
+        Raises:
+            Unavailable: no answer in time.
+        """
+        try:
+            async with asyncio.timeout(self.timeout):
+                reply = await asyncio.shield(future)
+        except TimeoutError as exc:
+            self.went_down(exc)  # slow is down: the next calls go local at once, until it answers
+            reply = None
+        if reply is None:
+            raise Unavailable
+        return reply
+
+    def _enqueue(self, op: _Op) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._bind(loop)
+        if self.down:
+            raise Unavailable
+        self._queue.append(op)
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush())
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """First use, or use from another loop: a client belongs to one loop, so start afresh."""
+        self._loop = loop
+        self._client, self._loaded, self._queue = None, False, []
+        self._flusher = self._reconnector = None
+        self.down = False
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._send(batch)
+        finally:
+            self._flusher = None
+
+    async def _send(self, batch: list[_Op]) -> None:
+        if self.down:
+            for op in batch:
+                op.fail()
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                client = await self._connect()
+                pipe = client.pipeline(transaction=False)
+                for op in batch:
+                    pipe.evalsha(self.shas[op.script], len(op.keys), *op.keys, *op.args)
+                replies = await pipe.execute(raise_on_error=False)
+        except asyncio.CancelledError:
+            for op in batch:
+                op.fail()
+            raise
+        except Exception as exc:  # a timeout, a refused or lost connection, a protocol error
+            self.went_down(exc)
+            for op in batch:
+                op.fail()
+            return
+        self.round_trips += 1
+        now = asyncio.get_running_loop().time()
+        for op, reply in zip(batch, replies, strict=True):
+            if isinstance(reply, Exception):
+                op.fail()
+                self.went_down(reply)  # NOSCRIPT (a restarted or flushed server), or a script error
+            else:
+                op.done(reply, now)
+
+    async def _connect(self) -> Any:
+        """The client, with the scripts loaded (after a connect or a reconnect)."""
+        if self._client is None:
+            self._client = self._make()
+        if not self._loaded:
+            pipe = self._client.pipeline(transaction=False)
+            for source in SCRIPTS.values():
+                pipe.script_load(source)
+            await pipe.execute()
+            self._loaded = True
+        return self._client
+
+    # -- down and up again -------------------------------------------------------------------
+
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, TimeoutError):
+            return f"no answer within {self.timeout * 1000:g} ms"
+        text = f"{type(exc).__name__}: {exc}"
+        return text.replace(self._password, "***") if self._password else text
+
+    def went_down(self, exc: BaseException) -> None:
+        """Redis failed: answer locally from now on, say so once, and start reconnecting."""
+        if self.down:
+            return
+        self.down = True
+        self.outages += 1
+        detail = (
+            f"Redis at {self.where} failed ({self._describe(exc)}); limits and breakers are this "
+            "process's own (each tier divided by the replicas) until it answers again"
+        )
+        logger.warning("switchyard: %s", detail)
+        self.notices.append(Notice("store.fallback", detail))
+        self._reconnector = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self, first: float = 0.05, most: float = 2.0) -> None:
+        step = first
+        while True:
+            await asyncio.sleep(step / 2 + random.uniform(0.0, step / 2))
+            step = min(step * 2, most)
+            old, self._client, self._loaded = self._client, None, False
+            if old is not None:
+                await self._close(old)
+            try:
+                async with asyncio.timeout(max(10 * self.timeout, 0.25)):
+                    await (await self._connect()).ping()
+            except Exception:
+                continue
+            break
+        self.down = False
+        self._reconnector = None
+        detail = f"Redis at {self.where} answers again; limits and breakers are shared again"
+        logger.info("switchyard: %s", detail)
+        self.notices.append(Notice("store.recovered", detail))
+
+    async def _close(self, client: Any) -> None:
+        try:
+            async with asyncio.timeout(max(10 * self.timeout, 0.25)):
+                await client.aclose()
+        except Exception:
+            logger.debug("switchyard: closing a Redis client failed", exc_info=True)
+
+    def take_notices(self) -> tuple[Notice, ...]:
+        """What happened since last asked (emptied)."""
+        if not self.notices:
+            return ()
+        notices, self.notices = tuple(self.notices), []
+        return notices
+
+    async def aclose(self) -> None:
+        """Send what is queued (bounded), stop reconnecting, and close the client; the next
+        operation connects again."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            return  # never used on this loop: nothing of it to close
+        # Flush, then let the answers' callbacks run (an admission nobody waited for queues its
+        # undoing), and flush what they queued, within a bound.
+        deadline = loop.time() + max(5 * self.timeout, 0.1)
+        await asyncio.sleep(0)
+        while (self._flusher is not None or self._queue) and loop.time() < deadline:
+            flusher = self._flusher
+            if flusher is not None:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await asyncio.shield(flusher)
+                except TimeoutError:
+                    break
+            await asyncio.sleep(0)
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+        for op in self._queue:
+            op.fail()
+        self._queue = []
+        reconnector, self._reconnector = self._reconnector, None
+        if reconnector is not None:
+            reconnector.cancel()
+            await asyncio.gather(reconnector, return_exceptions=True)
+        client, self._client, self._loaded = self._client, None, False
+        self.down = False
+        if client is not None:
+            await self._close(client)
