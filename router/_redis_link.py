@@ -5,8 +5,11 @@ loaded, and a lane that sends what is queued as one pipeline at a time.
   pipeline was out goes in the next one, in order. So a settle queued before an
   admit reaches Redis before it, and the writes of many requests share one round
   trip. An admission is its script plus whatever writes were waiting: one round trip.
-- **Bounded.** Each pipeline may take ``timeout`` seconds (connecting included);
-  a caller waits for an answer no longer than that either.
+- **Bounded.** Each pipeline may take ``timeout`` seconds of Redis's time (a timer that
+  fires late because this process's loop was busy starts again, twice at most), so a
+  caller waits at most two pipelines' worth: the one out, then its own. Connecting (the
+  first call of a process, and each reconnection, which happens in the background)
+  gets ``connect_timeout``.
 - **Degrade, never fail.** When Redis does not answer in time, refuses the connection
   or has lost the scripts, the link goes *down*: it logs one warning (logger
   ``switchyard``), leaves a ``store.fallback`` notice for the next request to report,
@@ -108,6 +111,7 @@ class Link:
         "_queue",
         "_reconnector",
         "_url",
+        "connect_timeout",
         "down",
         "dropped",
         "fallbacks",
@@ -134,6 +138,9 @@ class Link:
         self._password = urllib.parse.urlsplit(url).password
         self.where = _where(url)
         self.timeout = timeout
+        # Connecting (a TCP handshake, the scripts loaded) may take longer than one call: the first
+        # call and each reconnection get this long. Only the first call of a process waits for it.
+        self.connect_timeout = max(10 * timeout, 0.25)
         self._client: Any = None  # redis.asyncio.Redis, made on the loop that first uses it
         self._loaded = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -170,17 +177,13 @@ class Link:
         return future
 
     async def wait(self, future: asyncio.Future[Reply | None]) -> Reply:
-        """The answer of an :meth:`ask`, within ``timeout``; the call goes on if the caller is cancelled.
+        """The answer of an :meth:`ask` (the lane bounds it). A caller cancelled meanwhile cancels
+        only the future: the call still goes out, and its answer still reaches its ``on_reply``.
 
         Raises:
-            Unavailable: no answer in time.
+            Unavailable: Redis gave no answer in time.
         """
-        try:
-            async with asyncio.timeout(self.timeout):
-                reply = await asyncio.shield(future)
-        except TimeoutError as exc:
-            self.went_down(exc)  # slow is down: the next calls go local at once, until it answers
-            reply = None
+        reply = await future
         if reply is None:
             raise Unavailable
         return reply
@@ -216,12 +219,7 @@ class Link:
                 op.fail()
             return
         try:
-            async with asyncio.timeout(self.timeout):
-                client = await self._connect()
-                pipe = client.pipeline(transaction=False)
-                for op in batch:
-                    pipe.evalsha(self.shas[op.script], len(op.keys), *op.keys, *op.args)
-                replies = await pipe.execute(raise_on_error=False)
+            replies = await self._within(batch, self.timeout if self._loaded else self.connect_timeout)
         except asyncio.CancelledError:
             for op in batch:
                 op.fail()
@@ -234,11 +232,43 @@ class Link:
         self.round_trips += 1
         now = asyncio.get_running_loop().time()
         for op, reply in zip(batch, replies, strict=True):
-            if isinstance(reply, Exception):
+            if isinstance(reply, bytes | str):
+                op.done(reply.split() if isinstance(reply, bytes) else reply.encode().split(), now)
+            else:
                 op.fail()
                 self.went_down(reply)  # NOSCRIPT (a restarted or flushed server), or a script error
-            else:
-                op.done(reply, now)
+
+    async def _pipeline(self, batch: list[_Op]) -> list[Any]:
+        client = await self._connect()
+        pipe = client.pipeline(transaction=False)
+        for op in batch:
+            pipe.evalsha(self.shas[op.script], len(op.keys), *op.keys, *op.args)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
+
+    async def _within(self, batch: list[_Op], bound: float) -> list[Any]:
+        """The batch's replies within ``bound`` seconds of Redis's time, not of this loop's: when the
+        timer itself fires late (the loop was busy; the answer may be sitting unread), the bound
+        starts again, twice at most. So a busy process does not take itself for a slow Redis.
+
+        Raises:
+            TimeoutError: no answer in time.
+        """
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(None) as scope:
+
+            def check(deadline: float, again: int) -> None:
+                now = loop.time()
+                if now - deadline > bound / 2 and again > 0:
+                    timer[0] = loop.call_at(now + bound, check, now + bound, again - 1)
+                else:
+                    scope.reschedule(now)  # on time, or late too often: it is Redis
+
+            timer = [loop.call_at(loop.time() + bound, check, loop.time() + bound, 2)]
+            try:
+                return await self._pipeline(batch)
+            finally:
+                timer[0].cancel()
 
     async def _connect(self) -> Any:
         """The client, with the scripts loaded (after a connect or a reconnect)."""
@@ -256,7 +286,8 @@ class Link:
 
     def _describe(self, exc: BaseException) -> str:
         if isinstance(exc, TimeoutError):
-            return f"no answer within {self.timeout * 1000:g} ms"
+            bounds = f"{self.timeout * 1000:g} ms a call, {self.connect_timeout * 1000:g} ms to connect"
+            return f"no answer in time: {bounds}"
         text = f"{type(exc).__name__}: {exc}"
         return text.replace(self._password, "***") if self._password else text
 
@@ -283,7 +314,7 @@ class Link:
             if old is not None:
                 await self._close(old)
             try:
-                async with asyncio.timeout(max(10 * self.timeout, 0.25)):
+                async with asyncio.timeout(self.connect_timeout):
                     await (await self._connect()).ping()
             except Exception:
                 continue
@@ -296,7 +327,7 @@ class Link:
 
     async def _close(self, client: Any) -> None:
         try:
-            async with asyncio.timeout(max(10 * self.timeout, 0.25)):
+            async with asyncio.timeout(self.connect_timeout):
                 await client.aclose()
         except Exception:
             logger.debug("switchyard: closing a Redis client failed", exc_info=True)

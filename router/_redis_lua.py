@@ -4,8 +4,9 @@ Each operation of the store is one script, so it is atomic: Redis runs a script
 to the end before anything else. Every script reads the server's clock
 (``TIME``), never a process's: the processes' loop clocks have different origins.
 Times go into the scripts as durations and come back relative to the server's
-now (``"%.6f"`` strings; ``"inf"`` for never), which the caller adds to its own
-loop time.
+now (``"%.6f"``; ``"inf"`` for never), which the caller adds to its own loop time.
+A script answers with one string of space-separated fields (``-`` for none): one
+bulk string is far cheaper for a client to read than an array of them.
 
 Rates are GCRA, the Generic Cell Rate Algorithm (ITU-T I.371's virtual scheduling;
 Brandur Leach, "Rate Limiting, Cells, and GCRA", 2015; the algorithm of
@@ -86,6 +87,18 @@ end
 local function held(key)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   return redis.call('ZCARD', key)
+end
+local function probes_of(b, key)
+  if b.st ~= 'h' then return 0 end
+  return held(key)
+end
+local function answer(fields)
+  for i = 1, #fields do
+    local field = tostring(fields[i])
+    if field == '' then field = '-' end
+    fields[i] = field
+  end
+  return table.concat(fields, ' ')
 end
 local function breaker(key)
   local v = redis.call('HMGET', key, 'st', 'until', 'ep', 'cf', 'tr')
@@ -171,9 +184,10 @@ if status == 'ok' then
     if now + lease < earliest then earliest = now + lease end
   end
 end
-return {status, limit, rel(untl), gp, g.ep, gt, mp, m.ep, mt,
-        rel(closed), rel(rt), rel(tt), n, rel(earliest),
-        g.st, rel(g.untl), held(KEYS[4]), g.ep, m.st, rel(m.untl), held(KEYS[6]), m.ep}
+return answer({status, limit, rel(untl), gp, g.ep, gt, mp, m.ep, mt,
+               rel(closed), rel(rt), rel(tt), n, rel(earliest),
+               g.st, rel(g.untl), probes_of(g, KEYS[4]), g.ep,
+               m.st, rel(m.untl), probes_of(m, KEYS[6]), m.ep})
 """
 
 # KEYS: account, slots. ARGV: member, reserved tokens, used tokens, rpm, tpm, concurrency,
@@ -193,7 +207,7 @@ if requests_left and rpm > 0 then rt = math.max(rt, now + (rpm - requests_left) 
 if tokens_left and tpm > 0 then tt = math.max(tt, now + (tpm - tokens_left) * 60 / tpm) end
 if rpm > 0 or tpm > 0 then save_account(KEYS[1], closed, rt, tt) end
 local n, earliest = slots(KEYS[2], cap)
-return {rel(closed), rel(rt), rel(tt), n, rel(earliest)}
+return answer({rel(closed), rel(rt), rel(tt), n, rel(earliest)})
 """
 
 # KEYS: account. ARGV: seconds to close it for.
@@ -201,7 +215,7 @@ _CLOSE: Final = """
 local closed, rt, tt = account(KEYS[1])
 closed = math.max(closed, now + num(ARGV[1], 0))
 save_account(KEYS[1], closed, rt, tt)
-return {rel(closed)}
+return answer({rel(closed)})
 """
 
 # KEYS: gateway breaker, its probes, its window; model breaker, its probes, its window.
@@ -285,7 +299,7 @@ local function finish(key, probe_key, window_key, verdict, probe, epoch, draw, i
     end
   end
   if changed or code ~= '' then save_breaker(key, b, keep) end
-  return {code, before, rel(b.untl), n1, n2, b.st, rel(b.untl), held(probe_key), b.ep}
+  return {code, before, rel(b.untl), n1, n2, b.st, rel(b.untl), probes_of(b, probe_key), b.ep}
 end
 
 local g = finish(KEYS[1], KEYS[2], KEYS[3], ARGV[12], num(ARGV[13], 0), num(ARGV[14], 0),
@@ -293,7 +307,7 @@ local g = finish(KEYS[1], KEYS[2], KEYS[3], ARGV[12], num(ARGV[13], 0), num(ARGV
 local m = finish(KEYS[4], KEYS[5], KEYS[6], ARGV[16], num(ARGV[17], 0), num(ARGV[18], 0),
                  num(ARGV[19], 0), member .. ':m')
 for i = 1, #m do g[#g + 1] = m[i] end
-return g
+return answer(g)
 """
 
 # KEYS: one lease set. ARGV: lease, the members to renew.
@@ -301,7 +315,7 @@ _RENEW: Final = """
 local lease = num(ARGV[1], 15)
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + lease, ARGV[i]) end
 extend(KEYS[1], ms(lease + 1))
-return 1
+return 'ok'
 """
 
 SCRIPTS: Final = {

@@ -20,13 +20,13 @@ from ._breaker import BreakerConfig, BreakerState, Transition
 
 __all__ = ["AccountMirror", "BreakerMirror", "Mirrors", "Reply", "seconds", "transition"]
 
-Reply = Sequence[bytes | int]
-"""A script's answer: bulk strings and integers."""
+Reply = Sequence[bytes]
+"""A script's answer: its fields (``b"-"`` for none)."""
 
 _STATES = {b"c": BreakerState.CLOSED, b"o": BreakerState.OPEN, b"h": BreakerState.HALF_OPEN}
 
 
-def seconds(value: bytes | int) -> float:
+def seconds(value: bytes) -> float:
     """A time a script gave relative to its now ("inf": never)."""
     return float(value)
 
@@ -54,7 +54,7 @@ class BreakerMirror:
 
     def learn(self, fields: Reply, now: float) -> bool:
         """Take a script's four fields (state, until, probes, epoch); True when it has just opened."""
-        state = _STATES[bytes(fields[0])] if isinstance(fields[0], bytes) else BreakerState.CLOSED
+        state = _STATES.get(fields[0], BreakerState.CLOSED)
         epoch = int(fields[3])  # answers come in the order the scripts ran: the last is the newest
         opened = state is BreakerState.OPEN and (self.state is not BreakerState.OPEN or epoch != self.epoch)
         self.state = state
@@ -114,8 +114,10 @@ class AccountMirror:
         if blocked:
             wait, limit = max(blocked)
             return Deferral(gateway, limit, now + wait)
-        if tier.concurrency is not None and self.slots >= tier.concurrency:
-            return Deferral(gateway, "concurrency", min(self.earliest, now + poll))
+        # Other processes free slots without a word to this one: a full account, as last known,
+        # is believed for one poll interval, then asked again.
+        if tier.concurrency is not None and self.slots >= tier.concurrency and now < self.seen + poll:
+            return Deferral(gateway, "concurrency", min(self.earliest, self.seen + poll))
         return None
 
     def snapshot(self, tier: Tier | None, in_flight: int, reserved: int, now: float) -> AccountSnapshot:
@@ -144,13 +146,13 @@ _AFTER = {
 
 
 def transition(
-    code: bytes | int, before: bytes | int, until: float, n1: int, n2: int, reason: str, config: BreakerConfig
+    code: bytes, before: bytes, until: float, n1: int, n2: int, reason: str, config: BreakerConfig
 ) -> Transition | None:
-    """The :class:`Transition` a script reported (``code`` empty: none), worded as the breaker words it."""
-    if not code or not isinstance(code, bytes):
+    """The :class:`Transition` a script reported (``code`` ``-``: none), worded as the breaker words it."""
+    if code not in _AFTER:
         return None
     after, words = _AFTER[code]
-    first = _STATES[before] if isinstance(before, bytes) else BreakerState.CLOSED
+    first = _STATES.get(before, BreakerState.CLOSED)
     if code == b"half":
         first = BreakerState.OPEN
     text = words.format(reason=reason, n1=n1, n2=n2, window=config.window)

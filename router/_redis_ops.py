@@ -58,17 +58,24 @@ async def admit(
         config.window + config.max_break,
     )
 
+    abandoned = False
+
     def learn(reply: Reply, at: float) -> None:
         parts.mirrors.account(gateway).learn(reply[9:14], at)
         parts.mirrors.learn(gateway, model, config, reply[14:18], reply[18:22], at)
+        if abandoned:
+            _undo(parts, reply, account, model, tokens, member, config)
 
     link = parts.link
     future = link.ask("admit", keys, args, learn)
     try:
         reply = await link.wait(future)
     except BaseException:
-        # Too late, or the caller was cancelled: whatever Redis grants goes back.
-        future.add_done_callback(lambda f: _undo(parts, f.result(), account, model, tokens, member, config))
+        # Cancelled (or no answer): whatever Redis grants, now or when its answer comes, goes back.
+        if future.done() and not future.cancelled() and (answered := future.result()) is not None:
+            _undo(parts, answered, account, model, tokens, member, config)
+        else:
+            abandoned = True
         raise
     at = asyncio.get_running_loop().time()
     reported = [
@@ -78,14 +85,14 @@ async def admit(
     ] or _NONE
     status = reply[0]
     if status == b"defer":
-        limit = bytes(reply[1]).decode() if isinstance(reply[1], bytes) else str(reply[1])
+        limit = reply[1].decode()
         until = at + seconds(reply[2])
         if limit == "concurrency":  # nobody here hears when another process frees one: ask again soon
             until = min(until, at + parts.poll * parts.rng.uniform(0.5, 1.5))
         return Admitted(None, None, Deferral(gateway, limit, until), reported, link.take_notices())
     if status != b"ok":
         return Admitted(None, None, None, reported, link.take_notices())
-    g_probe, m_probe = reply[3] == 1, reply[6] == 1
+    g_probe, m_probe = reply[3] == b"1", reply[6] == b"1"
     if cap:
         parts.leases.hold(f"{base}:slots", member)
     if g_probe:
@@ -116,8 +123,8 @@ def _undo(
     if rpm or tpm or cap:
         args = (member, tokens, 0, rpm, tpm, cap, "", "")
         parts.background("settle", (f"{base}:acct", f"{base}:slots"), args)
-    if reply[3] == 1 or reply[6] == 1:
-        g, m = Permission(reply[3] == 1, int(reply[4])), Permission(reply[6] == 1, int(reply[7]))
+    if reply[3] == b"1" or reply[6] == b"1":
+        g, m = Permission(reply[3] == b"1", int(reply[4])), Permission(reply[6] == b"1", int(reply[7]))
         _send_record(
             parts, Pass(account.gateway, model, g, m, member, None), config, ("N", "N"), False, False
         )
