@@ -24,14 +24,27 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..providers import Gateway, ProviderGraph, RouterError, Tier, Timeouts
+from ..providers.emulator import Emulator
 from ..router import BreakerConfig, RedisStore, Router, Store
-from ._scenarios import GATEWAY_MODEL, MODEL, PRICES, extra_offers
+from ._driver import Settings
+from ._emuthread import EmulatorHost
+from ._scenarios import GATEWAY_MODEL, GATEWAYS, MODEL, PRICES, extra_offers, healthy_faults
 
-__all__ = ["PROCESSES", "TIER", "Fleet", "RedisServer", "redis_server_path", "summary", "worker"]
+__all__ = [
+    "PROCESSES",
+    "TIER",
+    "Fleet",
+    "RedisServer",
+    "redis_server_path",
+    "run_replicas",
+    "summary",
+    "worker",
+]
 
 PROCESSES = 4
 TIER = Tier(concurrency=2)
@@ -69,6 +82,11 @@ class RedisServer:
                 time.sleep(0.01)
         self.stop()
         raise RuntimeError("redis-server did not start")
+
+    @property
+    def pid(self) -> int:
+        """Its process id."""
+        return self._proc.pid
 
     def stop(self) -> None:
         """Stop it."""
@@ -264,6 +282,76 @@ def summary(results: Sequence[Mapping[str, Any]], rate_limited: int, served: int
         "fallbacks": sum(r.get("fallbacks", 0) for r in results),
         "errors": {k: sum(r["errors"].get(k, 0) for r in results) for r in results for k in r["errors"]},
     }
+
+
+async def run_replicas(
+    emu: EmulatorHost, settings: Settings, redis_url: str, on_phase: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """The scenario: :data:`PROCESSES` processes, first each on a memory store of its own, then all on
+    one RedisStore, at the bench's total rate for one cell's duration; both runs' figures and what
+    the Redis run cost over the memory run.
+
+    Latencies are the gateways' full-scale ones even in ``--quick``: requests in flight, what the
+    tier limits, grow with latency, so compressing it would leave nothing to share.
+    """
+    rate = settings.rate / PROCESSES
+    namespace = f"bench-{uuid.uuid4().hex[:8]}"
+    assert emu.emulator is not None
+    urls = {name: emu.emulator.base_url(name) for name in GATEWAYS}
+
+    def spec(store: str, i: int) -> dict[str, Any]:
+        return {
+            "urls": urls,
+            "tiers": {"oneai": [TIER.rpm, TIER.tpm, TIER.concurrency]},
+            "store": store,
+            "redis": redis_url,
+            "namespace": namespace,
+            "replicas": PROCESSES,
+            "requests": max(1, round(settings.duration * rate)),
+            "rate": rate,
+            "scale": settings.scale,
+            "seed": settings.seed + i,
+        }
+
+    async def world(e: Emulator, tier: Tier | None) -> None:
+        for name, offer in extra_offers().items():
+            e.add_offers(name, [offer])
+        for name in GATEWAYS:
+            e.set_tier(name, tier if name == "oneai" else None)
+            await e.set_faults(name, healthy_faults(name, 1.0))
+        e.reset_stats()
+
+    runs = {}
+    async with Fleet([[spec(store, i) for store in ("memory", "redis")] for i in range(PROCESSES)]) as fleet:
+        for store in ("memory", "redis"):
+            if on_phase is not None:
+                on_phase(f"replicas / {store}")
+            await emu.run(lambda e: world(e, TIER))
+            results = await fleet.next()
+            counts = await emu.call(
+                lambda e: (e.stats("oneai").rate_limited, e.stats("oneai").statuses.get(200, 0))
+            )
+            runs[store] = summary(results, *counts)
+    await emu.run(lambda e: world(e, None))
+    memory, redis = runs["memory"], runs["redis"]
+    return {
+        "processes": PROCESSES,
+        "tier": {"oneai": {"concurrency": TIER.concurrency}},
+        "rate_per_s": settings.rate,
+        "runs": runs,
+        "redis_overhead": {
+            "latency_p50_ms": _minus(redis["latency_ms"]["p50"], memory["latency_ms"]["p50"]),
+            "cpu_us_per_request": redis["cpu_us_per_request"] - memory["cpu_us_per_request"],
+            "cpu_ratio": redis["cpu_us_per_request"] / memory["cpu_us_per_request"]
+            if memory["cpu_us_per_request"]
+            else None,
+            "round_trips_per_request": redis["round_trips_per_request"],
+        },
+    }
+
+
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
 
 
 if __name__ == "__main__":
