@@ -82,6 +82,18 @@ class _Op:
             self.future.set_result(None)
 
 
+def _pack(command: tuple[bytes | Arg, ...]) -> bytes:
+    """One command in RESP: an array of bulk strings (numbers as Lua's ``tonumber`` reads them)."""
+    out = [b"*%d\r\n" % len(command)]
+    for part in command:
+        if isinstance(part, str):
+            part = part.encode()
+        elif not isinstance(part, bytes):
+            part = repr(part).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
+    return b"".join(out)
+
+
 def _where(url: str) -> str:
     """The server, for log lines: scheme, host, port and database, never a password."""
     parts = urllib.parse.urlsplit(url)
@@ -110,6 +122,7 @@ class Link:
         "_password",
         "_queue",
         "_reconnector",
+        "_response_error",
         "_url",
         "connect_timeout",
         "down",
@@ -125,15 +138,19 @@ class Link:
 
     def __init__(self, url: str, timeout: float) -> None:
         # Imported here, once, not inside a bounded call: importing redis-py takes ~100 ms.
-        from redis.asyncio import Redis
+        from redis.asyncio import ConnectionPool
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
+        from redis.exceptions import ResponseError
 
         def make() -> Any:
-            # No retries of its own: every call is bounded here, and a failure means "go local".
-            return Redis.from_url(url, retry=Retry(NoBackoff(), 0), health_check_interval=0)
+            # One connection of redis-py's (its URL parsing, TLS, auth, hiredis), no pool, no
+            # retries of its own: every call is bounded here, and a failure means "go local".
+            pool = ConnectionPool.from_url(url, retry=Retry(NoBackoff(), 0), health_check_interval=0)
+            return pool.connection_class(**pool.connection_kwargs)
 
         self._make = make
+        self._response_error = ResponseError
         self._url = url
         self._password = urllib.parse.urlsplit(url).password
         self.where = _where(url)
@@ -141,7 +158,7 @@ class Link:
         # Connecting (a TCP handshake, the scripts loaded) may take longer than one call: the first
         # call and each reconnection get this long. Only the first call of a process waits for it.
         self.connect_timeout = max(10 * timeout, 0.25)
-        self._client: Any = None  # redis.asyncio.Redis, made on the loop that first uses it
+        self._client: Any = None  # a redis.asyncio Connection, made on the loop that first uses it
         self._loaded = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: list[_Op] = []
@@ -239,11 +256,22 @@ class Link:
                 self.went_down(reply)  # NOSCRIPT (a restarted or flushed server), or a script error
 
     async def _pipeline(self, batch: list[_Op]) -> list[Any]:
-        client = await self._connect()
-        pipe = client.pipeline(transaction=False)
-        for op in batch:
-            pipe.evalsha(self.shas[op.script], len(op.keys), *op.keys, *op.args)
-        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        conn = await self._connect()
+        commands = [(b"EVALSHA", self.shas[op.script], len(op.keys), *op.keys, *op.args) for op in batch]
+        return await self._round_trip(conn, commands)
+
+    async def _round_trip(self, conn: Any, commands: list[tuple[bytes | Arg, ...]]) -> list[Any]:
+        """Send ``commands`` in one write and read their replies (an error reply as its exception).
+
+        The commands are packed here (RESP): redis-py's packing costs ~100 us a command.
+        """
+        await conn.send_packed_command(b"".join(_pack(c) for c in commands), check_health=False)
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(await conn.read_response())
+            except self._response_error as exc:
+                replies.append(exc)
         return replies
 
     async def _within(self, batch: list[_Op], bound: float) -> list[Any]:
@@ -271,14 +299,15 @@ class Link:
                 timer[0].cancel()
 
     async def _connect(self) -> Any:
-        """The client, with the scripts loaded (after a connect or a reconnect)."""
+        """The connection, with the scripts loaded (after a connect or a reconnect)."""
         if self._client is None:
             self._client = self._make()
         if not self._loaded:
-            pipe = self._client.pipeline(transaction=False)
-            for source in SCRIPTS.values():
-                pipe.script_load(source)
-            await pipe.execute()
+            await self._client.connect()
+            loaded = await self._round_trip(self._client, [(b"SCRIPT", b"LOAD", s) for s in SCRIPTS.values()])
+            for reply in loaded:
+                if isinstance(reply, Exception):
+                    raise reply
             self._loaded = True
         return self._client
 
@@ -315,7 +344,7 @@ class Link:
                 await self._close(old)
             try:
                 async with asyncio.timeout(self.connect_timeout):
-                    await (await self._connect()).ping()
+                    await self._round_trip(await self._connect(), [(b"PING",)])
             except Exception:
                 continue
             break
@@ -328,7 +357,7 @@ class Link:
     async def _close(self, client: Any) -> None:
         try:
             async with asyncio.timeout(self.connect_timeout):
-                await client.aclose()
+                await client.disconnect()
         except Exception:
             logger.debug("switchyard: closing a Redis client failed", exc_info=True)
 
