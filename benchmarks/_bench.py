@@ -29,8 +29,8 @@ from ._cell import run_cell
 from ._driver import Settings, bare_baseline
 from ._emuthread import EmulatorHost, EmulatorThread
 from ._metrics import CellResult
-from ._replicas import RedisServer, redis_server_path, run_replicas
-from ._report import cpu_ratio, replicas_table, tables, write_json, write_plots
+from ._replicas import RedisServer, redis_server_path, replicas_table, run_replicas
+from ._report import cpu_ratio, tables, write_json, write_plots
 from ._scenarios import LATENCY, MODEL, POLICIES, PRICES, SCENARIOS, scenarios
 
 __all__ = ["add_arguments", "cells_planned", "main", "run"]

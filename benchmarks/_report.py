@@ -10,7 +10,7 @@ from typing import Any
 from ._metrics import CellResult
 from ._scenarios import GATEWAYS
 
-__all__ = ["PLOTS", "cpu_ratio", "replicas_table", "tables", "write_json", "write_plots"]
+__all__ = ["PLOTS", "cpu_ratio", "tables", "write_json", "write_plots"]
 
 PLOTS = ("latency_cdf.png", "traffic_share.png", "cost_vs_p95.png", "ttft.png")
 _SHARE_SCENARIOS = ("gateway-down", "down-recovering", "latency-shift")
@@ -97,36 +97,6 @@ def tables(cells: Sequence[CellResult], bare: Mapping[str, Sequence[float]]) -> 
             "-" if (ratio := cpu_ratio(c, bare)) is None else f"{ratio:.2f}",
         )
     return [outcome, speed]
-
-
-def replicas_table(replicas: Mapping[str, Any]) -> Any:
-    """The replicas scenario: the same fleet on memory stores and on one Redis, and what Redis cost."""
-    processes, tier = replicas["processes"], replicas["tier"]["oneai"]["concurrency"]
-    overhead = replicas["redis_overhead"]
-    p50 = overhead["latency_p50_ms"]
-    t = _table(
-        f"switchyard bench: replicas ({processes} processes, one OneAI account of {tier} in flight)",
-        ("store", "ok", "att", "429", "oneai", "p50", "p95", "cpu us", "redis/req", "local"),
-        "429: the emulator's rate-limit answers; oneai: answers OneAI gave; cpu us: the processes' CPU per "
-        "request; redis/req: round trips to Redis per request; local: admissions answered locally. "
-        f"Redis over memory: p50 {'-' if p50 is None else f'{p50:+,.0f} ms'}, CPU "
-        f"{overhead['cpu_us_per_request']:+,.0f} us a request"
-        + ("" if overhead["cpu_ratio"] is None else f" (x{overhead['cpu_ratio']:.2f})"),
-    )
-    for store, run in replicas["runs"].items():
-        t.add_row(
-            store,
-            f"{run['ok'] / run['requests']:.1%}" if run["requests"] else "-",
-            f"{run['attempts_per_request']:.2f}",
-            str(run["rate_limited"]),
-            str(run["oneai_answered"]),
-            _ms(run["latency_ms"]["p50"]),
-            _ms(run["latency_ms"]["p95"]),
-            f"{run['cpu_us_per_request']:,.0f}",
-            f"{run['round_trips_per_request']:.2f}" if store == "redis" else "-",
-            str(run["fallbacks"]) if store == "redis" else "-",
-        )
-    return t
 
 
 def write_json(path: pathlib.Path, report: Mapping[str, Any]) -> None:

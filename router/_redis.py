@@ -132,7 +132,10 @@ class RedisStore:
         self.namespace = namespace
         self.replicas = replicas
         self._refresh = _seconds("refresh", refresh, zero=True)
-        link = Link(url, _seconds("timeout", timeout))
+        try:
+            link = Link(url, _seconds("timeout", timeout))
+        except ValueError as exc:  # redis-py's word on a malformed URL
+            raise ConfigError(f"RedisStore url is not one redis-py can use: {exc}") from None
         self._link = link
         self._parts = Parts(
             namespace=namespace,

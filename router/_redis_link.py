@@ -23,25 +23,22 @@ loaded, and a lane that sends what is queued as one pipeline at a time.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
 import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from ._redis_lua import SCRIPTS
+from ._redis_conn import SHAS, Arg, Connection, where
 from ._redis_mirror import Reply
 from ._store import Notice
 
-__all__ = ["Link", "Unavailable"]
+__all__ = ["Arg", "Link", "OnReply", "Unavailable"]
 
 logger: Final = logging.getLogger("switchyard")
 
 OnReply = Callable[[Reply, float], None]
 """Called with a script's answer and the loop time it arrived."""
-
-Arg = str | int | float
 
 
 class Unavailable(Exception):
@@ -82,27 +79,6 @@ class _Op:
             self.future.set_result(None)
 
 
-def _pack(command: tuple[bytes | Arg, ...]) -> bytes:
-    """One command in RESP: an array of bulk strings (numbers as Lua's ``tonumber`` reads them)."""
-    out = [b"*%d\r\n" % len(command)]
-    for part in command:
-        if isinstance(part, str):
-            part = part.encode()
-        elif not isinstance(part, bytes):
-            part = repr(part).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
-    return b"".join(out)
-
-
-def _where(url: str) -> str:
-    """The server, for log lines: scheme, host, port and database, never a password."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "unix":
-        return f"unix://{parts.path}"
-    host = parts.hostname or "localhost"
-    return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path or ''}"
-
-
 class Link:
     """The connection, the lane, and the up/down state (see the module docstring).
 
@@ -114,15 +90,12 @@ class Link:
     """
 
     __slots__ = (
-        "_client",
+        "_conn",
         "_flusher",
-        "_loaded",
         "_loop",
-        "_make",
         "_password",
         "_queue",
         "_reconnector",
-        "_response_error",
         "_url",
         "connect_timeout",
         "down",
@@ -131,35 +104,20 @@ class Link:
         "notices",
         "outages",
         "round_trips",
-        "shas",
         "timeout",
         "where",
     )
 
     def __init__(self, url: str, timeout: float) -> None:
-        # Imported here, once, not inside a bounded call: importing redis-py takes ~100 ms.
-        from redis.asyncio import ConnectionPool
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-        from redis.exceptions import ResponseError
-
-        def make() -> Any:
-            # One connection of redis-py's (its URL parsing, TLS, auth, hiredis), no pool, no
-            # retries of its own: every call is bounded here, and a failure means "go local".
-            pool = ConnectionPool.from_url(url, retry=Retry(NoBackoff(), 0), health_check_interval=0)
-            return pool.connection_class(**pool.connection_kwargs)
-
-        self._make = make
-        self._response_error = ResponseError
+        Connection(url)  # the URL is redis-py's to refuse, here, and redis-py imported once, now
         self._url = url
         self._password = urllib.parse.urlsplit(url).password
-        self.where = _where(url)
+        self.where = where(url)
         self.timeout = timeout
         # Connecting (a TCP handshake, the scripts loaded) may take longer than one call: the first
         # call and each reconnection get this long. Only the first call of a process waits for it.
         self.connect_timeout = max(10 * timeout, 0.25)
-        self._client: Any = None  # a redis.asyncio Connection, made on the loop that first uses it
-        self._loaded = False
+        self._conn: Connection | None = None  # made on the loop that first uses it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: list[_Op] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -167,7 +125,6 @@ class Link:
         self.down = False
         self.round_trips = self.outages = self.fallbacks = self.dropped = 0
         self.notices: list[Notice] = []
-        self.shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SCRIPTS.items()}
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -218,7 +175,7 @@ class Link:
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """First use, or use from another loop: a client belongs to one loop, so start afresh."""
         self._loop = loop
-        self._client, self._loaded, self._queue = None, False, []
+        self._conn, self._queue = None, []
         self._flusher = self._reconnector = None
         self.down = False
 
@@ -236,7 +193,7 @@ class Link:
                 op.fail()
             return
         try:
-            replies = await self._within(batch, self.timeout if self._loaded else self.connect_timeout)
+            replies = await self._within(batch, self._bound())
         except asyncio.CancelledError:
             for op in batch:
                 op.fail()
@@ -255,24 +212,15 @@ class Link:
                 op.fail()
                 self.went_down(reply)  # NOSCRIPT (a restarted or flushed server), or a script error
 
+    def _bound(self) -> float:
+        return self.timeout if self._conn is not None and self._conn.loaded else self.connect_timeout
+
     async def _pipeline(self, batch: list[_Op]) -> list[Any]:
-        conn = await self._connect()
-        commands = [(b"EVALSHA", self.shas[op.script], len(op.keys), *op.keys, *op.args) for op in batch]
-        return await self._round_trip(conn, commands)
-
-    async def _round_trip(self, conn: Any, commands: list[tuple[bytes | Arg, ...]]) -> list[Any]:
-        """Send ``commands`` in one write and read their replies (an error reply as its exception).
-
-        The commands are packed here (RESP): redis-py's packing costs ~100 us a command.
-        """
-        await conn.send_packed_command(b"".join(_pack(c) for c in commands), check_health=False)
-        replies: list[Any] = []
-        for _ in commands:
-            try:
-                replies.append(await conn.read_response())
-            except self._response_error as exc:
-                replies.append(exc)
-        return replies
+        if self._conn is None:
+            self._conn = Connection(self._url)
+        return await self._conn.call(
+            [(b"EVALSHA", SHAS[op.script], len(op.keys), *op.keys, *op.args) for op in batch]
+        )
 
     async def _within(self, batch: list[_Op], bound: float) -> list[Any]:
         """The batch's replies within ``bound`` seconds of Redis's time, not of this loop's: when the
@@ -297,19 +245,6 @@ class Link:
                 return await self._pipeline(batch)
             finally:
                 timer[0].cancel()
-
-    async def _connect(self) -> Any:
-        """The connection, with the scripts loaded (after a connect or a reconnect)."""
-        if self._client is None:
-            self._client = self._make()
-        if not self._loaded:
-            await self._client.connect()
-            loaded = await self._round_trip(self._client, [(b"SCRIPT", b"LOAD", s) for s in SCRIPTS.values()])
-            for reply in loaded:
-                if isinstance(reply, Exception):
-                    raise reply
-            self._loaded = True
-        return self._client
 
     # -- down and up again -------------------------------------------------------------------
 
@@ -339,12 +274,12 @@ class Link:
         while True:
             await asyncio.sleep(step / 2 + random.uniform(0.0, step / 2))
             step = min(step * 2, most)
-            old, self._client, self._loaded = self._client, None, False
+            old, self._conn = self._conn, Connection(self._url)
             if old is not None:
                 await self._close(old)
             try:
                 async with asyncio.timeout(self.connect_timeout):
-                    await self._round_trip(await self._connect(), [(b"PING",)])
+                    await self._conn.call([(b"PING",)])
             except Exception:
                 continue
             break
@@ -354,10 +289,10 @@ class Link:
         logger.info("switchyard: %s", detail)
         self.notices.append(Notice("store.recovered", detail))
 
-    async def _close(self, client: Any) -> None:
+    async def _close(self, conn: Connection) -> None:
         try:
             async with asyncio.timeout(self.connect_timeout):
-                await client.disconnect()
+                await conn.close()
         except Exception:
             logger.debug("switchyard: closing a Redis client failed", exc_info=True)
 
@@ -398,7 +333,7 @@ class Link:
         if reconnector is not None:
             reconnector.cancel()
             await asyncio.gather(reconnector, return_exceptions=True)
-        client, self._client, self._loaded = self._client, None, False
+        conn, self._conn = self._conn, None
         self.down = False
-        if client is not None:
-            await self._close(client)
+        if conn is not None:
+            await self._close(conn)

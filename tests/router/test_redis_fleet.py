@@ -1,6 +1,6 @@
 """Real processes sharing one account through RedisStore, against the emulator enforcing the tier.
 
-Each process is ``python -m switchyard.benchmarks._replicas`` (the bench's replica): its own
+Each process is ``python -m switchyard.benchmarks._fleet`` (the bench's replicas): its own
 Router over the emulator's gateways, OneAI the cheapest. Real time, a few seconds a test.
 """
 
@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from switchyard.benchmarks._replicas import TIER, Fleet
+from switchyard.benchmarks._fleet import Fleet
+from switchyard.benchmarks._replicas import TIER
 from switchyard.benchmarks._scenarios import GATEWAYS, extra_offers
 from switchyard.providers import ProviderGraph, Tier
 from switchyard.providers.emulator import Emulator, Faults, Latency
