@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import attrs
 
@@ -64,8 +64,10 @@ class Leases:
     def hold(self, key: str, member: str) -> None:
         """Renew ``member`` of ``key`` until :meth:`drop`."""
         self._held.setdefault(key, set()).add(member)
-        if self._renewer is None or self._renewer.done():
-            self._renewer = asyncio.get_running_loop().create_task(self._renew())
+        loop = asyncio.get_running_loop()
+        renewer = self._renewer
+        if renewer is None or renewer.done() or renewer.get_loop() is not loop:
+            self._renewer = loop.create_task(self._renew())
 
     def drop(self, key: str, member: str) -> None:
         """Stop renewing ``member`` of ``key``."""
@@ -74,9 +76,6 @@ class Leases:
             members.discard(member)
             if not members:
                 del self._held[key]
-
-    def __iter__(self) -> Iterator[tuple[str, set[str]]]:
-        return iter(list(self._held.items()))
 
     async def _renew(self) -> None:
         while self._held:
@@ -90,7 +89,7 @@ class Leases:
     async def aclose(self) -> None:
         """Stop renewing (a later hold starts again)."""
         renewer, self._renewer = self._renewer, None
-        if renewer is not None and not renewer.done():
+        if renewer is not None and not renewer.done() and renewer.get_loop() is asyncio.get_running_loop():
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)
 
