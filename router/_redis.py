@@ -39,6 +39,19 @@ the last script told this process (``_redis_mirror.py``), "as last known".
 down, operations are answered from a local :class:`MemoryStore` whose tiers are
 divided by ``replicas``, one warning is logged, a ``store.fallback`` event is
 emitted, and the store reconnects in the background (``_redis_link.py``).
+
+What this costs in exactness, knowingly:
+
+- On the fast path an untiered gateway's breakers may be up to ``refresh`` seconds
+  old: a breaker another process just opened is learned from this process's next
+  answer from Redis (the first failure's record brings it), or after ``refresh``.
+- A script that ran but whose answer never came back (Redis stalled past the bound)
+  holds what it took until its lease expires or its key's TTL: slots and probes
+  after ``lease``, tokens as the bucket refills.
+- After an outage, what was admitted locally ends locally, alongside what Redis
+  admits again: for that while the fleet may exceed a tier by the local shares.
+- Keys of one gateway share a hash tag (``_redis_lua.py``), so a Redis Cluster
+  keeps each script's keys in one slot.
 """
 
 from __future__ import annotations
