@@ -3,7 +3,10 @@
 It starts the emulator (on its own thread), measures a bare aiohttp client for
 the CPU baseline, then runs each scenario x policy cell (see ``_cell``), showing
 progress, and writes ``results.json``, the PNG plots and ``report.html`` to ``--out``. ``--quick``
-runs each cell for 3 seconds of compressed time instead of 30.
+runs each cell for 3 seconds of compressed time instead of 30. Last comes the
+``replicas`` scenario (``_replicas``: processes sharing one account, on memory
+stores and on one Redis), when ``redis-server`` is on the PATH; else one line says
+it was skipped and why.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from ._driver import Settings, bare_baseline
 from ._emuthread import EmulatorHost, EmulatorThread
 from ._machine import provenance
 from ._metrics import CellResult
+from ._replicas import RedisServer, redis_server_path, replicas_table, run_replicas
 from ._report import RESULTS, build, render, write_json
 from ._scenarios import LATENCY, MODEL, POLICIES, PRICES, SCENARIOS, scenarios
 from ._tables import tables
 
 __all__ = ["add_arguments", "cells_planned", "main", "run"]
 
+REPLICAS = "replicas"  # processes sharing one account: not a cell, it runs once, on its own processes
 QUICK = Settings(duration=3.0, rate=40.0)
 FULL = Settings(duration=30.0, rate=40.0)
 
@@ -44,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scenario",
         action="append",
         metavar="NAME",
-        choices=SCENARIOS,
-        help=f"run only this scenario; repeatable ({', '.join(SCENARIOS)})",
+        choices=(*SCENARIOS, REPLICAS),
+        help=f"run only this scenario; repeatable ({', '.join((*SCENARIOS, REPLICAS))})",
     )
     parser.add_argument(
         "--policy",
@@ -147,8 +152,18 @@ def main(args: argparse.Namespace) -> int:
     settings = Settings(
         duration=args.duration or settings.duration, rate=args.rate or settings.rate, seed=args.seed
     )
-    chosen = args.scenario or list(SCENARIOS)
+    wanted = args.scenario or [*SCENARIOS, REPLICAS]
+    chosen = [name for name in wanted if name != REPLICAS]
     policies = args.policy or list(POLICIES)
+    shared: dict[str, Any] | None = None
+    replicas = REPLICAS in wanted and redis_server_path() is not None
+    if REPLICAS in wanted and not replicas:
+        shared = {"skipped": "redis-server is not on PATH"}
+        print(
+            "switchyard bench: replicas skipped: redis-server is not on PATH (install Redis to run it, "
+            "e.g. apt-get install redis-server)",
+            file=sys.stderr,
+        )
     out = pathlib.Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -167,7 +182,8 @@ def main(args: argparse.Namespace) -> int:
     extra = sum(
         round(settings.requests * (world[n].length - 1)) + world[n].burst for n in chosen if n != "healthy"
     ) * len(policies)
-    total = (n_cells + n_bare) * settings.requests + extra
+    planned = n_cells + n_bare + 2 * replicas  # the replicas scenario: a memory run and a Redis run
+    total = planned * settings.requests + extra
     began = time.monotonic()
     head = provenance("bench", _command(args), "switchyard bench")
     with (
@@ -190,7 +206,7 @@ def main(args: argparse.Namespace) -> int:
             if plain and running and running[-1] != "warming up":
                 done = sum(name != "warming up" for name in running)
                 print(
-                    f"cell {done}/{n_cells + n_bare} done: {running[-1]} ({time.monotonic() - began:.0f}s)",
+                    f"cell {done}/{planned} done: {running[-1]} ({time.monotonic() - began:.0f}s)",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -218,9 +234,31 @@ def main(args: argparse.Namespace) -> int:
                 # The emulator serves the seeds' catalogs, with OneAI's duplicate deepseek-r1 row;
                 # `switchyard catalog` reports it, and the bench does not route that model.
                 warnings.simplefilter("ignore", CatalogConflictWarning)
-                cells, bare = asyncio.run(
-                    run(chosen, policies, settings, emu, on_cell, on_request, lambda: bool(interrupted))
-                )
+
+                async def everything() -> tuple[
+                    list[CellResult], dict[str, list[float]], dict[str, Any] | None
+                ]:
+                    cells: list[CellResult] = []
+                    bare: dict[str, list[float]] = {}
+                    if chosen:
+                        cells, bare = await run(
+                            chosen, policies, settings, emu, on_cell, on_request, lambda: bool(interrupted)
+                        )
+                    if not replicas or interrupted:
+                        return cells, bare, shared
+                    with RedisServer() as server:
+                        phases: list[str] = []
+
+                        def on_phase(name: str) -> None:
+                            progress.advance(task, settings.requests * len(phases))
+                            phases.append(name)
+                            on_cell(name)
+
+                        result = await run_replicas(emu, settings, server.url, on_phase)
+                        progress.advance(task, settings.requests)
+                    return cells, bare, result
+
+                cells, bare, shared = asyncio.run(everything())
         except KeyboardInterrupt:
             print("switchyard bench: stopped; nothing written", file=sys.stderr)
             return 130
@@ -233,11 +271,16 @@ def main(args: argparse.Namespace) -> int:
         return 130
     elapsed = time.monotonic() - began
     report = _report(head, cells, bare, settings, chosen, policies, elapsed, bool(interrupted))
+    if shared is not None:
+        report[REPLICAS] = shared
     write_json(out / RESULTS, report)
-    drawn = render(out, report)
+    drawn = render(out, report) if cells else []
     stdout = Console()
-    for t in tables(cells, bare):
+    for t in tables(cells, bare) if cells else []:
         stdout.print(t)
+        stdout.print()
+    if shared is not None and "runs" in shared:
+        stdout.print(replicas_table(shared))
         stdout.print()
     disagree = [c for c in cells if not c.counts_agree]
     runs = "; ".join(

@@ -56,8 +56,9 @@ from ._logs import Logs
 from ._otel import OpenTelemetry
 from ._outliers import Outliers
 from ._prometheus import Prometheus
+from ._redis import RedisStore
 from ._router import Router
-from ._store import Account, Admitted, BreakerView, MemoryStore, Permit, Reported, Store, Verdict
+from ._store import Account, Admitted, BreakerView, MemoryStore, Notice, Permit, Reported, Store, Verdict
 from ._stream import Stream
 
 __all__ = [
@@ -95,6 +96,7 @@ __all__ = [
     "ModelUnavailable",
     "NoCandidatesError",
     "NonRetryableError",
+    "Notice",
     "OpenTelemetry",
     "Outliers",
     "Overloaded",
@@ -105,6 +107,7 @@ __all__ = [
     "PromptTooLong",
     "Ranked",
     "RateLimited",
+    "RedisStore",
     "Reply",
     "Reported",
     "RetryBudget",

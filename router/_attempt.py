@@ -84,6 +84,9 @@ class Ticket:
                 raise Deferred(Deferral(target[0], closure.reason, closure.until))
         admitted = await rt.admission.admit(offer, run.ctx.tokens, rt.health.config, started)
         run.transitions(admitted.reported)
+        if admitted.notices and run.hooks is not None:
+            for notice in admitted.notices:  # the store's own news (Redis lost or back)
+                run.emit(notice.name, offer, detail=notice.detail)
         reservation, permit = admitted.reservation, admitted.permit
         if admitted.deferral is not None:
             if run.hooks is not None:

@@ -16,6 +16,10 @@ Names (a tested contract):
   limit; ``latency``: seconds until it frees, None when a slot must free).
 - ``bucket.closed``: a 429 closed an account for ``latency`` seconds.
 - ``stream.restarted``: in restart mode, a stream broke after delivering and starts again.
+- ``store.fallback``: the shared store (Redis) stopped answering; limits and breakers are
+  this process's own until it is back (``detail``: why). Emitted once per outage, by
+  the first request to ask the store after it.
+- ``store.recovered``: the shared store answers again (emitted likewise).
 - ``request.finished``: the request ended; ``outcome`` is ``ok``, ``cancelled`` or the
   error class; ``detail``: the id asked for; ``attempt``: how many attempts were made.
   When ``ok``, the target that answered (``gateway``, ``gateway_model``, ``model``)

@@ -87,7 +87,8 @@ class Router:
         breaker: thresholds and breaks of the circuit breakers.
         store: where the breakers and the rate-limit accounts keep their state (default:
             a :class:`MemoryStore` of this router's own). Routers given the same store
-            share limits and breakers.
+            share limits and breakers; routers in many processes share them through a
+            :class:`RedisStore`.
         stream_upstream: have :meth:`chat` stream from the gateway by default (see there).
             Off by default: a plain reply costs less CPU, and the per-attempt timeouts
             bound it; turn it on to catch a stalled answer within the stall limit.
@@ -227,10 +228,14 @@ class Router:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the transport (and the session, if the router made it)."""
+        """Close the transport (and the session, if the router made it) and let the store go of
+        its connections (a store shared with other routers connects again when they use it)."""
         self._closed = True
         self._stop_listening()
-        await self._rt.transport.aclose()
+        try:
+            await self._rt.transport.aclose()
+        finally:
+            await self._rt.admission.store.aclose()
 
     def __repr__(self) -> str:
         return f"Router(gateways={list(self._rt.gateways)}, policy={self._rt.policy!r})"

@@ -18,7 +18,11 @@ at a time, atomically:
 
 plus reads that never do I/O, for planning and ranking (``peek``, ``breaker``) and
 for dashboards (``snapshot``). A store shared by many processes answers the reads
-from what it last learned, and the operations from the shared state.
+from what it last learned, and the operations from the shared state. A store may
+report what happened to itself (its shared state became unreachable, or came
+back) as :class:`Notice` values on the next :class:`Admitted`, for the router to
+emit as events; ``aclose`` lets go of its connections when the router closes (a
+store shared by several routers connects again when next used).
 
 :class:`MemoryStore` is the reference: one process's state, the pure state
 machines of ``policies._bucket`` (token buckets) and ``_breaker`` (circuit
@@ -40,7 +44,7 @@ from ..policies import AccountLimits, AccountSnapshot, Deferral, Reservation
 from ..providers import Tier
 from ._breaker import BreakerConfig, BreakerState, CircuitBreaker, Permission, Transition
 
-__all__ = ["Account", "Admitted", "BreakerView", "MemoryStore", "Permit", "Store", "Verdict"]
+__all__ = ["Account", "Admitted", "BreakerView", "MemoryStore", "Notice", "Permit", "Store", "Verdict"]
 
 
 @attrs.frozen
@@ -86,14 +90,26 @@ class Reported(NamedTuple):
     transition: Transition
 
 
+@attrs.frozen
+class Notice:
+    """Something that happened to the store itself, emitted as an event named ``name``
+    (``store.fallback``: its shared state is unreachable, it answers from local state;
+    ``store.recovered``: shared again)."""
+
+    name: str
+    detail: str
+
+
 class Admitted(NamedTuple):
     """The answer to :meth:`Store.admit`: a reservation and a permit, or why not, with any
-    breaker transitions the asking caused (a break that passed turns half-open)."""
+    breaker transitions the asking caused (a break that passed turns half-open), and what
+    happened to the store since it last said (``notices``)."""
 
     reservation: Reservation | None
     permit: Permit | None
     deferral: Deferral | None
     reported: list[Reported]
+    notices: tuple[Notice, ...] = ()
 
 
 class BreakerView(Protocol):
@@ -173,6 +189,11 @@ class Store(Protocol):
         """Call ``listener`` when a slot frees; returns the function that stops it."""
         ...
 
+    async def aclose(self) -> None:
+        """Let go of connections and background work (the router calls it when it closes);
+        the store stays usable and connects again when next used."""
+        ...
+
 
 _NONE: list[Reported] = []  # shared and never appended to: "no transitions"
 
@@ -250,6 +271,9 @@ class MemoryStore:
                 self._listeners.remove(listener)
 
         return remove
+
+    async def aclose(self) -> None:
+        """Nothing to let go of."""
 
     # -- breakers ----------------------------------------------------------------------------
 

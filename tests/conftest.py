@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import looptime
 import pytest
 from switchyard.providers import BUILTIN_GATEWAYS, Gateway, ProviderGraph
 
 from . import _aioresponses_compat
+from ._redis import MISSING, REDIS_SERVER, RedisServer
 
 _aioresponses_compat.install()
 
@@ -54,3 +56,29 @@ def builtin_gateways() -> list[Gateway]:
 def graph(builtin_gateways: list[Gateway]) -> ProviderGraph:
     """The graph of the four shipped catalogs."""
     return ProviderGraph.from_catalogs(builtin_gateways)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real redis-server for the session (each test keeps to a namespace of its own)."""
+    if REDIS_SERVER is None:
+        pytest.skip(MISSING)
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A real redis-server of this test's own, to kill, pause or restart."""
+    if REDIS_SERVER is None:
+        pytest.skip(MISSING)
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A RedisStore namespace no other test uses."""
+    return f"t{uuid.uuid4().hex[:12]}"

@@ -30,6 +30,7 @@ def test_readme_python_blocks_run_in_order() -> None:
     assert "2. oneai:glm-4 (fallback 1: glm-4): expected $0.000122" in printed
     assert "onetoken gpt-4o-mini None unknown" in printed
     assert "8 replies, 0 429s" in printed
+    assert "8 replies on " in printed  # on Redis where one listens on 6379, else on local limits
     assert "oneai-sk-example" not in printed
     assert "did you mean 'gpt-4o-mini'?" in printed
     # The telemetry section: its span tree, then its request count.

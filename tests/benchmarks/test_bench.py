@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +29,7 @@ from switchyard.benchmarks._scenarios import GATEWAYS, POLICIES, SCENARIOS, Impa
 from switchyard.benchmarks._tables import cpu_ratio, tables
 from switchyard.providers.emulator import Emulator
 
+from .._redis import MISSING
 from ._quick import Run
 
 Loop = asyncio.AbstractEventLoop
@@ -303,3 +306,48 @@ def test_ctrl_c_writes_the_finished_cells_and_exits_130(tmp_path: pathlib.Path) 
     names = [(c["scenario"], c["policy"]) for c in report["cells"]]
     assert names[0] == ("healthy", "cheapest") and 1 <= len(names) <= 2
     assert list(out.glob("*.png"))
+
+
+def _bench(tmp_path: pathlib.Path, *args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
+    exe = pathlib.Path(sys.executable).parent / "switchyard"
+    env = None if path is None else {**os.environ, "PATH": path}
+    return subprocess.run(
+        [str(exe), "bench", "--duration", "0.6", "--rate", "40", "--out", str(tmp_path / "out"), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+
+
+def test_the_replicas_scenario_runs_on_memory_stores_and_on_redis(tmp_path: pathlib.Path) -> None:
+    """`--scenario replicas`: four processes, on memory stores then on one Redis; its table and JSON."""
+    if shutil.which("redis-server") is None:
+        pytest.skip(MISSING)
+    done = _bench(tmp_path, "--scenario", "replicas")
+    assert done.returncode == 0, done.stderr
+    replicas = json.loads((tmp_path / "out" / "results.json").read_text())["replicas"]
+    assert set(replicas["runs"]) == {"memory", "redis"} and replicas["processes"] == 4
+    for figures in replicas["runs"].values():
+        assert figures["requests"] == 24 and figures["ok"] == 24
+    assert replicas["runs"]["redis"]["round_trips_per_request"] > 0
+    assert "switchyard bench: replicas (4 processes" in done.stdout
+    assert [
+        line.split(" done: ")[1].rsplit(" (", 1)[0] for line in done.stderr.splitlines() if " done: " in line
+    ] == [
+        "replicas / memory",
+        "replicas / redis",
+    ]
+
+
+def test_without_redis_server_the_replicas_scenario_is_skipped_in_one_line(tmp_path: pathlib.Path) -> None:
+    """No redis-server on the PATH: one line says the scenario was skipped and why; the run succeeds."""
+    done = _bench(tmp_path, "--scenario", "replicas", path=str(pathlib.Path(sys.executable).parent))
+    assert done.returncode == 0, done.stderr
+    skipped = [line for line in done.stderr.splitlines() if "replicas" in line]
+    assert skipped == [
+        "switchyard bench: replicas skipped: redis-server is not on PATH (install Redis to run it, "
+        "e.g. apt-get install redis-server)"
+    ]
+    report = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert report["replicas"] == {"skipped": "redis-server is not on PATH"}

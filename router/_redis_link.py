@@ -1,0 +1,339 @@
+"""A :class:`~._redis.RedisStore`'s line to Redis: one client made on first use, the scripts
+loaded, and a lane that sends what is queued as one pipeline at a time.
+
+- **The lane.** Operations queue and go out together: whatever was queued while a
+  pipeline was out goes in the next one, in order. So a settle queued before an
+  admit reaches Redis before it, and the writes of many requests share one round
+  trip. An admission is its script plus whatever writes were waiting: one round trip.
+- **Bounded.** Each pipeline may take ``timeout`` seconds of Redis's time (a timer that
+  fires late because this process's loop was busy starts again, twice at most), so a
+  caller waits at most two pipelines' worth: the one out, then its own. Connecting (the
+  first call of a process, and each reconnection, which happens in the background)
+  gets ``connect_timeout``.
+- **Degrade, never fail.** When Redis does not answer in time, refuses the connection
+  or has lost the scripts, the link goes *down*: it logs one warning (logger
+  ``switchyard``), leaves a ``store.fallback`` notice for the next request to report,
+  and from then on answers every operation at once as unavailable, so the store
+  serves it from local state. A background task reconnects with exponential backoff
+  (equal jitter, after the AWS Architecture Blog's "Exponential Backoff and Jitter",
+  so a fleet that lost Redis together does not hammer it back in step), reloads the
+  scripts, and once Redis answers, logs, leaves ``store.recovered``, and goes up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import urllib.parse
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from ._redis_conn import SHAS, Arg, Connection, where
+from ._redis_mirror import Reply
+from ._store import Notice
+
+__all__ = ["Arg", "Link", "OnReply", "Unavailable"]
+
+logger: Final = logging.getLogger("switchyard")
+
+OnReply = Callable[[Reply, float], None]
+"""Called with a script's answer and the loop time it arrived."""
+
+
+class Unavailable(Exception):
+    """Internal: Redis is down, or did not answer in time; answer from local state."""
+
+
+class _Op:
+    """One script call waiting in the lane."""
+
+    __slots__ = ("args", "future", "keys", "on_reply", "script")
+
+    def __init__(
+        self,
+        script: str,
+        keys: Sequence[str],
+        args: Sequence[Arg],
+        on_reply: OnReply | None,
+        future: asyncio.Future[Reply | None] | None,
+    ) -> None:
+        self.script = script
+        self.keys = keys
+        self.args = args
+        self.on_reply = on_reply
+        self.future = future
+
+    def done(self, reply: Reply, now: float) -> None:
+        if self.on_reply is not None:
+            try:
+                self.on_reply(reply, now)
+            except Exception:  # a bug here must not stop the lane
+                logger.exception("switchyard: handling a Redis answer to %s failed", self.script)
+        if self.future is not None and not self.future.done():
+            self.future.set_result(reply)
+
+    def fail(self) -> None:
+        # None, not an exception: nobody may be left to retrieve it (its caller timed out).
+        if self.future is not None and not self.future.done():
+            self.future.set_result(None)
+
+
+class Link:
+    """The connection, the lane, and the up/down state (see the module docstring).
+
+    Attributes:
+        round_trips: pipelines Redis answered.
+        outages: times it went down.
+        fallbacks: operations answered from local state because it was down or slow.
+        dropped: background writes that could not be sent (their leases and TTLs heal it).
+    """
+
+    __slots__ = (
+        "_conn",
+        "_flusher",
+        "_loop",
+        "_password",
+        "_queue",
+        "_reconnector",
+        "_url",
+        "connect_timeout",
+        "down",
+        "dropped",
+        "fallbacks",
+        "notices",
+        "outages",
+        "round_trips",
+        "timeout",
+        "where",
+    )
+
+    def __init__(self, url: str, timeout: float) -> None:
+        Connection(url)  # the URL is redis-py's to refuse, here, and redis-py imported once, now
+        self._url = url
+        self._password = urllib.parse.urlsplit(url).password
+        self.where = where(url)
+        self.timeout = timeout
+        # Connecting (a TCP handshake, the scripts loaded) may take longer than one call: the first
+        # call and each reconnection get this long. Only the first call of a process waits for it.
+        self.connect_timeout = max(10 * timeout, 0.25)
+        self._conn: Connection | None = None  # made on the loop that first uses it
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: list[_Op] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._reconnector: asyncio.Task[None] | None = None
+        self.down = False
+        self.round_trips = self.outages = self.fallbacks = self.dropped = 0
+        self.notices: list[Notice] = []
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def submit(
+        self, script: str, keys: Sequence[str], args: Sequence[Arg], on_reply: OnReply | None = None
+    ) -> None:
+        """Queue one script call; nobody waits for it (its answer goes to ``on_reply``).
+
+        Raises:
+            Unavailable: the link is down.
+        """
+        self._enqueue(_Op(script, keys, args, on_reply, None))
+
+    def ask(
+        self, script: str, keys: Sequence[str], args: Sequence[Arg], on_reply: OnReply | None = None
+    ) -> asyncio.Future[Reply | None]:
+        """Queue one script call; the future of its answer (None: Redis did not give one).
+
+        Raises:
+            Unavailable: the link is down.
+        """
+        future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Op(script, keys, args, on_reply, future))
+        return future
+
+    async def wait(self, future: asyncio.Future[Reply | None]) -> Reply:
+        """The answer of an :meth:`ask` (the lane bounds it). A caller cancelled meanwhile cancels
+        only the future: the call still goes out, and its answer still reaches its ``on_reply``.
+
+        Raises:
+            Unavailable: Redis gave no answer in time.
+        """
+        reply = await future
+        if reply is None:
+            raise Unavailable
+        return reply
+
+    def _enqueue(self, op: _Op) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._bind(loop)
+        if self.down:
+            raise Unavailable
+        self._queue.append(op)
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush())
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """First use, or use from another loop: a client belongs to one loop, so start afresh."""
+        self._loop = loop
+        self._conn, self._queue = None, []
+        self._flusher = self._reconnector = None
+        self.down = False
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._send(batch)
+        finally:
+            self._flusher = None
+
+    async def _send(self, batch: list[_Op]) -> None:
+        if self.down:
+            for op in batch:
+                op.fail()
+            return
+        try:
+            replies = await self._within(batch, self._bound())
+        except asyncio.CancelledError:
+            for op in batch:
+                op.fail()
+            raise
+        except Exception as exc:  # a timeout, a refused or lost connection, a protocol error
+            self.went_down(exc)
+            for op in batch:
+                op.fail()
+            return
+        self.round_trips += 1
+        now = asyncio.get_running_loop().time()
+        for op, reply in zip(batch, replies, strict=True):
+            if isinstance(reply, bytes | str):
+                op.done(reply.split() if isinstance(reply, bytes) else reply.encode().split(), now)
+            else:
+                op.fail()
+                self.went_down(reply)  # NOSCRIPT (a restarted or flushed server), or a script error
+
+    def _bound(self) -> float:
+        return self.timeout if self._conn is not None and self._conn.loaded else self.connect_timeout
+
+    async def _pipeline(self, batch: list[_Op]) -> list[Any]:
+        if self._conn is None:
+            self._conn = Connection(self._url)
+        return await self._conn.call(
+            [(b"EVALSHA", SHAS[op.script], len(op.keys), *op.keys, *op.args) for op in batch]
+        )
+
+    async def _within(self, batch: list[_Op], bound: float) -> list[Any]:
+        """The batch's replies within ``bound`` seconds of Redis's time, not of this loop's: when the
+        timer itself fires late (the loop was busy; the answer may be sitting unread), the bound
+        starts again, twice at most. So a busy process does not take itself for a slow Redis.
+
+        Raises:
+            TimeoutError: no answer in time.
+        """
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(None) as scope:
+
+            def check(deadline: float, again: int) -> None:
+                now = loop.time()
+                if now - deadline > bound / 2 and again > 0:
+                    timer[0] = loop.call_at(now + bound, check, now + bound, again - 1)
+                else:
+                    scope.reschedule(now)  # on time, or late too often: it is Redis
+
+            timer = [loop.call_at(loop.time() + bound, check, loop.time() + bound, 2)]
+            try:
+                return await self._pipeline(batch)
+            finally:
+                timer[0].cancel()
+
+    # -- down and up again -------------------------------------------------------------------
+
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, TimeoutError):
+            bounds = f"{self.timeout * 1000:g} ms a call, {self.connect_timeout * 1000:g} ms to connect"
+            return f"no answer in time: {bounds}"
+        text = f"{type(exc).__name__}: {exc}"
+        return text.replace(self._password, "***") if self._password else text
+
+    def went_down(self, exc: BaseException) -> None:
+        """Redis failed: answer locally from now on, say so once, and start reconnecting."""
+        if self.down:
+            return
+        self.down = True
+        self.outages += 1
+        detail = (
+            f"Redis at {self.where} failed ({self._describe(exc)}); limits and breakers are this "
+            "process's own (each tier divided by the replicas) until it answers again"
+        )
+        logger.warning("switchyard: %s", detail)
+        self.notices.append(Notice("store.fallback", detail))
+        self._reconnector = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self, first: float = 0.05, most: float = 2.0) -> None:
+        step = first
+        while True:
+            await asyncio.sleep(step / 2 + random.uniform(0.0, step / 2))
+            step = min(step * 2, most)
+            old, self._conn = self._conn, Connection(self._url)
+            if old is not None:
+                await self._close(old)
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    await self._conn.call([(b"PING",)])
+            except Exception:
+                continue
+            break
+        self.down = False
+        self._reconnector = None
+        detail = f"Redis at {self.where} answers again; limits and breakers are shared again"
+        logger.info("switchyard: %s", detail)
+        self.notices.append(Notice("store.recovered", detail))
+
+    async def _close(self, conn: Connection) -> None:
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                await conn.close()
+        except Exception:
+            logger.debug("switchyard: closing a Redis client failed", exc_info=True)
+
+    def take_notices(self) -> tuple[Notice, ...]:
+        """What happened since last asked (emptied)."""
+        if not self.notices:
+            return ()
+        notices, self.notices = tuple(self.notices), []
+        return notices
+
+    async def aclose(self) -> None:
+        """Send what is queued (bounded), stop reconnecting, and close the client; the next
+        operation connects again."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            return  # never used on this loop: nothing of it to close
+        # Flush, then let the answers' callbacks run (an admission nobody waited for queues its
+        # undoing), and flush what they queued, within a bound.
+        deadline = loop.time() + max(5 * self.timeout, 0.1)
+        await asyncio.sleep(0)
+        while (self._flusher is not None or self._queue) and loop.time() < deadline:
+            flusher = self._flusher
+            if flusher is not None:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await asyncio.shield(flusher)
+                except TimeoutError:
+                    break
+            await asyncio.sleep(0)
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+        for op in self._queue:
+            op.fail()
+        self._queue = []
+        reconnector, self._reconnector = self._reconnector, None
+        if reconnector is not None:
+            reconnector.cancel()
+            await asyncio.gather(reconnector, return_exceptions=True)
+        conn, self._conn = self._conn, None
+        self.down = False
+        if conn is not None:
+            await self._close(conn)
