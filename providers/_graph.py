@@ -118,6 +118,7 @@ class ProviderGraph:
         self._version += 1
         index = assemble(self._layers.inputs(), previous, self._version)
         self._report(index.conflicts)
+        index.suggester.warm()  # a large catalog's "did you mean" index: built in the background
         return index
 
     def _report(self, conflicts: Sequence[Conflict]) -> None:
@@ -371,10 +372,10 @@ class ProviderGraph:
         """Prepare each listing's layer and swap in the new index; a large one off the event loop.
 
         Preparing binds and de-duplicates the listing and lays it over the snapshot,
-        and assembling indexes everything: pure work on values that do not change,
-        so a worker thread does it while lookups keep answering from the current
-        index. If the configuration changed meanwhile (an override, new offers), the
-        index is built again here from the current inputs.
+        and assembling indexes everything (with the "did you mean" index for new ids):
+        pure work on values that do not change, so worker threads do it while lookups
+        keep answering from the current index. If the configuration changed meanwhile
+        (an override, new offers), the index is built again here from the current inputs.
         """
         layers = self._layers
 
@@ -392,7 +393,8 @@ class ProviderGraph:
         self._changes += 1
         changes, inputs, previous = self._changes, layers.inputs(), self._index
         index = await asyncio.to_thread(assemble, inputs, previous, self._version + 1)
-        if changes != self._changes:  # the inputs moved while the thread worked
+        await asyncio.to_thread(index.suggester.prepare)  # new ids: "did you mean" ready with the index
+        if changes != self._changes:  # the inputs moved while the threads worked
             self._rebuild()
             return
         self._version = index.version

@@ -24,7 +24,7 @@ import attrs
 
 from ._conflicts import Conflict, Key, repeated
 from ._offer import Offer, PriceSource
-from ._suggest import Suggester
+from ._suggest import Suggester, sorted_in_steps
 
 __all__ = [
     "EMPTY",
@@ -149,8 +149,13 @@ def _group(
 
 
 def sorted_by_id(offers: Mapping[Key, Offer]) -> dict[Key, Offer]:
-    """One gateway's offers ordered by wire id (its keys differ only there)."""
-    keys = sorted(offers, key=_second)  # by the wire id alone: string comparisons, no new objects
+    """One gateway's offers ordered by wire id (its keys differ only there).
+
+    The ids are sorted in steps (:func:`sorted_in_steps`): a worker thread sorting a large
+    listing holds up the event loop for one merge of it at most.
+    """
+    by_wire = dict(zip(map(_second, offers), offers, strict=True))  # sort strings, keep the keys
+    keys = list(map(by_wire.__getitem__, sorted_in_steps(by_wire)))
     return dict(zip(keys, map(offers.__getitem__, keys), strict=True))
 
 
@@ -247,9 +252,9 @@ def assemble(inputs: Inputs, previous: Index | None, version: int) -> Index:
         names = dict(zip(reversed(spellings), reversed(targets), strict=True))
         names.update(zip(models, models, strict=True))
         names = MappingProxyType(names)
-        ids = frozenset(itertools.chain(models, by_gateway_model))
+        # The suggestion index is made when first needed (see _suggest.py), from the last one.
         known = None if previous is None else previous.suggester
-        suggester = known if known is not None and known.same_ids(ids) else Suggester(ids)
+        suggester = Suggester(models.keys(), by_gateway_model.keys(), previous=known)
 
     chains: dict[str, tuple[str, ...]] = {}
     candidates: dict[str, tuple[Offer, ...]] = dict(models)
