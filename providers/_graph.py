@@ -14,7 +14,6 @@ that catalog's notes, and not warned. "Did you mean" is bounded work
 from __future__ import annotations
 
 import asyncio
-import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Final
@@ -23,7 +22,7 @@ import aiohttp
 
 from ._catalog import shipped_canonicalizer
 from ._clock import Clock, MonotonicClock
-from ._conflicts import CatalogConflictWarning, Conflict
+from ._conflicts import Conflict, ConflictWarnings
 from ._errors import ConfigError, UnknownModelError
 from ._gateway import Gateway
 from ._index import Index, ModelOffers, Prepared, assemble
@@ -66,7 +65,7 @@ class ProviderGraph:
         self._refresher = Refresher(self._gateways.values(), clock, refresh_ttl)
         self._version = 0
         self._changes = 0  # counts changes to the inputs, so a build made off the loop can tell
-        self._reported: set[tuple[str, str, tuple[Offer, ...]]] = set()
+        self._warned = ConflictWarnings()
         self._layers = Layers(self._gateways, self._canon)
         self._index = self._build(None)
         if offers:
@@ -117,21 +116,9 @@ class ProviderGraph:
     def _build(self, previous: Index | None) -> Index:
         self._version += 1
         index = assemble(self._layers.inputs(), previous, self._version)
-        self._report(index.conflicts)
+        self._warned.update(index.conflicts, stacklevel=4)
         index.suggester.warm()  # a large catalog's "did you mean" index: built in the background
         return index
-
-    def _report(self, conflicts: Sequence[Conflict]) -> None:
-        """Warn once about each conflict in supplied data, for as long as it stays in the index."""
-        current: set[tuple[str, str, tuple[Offer, ...]]] = set()
-        for conflict in conflicts:
-            if conflict.layer == "snapshot":
-                continue  # shipped data: resolved by the same rule and recorded in the catalog's notes
-            key = (conflict.gateway, conflict.gateway_model, conflict.rows)
-            current.add(key)
-            if key not in self._reported:
-                warnings.warn(str(conflict), CatalogConflictWarning, stacklevel=5)
-        self._reported = current  # only what is still there: bounded however often listings change
 
     def _rebuild(self) -> None:
         self._changes += 1
@@ -185,13 +172,13 @@ class ProviderGraph:
         """
         self.gateway(gateway)
         Offer("price-check", input_price=input_price, output_price=output_price)  # validates the numbers
-        if (gateway, gateway_model) not in self._index.by_key:
+        if gateway_model not in self._index.by_gateway[gateway]:
             close = self._index.suggest_offer(gateway, gateway_model)
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
             raise ConfigError(f"gateway {gateway!r} has no offer {gateway_model!r}{hint}")
         self._layers.set_price((gateway, gateway_model), input_price, output_price)
         self._rebuild()
-        return self._index.by_key[(gateway, gateway_model)]
+        return self._index.by_gateway[gateway][gateway_model]
 
     def validate_fallbacks(self, fallbacks: Mapping[str, Sequence[str]]) -> Mapping[str, tuple[str, ...]]:
         """Check fallback edges against this graph and resolve them; the graph is not changed.
@@ -247,10 +234,10 @@ class ProviderGraph:
 
     def __iter__(self) -> Iterator[Offer]:
         """Every offer, ordered by gateway then gateway model id."""
-        return iter(self._index.by_key.values())
+        return iter(self._index.offers)
 
     def __len__(self) -> int:
-        return len(self._index.by_key)
+        return len(self._index.offers)
 
     def resolve(self, model: str) -> str:
         """The canonical id for ``model``, which may be canonical or any gateway's id.
@@ -259,13 +246,13 @@ class ProviderGraph:
             UnknownModelError: naming the closest known ids.
         """
         index = self._index
-        canonical = index.names.get(model)
+        canonical = index.canonical_of(model)
         if canonical is not None:
             return canonical
         if not isinstance(model, str):
             raise ConfigError(f"a model id is a str, not {type(model).__name__}")
         normalised = self._canon(model)
-        canonical = index.names.get(normalised)
+        canonical = index.canonical_of(normalised)
         if canonical is not None:
             return canonical
         raise UnknownModelError(model, index.suggest(model, normalised))
@@ -276,7 +263,7 @@ class ProviderGraph:
         Raises:
             UnknownModelError: naming the closest known ids.
         """
-        return self._index.by_model[self.resolve(model)]
+        return self._index.offers_of(self.resolve(model))
 
     def offer(self, gateway: str, gateway_model: str) -> Offer:
         """The offer ``gateway`` sells as ``gateway_model``.
@@ -287,7 +274,7 @@ class ProviderGraph:
         """
         self.gateway(gateway)
         try:
-            return self._index.by_key[(gateway, gateway_model)]
+            return self._index.by_gateway[gateway][gateway_model]
         except KeyError:
             raise UnknownModelError(
                 f"{gateway}:{gateway_model}", self._index.suggest_offer(gateway, gateway_model)
@@ -295,7 +282,7 @@ class ProviderGraph:
 
     def by_gateway_model(self, gateway_model: str) -> tuple[Offer, ...]:
         """Every offer whose gateway id is exactly ``gateway_model`` (empty when none)."""
-        return self._index.by_gateway_model.get(gateway_model, ())
+        return self._index.wire_offers(gateway_model)
 
     def fallbacks(self, model: str) -> tuple[str, ...]:
         """The models tried after ``model``, in order (depth-first, each once)."""
@@ -312,7 +299,7 @@ class ProviderGraph:
         Raises:
             UnknownModelError: naming the closest known ids.
         """
-        return self._index.candidates[self.resolve(model)]
+        return self._index.candidates_of(self.resolve(model))
 
     def tiers(
         self, model: str, overrides: Mapping[str, Sequence[str]] | None = None
@@ -399,4 +386,4 @@ class ProviderGraph:
             return
         self._version = index.version
         self._index = index
-        self._report(index.conflicts)
+        self._warned.update(index.conflicts, stacklevel=4)

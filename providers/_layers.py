@@ -20,7 +20,7 @@ from ._catalog import snapshot
 from ._conflicts import Conflict, Key, Layer, dedupe
 from ._errors import ConfigError
 from ._gateway import Gateway
-from ._index import EMPTY, Inputs, Prepared, apply_live, by_gateway_split, sorted_by_id
+from ._index import EMPTY, Inputs, Prepared, apply_live, sorted_by_id
 from ._offer import Offer
 
 __all__ = ["Layers", "gateways_by_name", "resolve_fallbacks"]
@@ -109,12 +109,12 @@ class Layers:
 
     def _prepare_base(self) -> Prepared:
         """The gateways' own offers (shipped snapshots, custom offers): bound once, as they never change."""
-        by_gateway: dict[str, dict[Key, Offer]] = {}
+        by_gateway: dict[str, dict[str, Offer]] = {}
         conflicts: list[Conflict] = []
         for name, gw in self._gateways.items():
             layer: Layer = "snapshot" if gw.catalog is not None else "gateway"
             rows = snapshot(gw.catalog) if gw.catalog is not None else gw.offers or ()
-            offers, found = dedupe(self.bind(rows, name), layer)
+            offers, found = dedupe(self.bind(rows, name), layer, name)
             by_gateway[name] = sorted_by_id(offers)
             conflicts.extend(found)
         return Prepared(by_gateway, tuple(conflicts))
@@ -150,8 +150,19 @@ class Layers:
         """Add offers, each naming a gateway of the graph, to the user layer."""
         self._user_offers += offers
         bound = [b for o in self._user_offers for b in self.bind((o,), o.gateway or "")]
-        keyed, conflicts = dedupe(bound, "user")
-        self._user = Prepared(by_gateway_split(keyed), tuple(conflicts))
+        rows: dict[str, list[Offer]] = {}
+        first: dict[Key, int] = {}  # where each (gateway, gateway model) is first: conflicts go in that order
+        for i, offer in enumerate(bound):
+            rows.setdefault(offer.gateway or "", []).append(offer)
+            first.setdefault((offer.gateway or "", offer.gateway_model), i)
+        by_gateway: dict[str, dict[str, Offer]] = {}
+        conflicts: list[Conflict] = []
+        for gateway, mine in rows.items():
+            keyed, found = dedupe(mine, "user", gateway)
+            by_gateway[gateway] = sorted_by_id(keyed)
+            conflicts += found
+        conflicts.sort(key=lambda c: first[(c.gateway, c.gateway_model)])
+        self._user = Prepared(by_gateway, tuple(conflicts))
 
     def set_price(self, key: Key, input_price: float, output_price: float) -> None:
         """The user's price for the offer ``key``, over every layer."""
