@@ -27,13 +27,14 @@ from ._errors import ConfigError, UnknownModelError
 from ._gateway import Gateway
 from ._index import Index, ModelOffers, Prepared, assemble
 from ._layers import Layers, gateways_by_name, resolve_fallbacks
+from ._listing import ListedRow
 from ._offer import Offer
 from ._refresh import Refresher, RefreshReport
 from ._transport import Transport
 
 __all__ = ["ProviderGraph"]
 
-_OFF_LOOP: Final = 5_000  # listing entries from which a refresh prepares its layer in a thread
+_OFF_LOOP: Final = 5_000  # offers and listed entries from which a refresh merges in a thread
 
 
 class ProviderGraph:
@@ -333,10 +334,11 @@ class ProviderGraph:
 
         A listing stays fresh for ``refresh_ttl`` seconds and is not fetched again
         before that unless ``force``. Lookups keep answering from the current index
-        while this runs; the new index replaces it in one step at the end. Listings
-        of 5,000 entries or more are merged in a worker thread, so a large one does
-        not hold up the event loop. A gateway whose listing fails keeps its last
-        good one; the failure is in the report and logged, never raised.
+        while this runs; the new index replaces it in one step at the end. When the
+        graph and the listings hold 5,000 offers or more, the merge runs in worker
+        threads, so a large one does not hold up the event loop. A gateway whose
+        listing fails keeps its last good one; the failure is in the report and
+        logged, never raised.
 
         Args:
             transport: what sends the listing requests: the router's
@@ -355,7 +357,7 @@ class ProviderGraph:
             await self._merge_listings(fetched.listings)
         return fetched.report
 
-    async def _merge_listings(self, listings: Mapping[str, tuple[Offer, ...]]) -> None:
+    async def _merge_listings(self, listings: Mapping[str, Sequence[ListedRow]]) -> None:
         """Prepare each listing's layer and swap in the new index; a large one off the event loop.
 
         Preparing binds and de-duplicates the listing and lays it over the snapshot,
@@ -369,11 +371,13 @@ class ProviderGraph:
         def prepare() -> dict[str, Prepared]:
             return {name: layers.prepare_live(name, listing) for name, listing in listings.items()}
 
-        large = sum(map(len, listings.values())) >= _OFF_LOOP
+        large = len(self._index.offers) + sum(map(len, listings.values())) >= _OFF_LOOP
         prepared = await asyncio.to_thread(prepare) if large else prepare()
-        for name, listing in listings.items():
-            self._refresher.keep(name, listing)
-            layers.set_live(name, prepared[name])
+        moved = [layers.set_live(name, prepared[name]) for name in listings]
+        for name in listings:
+            self._refresher.keep(name)
+        if not any(moved):
+            return  # every listing as it was: the index stands
         if not large:
             self._rebuild()
             return

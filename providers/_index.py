@@ -9,7 +9,8 @@ without awaiting anything and which is replaced as a whole, never mutated.
 The index is built from whole-list passes (zip, map, dict, Counter, sort), which run
 in C; a Python-level step is taken only for what is rare: a repeated key, a user
 price. A rebuild whose ids did not move keeps the names and the suggester, and
-patches the groups rather than making them again.
+patches the groups rather than making them again. A live layer holds its gateway's
+whole catalog, already ordered, so a refresh copies and sorts nothing here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Final
 import attrs
 
 from ._conflicts import Conflict, Key, repeated
+from ._listing import ListedRow
 from ._offer import Offer, PriceSource
 from ._suggest import Suggester, sorted_in_steps
 
@@ -33,7 +35,6 @@ __all__ = [
     "Inputs",
     "ModelOffers",
     "Prepared",
-    "apply_live",
     "assemble",
     "offers_in",
     "sorted_by_id",
@@ -149,11 +150,19 @@ class Index:
 
 @attrs.frozen
 class Prepared:
-    """One layer bound to canonical ids and de-duplicated: per gateway, offers by wire id, sorted."""
+    """One layer bound to canonical ids and de-duplicated: per gateway, offers by wire id, sorted.
+
+    ``whole``: each gateway's offers here are its whole catalog (a live layer: the gateway's
+    own offers with the listing laid over them, and the listed new ids), which replaces the
+    layers below rather than being laid over them. ``rows``: for a live layer, the listing
+    row each listed id was read as (None for an id listed twice), so the next refresh can
+    tell which entries did not change.
+    """
 
     by_gateway: Mapping[str, Mapping[str, Offer]]
     conflicts: tuple[Conflict, ...] = ()
-    spelled: Mapping[str, str] = attrs.field(factory=dict)  # listed id -> canonical, for the next refresh
+    rows: Mapping[str, ListedRow | None] = attrs.field(factory=dict)
+    whole: bool = False
 
 
 EMPTY: Final = Prepared(MappingProxyType({}))
@@ -189,23 +198,6 @@ def sorted_by_id(offers: Mapping[str, Offer]) -> dict[str, Offer]:
     return dict(zip(ordered, map(offers.__getitem__, ordered), strict=True))
 
 
-def apply_live(base: Offer, live: Offer) -> Offer:
-    """Lay a live listing entry over the snapshot offer."""
-    if not live.priced and live.context_window is None:
-        return base
-    return Offer(
-        base.model,
-        base.gateway_model,
-        live.input_price if live.priced else base.input_price,
-        live.output_price if live.priced else base.output_price,
-        base.context_window if live.context_window is None else live.context_window,
-        price_source=PriceSource.LIVE if live.priced else base.price_source,
-        price_reference=None if live.priced else base.price_reference,
-        capabilities=base.capabilities,
-        gateway=base.gateway,
-    )
-
-
 def walk(
     model: str,
     models: Mapping[str, object],
@@ -238,6 +230,9 @@ def assemble(inputs: Inputs, previous: Index | None, version: int) -> Index:
         for layer in overlays:
             mine = layer.by_gateway.get(gateway)
             if not mine:
+                continue
+            if layer.whole:  # the gateway's whole catalog, ordered already: no copy, no sort
+                part = mine
                 continue
             laid = dict(part)
             laid.update(mine)
