@@ -20,8 +20,11 @@ none for a vendor's moving alias) is stated in ``catalogs/canonical.json`` under
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from ._errors import ConfigError
@@ -31,6 +34,17 @@ __all__ = ["Canonicalizer", "pinned_date"]
 _ISO_DATE: Final = re.compile(r"-(\d{4})-(\d{2})-(\d{2})$")
 _PINNED: Final = re.compile(r"-(\d{8})$")
 _CLAUDE_VERSION: Final = re.compile(r"(?<=-)(\d)-(\d)(?=-|$)")
+# What makes an id, once folded and stripped of its vendor prefix, need more than that: a mark
+# of another rule ('@', an ISO date at the end, a Claude id with a dashed version), a space or
+# a '/' left, or a non-ASCII letter (which case folding may not leave as it is). An id without
+# any is a fixed point of the rules. _ODD_CHAR is the first of these for ids joined by line breaks.
+_MORE_TO_DO: Final = re.compile(
+    r"[@/\s]|[^\x00-\x7f]|^claude-.*(?<=-)\d-\d(?=-|$)|-\d{4}-\d{2}-\d{2}$", re.DOTALL
+)
+_ODD_CHAR: Final = re.compile(r"[^\n\x21-\x2e\x30-\x3f\x41-\x7e]")
+_ISO_AT_END: Final = re.compile(r"-\d{4}-\d{2}-\d{2}$", re.MULTILINE)
+_tail: Final = operator.itemgetter(2)
+_after_last_slash: Final = operator.methodcaller("rpartition", "/")
 
 
 def _step(name: str) -> str:
@@ -61,6 +75,33 @@ def _by_rule(model_id: str) -> str:
             return name
         name = new
     return name
+
+
+def _marked(tails: list[str]) -> list[int]:
+    """Where in ``tails`` (folded ids without a vendor prefix) an id has more to do (_MORE_TO_DO).
+
+    The ids are searched joined by line breaks, a few scans of one string in C, rather than
+    one regular expression call per id; the hits are then found by their offsets.
+    """
+    text = "\n".join(tails)
+    if text.count("\n") != len(tails) - 1:  # an id with a line break of its own: one by one
+        return list(itertools.compress(range(len(tails)), map(_MORE_TO_DO.search, tails)))
+    hits = [m.start() for m in _ODD_CHAR.finditer(text)]
+    hits += [m.start() for m in _ISO_AT_END.finditer(text)]
+    claude = [0] if text.startswith("claude-") else []
+    at = text.find("\nclaude-")
+    while at != -1:
+        claude.append(at + 1)
+        at = text.find("\nclaude-", at + 1)
+    if not hits and not claude:
+        return []
+    starts = list(itertools.accumulate(map((1).__add__, map(len, tails)), initial=0))
+    marked = {bisect.bisect_right(starts, at) - 1 for at in hits}
+    for at in claude:
+        line = bisect.bisect_right(starts, at) - 1
+        if _CLAUDE_VERSION.search(tails[line]):
+            marked.add(line)
+    return sorted(marked)
 
 
 def pinned_date(model_id: str) -> str | None:
@@ -102,6 +143,18 @@ class Canonicalizer:
     def with_aliases(self, extra: Mapping[str, str]) -> Canonicalizer:
         """A canonicalizer whose table is this one's with ``extra`` laid over it."""
         return Canonicalizer({**self._aliases, **{_by_rule(k): v for k, v in extra.items()}})
+
+    def many(self, model_ids: Sequence[str]) -> list[str]:
+        """The canonical id of each of ``model_ids``, in order: what calling this on each returns.
+
+        The common case (fold, strip, drop a vendor prefix, look up the alias) runs as
+        whole-list passes in C; an id with a mark of another rule takes the rules one by one.
+        """
+        tails = list(map(_tail, map(_after_last_slash, map(str.casefold, map(str.strip, model_ids)))))
+        canonical: list[str] = list(map(self._aliases.get, tails, tails))
+        for i in _marked(tails):
+            canonical[i] = self(model_ids[i])
+        return canonical
 
     def __call__(self, model_id: str) -> str:
         """Return the canonical id of ``model_id``."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import itertools
 import operator
+import warnings
 from collections.abc import Callable, Hashable, Sequence
 from typing import Final, Literal, TypeVar
 
@@ -21,14 +22,22 @@ import attrs
 
 from ._offer import Capabilities, Offer, PriceSource
 
-__all__ = ["CatalogConflictWarning", "Conflict", "Key", "Layer", "dedupe", "most_conservative", "repeated"]
+__all__ = [
+    "CatalogConflictWarning",
+    "Conflict",
+    "ConflictWarnings",
+    "Key",
+    "Layer",
+    "dedupe",
+    "most_conservative",
+    "repeated",
+]
 
 Key = tuple[str, str]
 """(gateway, gateway model): what identifies one offer."""
 Layer = Literal["snapshot", "gateway", "live", "user"]
 
 _by_gateway_model: Final = operator.attrgetter("gateway_model")
-_by_gateway: Final = operator.attrgetter("gateway")
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
 
@@ -69,6 +78,25 @@ class Conflict:
             f"({listed}); using {terms(self.kept)}: the highest price of each kind and the smallest "
             "context window, so no estimate undershoots"
         )
+
+
+class ConflictWarnings:
+    """Warns once about each conflict in supplied data, for as long as it stays in the index."""
+
+    def __init__(self) -> None:
+        self._warned: set[tuple[str, str, tuple[Offer, ...]]] = set()
+
+    def update(self, conflicts: Sequence[Conflict], stacklevel: int) -> None:
+        """Warn about the conflicts not warned yet; ``stacklevel`` counts from the caller."""
+        current: set[tuple[str, str, tuple[Offer, ...]]] = set()
+        for conflict in conflicts:
+            if conflict.layer == "snapshot":
+                continue  # shipped data: resolved by the same rule and recorded in the catalog's notes
+            key = (conflict.gateway, conflict.gateway_model, conflict.rows)
+            current.add(key)
+            if key not in self._warned:
+                warnings.warn(str(conflict), CatalogConflictWarning, stacklevel=stacklevel + 1)
+        self._warned = current  # only what is still there: bounded however often listings change
 
 
 def repeated(keys: Sequence[_K], values: Sequence[_V]) -> dict[_K, list[_V]]:
@@ -120,26 +148,24 @@ def most_conservative(rows: Sequence[Offer]) -> Offer:
 def dedupe(
     rows: Sequence[Offer],
     layer: Layer,
-    gateway: str | None = None,
+    gateway: str,
     bind: Callable[[Sequence[Offer]], list[Offer]] | None = None,
-) -> tuple[dict[Key, Offer], list[Conflict]]:
-    """Key one layer's rows by (gateway, gateway model), resolving conflicts; keys in first-seen order.
+) -> tuple[dict[str, Offer], list[Conflict]]:
+    """Key one gateway's rows by gateway model, resolving conflicts; keys in first-seen order.
 
-    ``gateway``: every row's, when the rows are not bound to it yet; ``bind`` then
-    binds the rows of a conflict before it is resolved (the rest are bound later,
-    and only when they need it).
+    ``bind``: binds the rows of a conflict before it is resolved, when the rows are
+    not bound yet (the rest are bound later, and only when they need it).
     """
-    sellers = itertools.repeat(gateway) if gateway is not None else map(_by_gateway, rows)
-    keys: list[Key] = list(zip(sellers, map(_by_gateway_model, rows), strict=False))  # repeat() is endless
-    merged = dict(zip(keys, rows, strict=True))
+    wires = list(map(_by_gateway_model, rows))
+    merged = dict(zip(wires, rows, strict=True))
     conflicts: list[Conflict] = []
     if len(merged) == len(rows):
         return merged, conflicts
-    for key, group in repeated(keys, rows).items():
+    for wire, group in repeated(wires, rows).items():
         distinct = tuple(dict.fromkeys(group if bind is None else bind(group)))
-        merged[key] = distinct[0]
+        merged[wire] = distinct[0]
         if len(distinct) > 1:
             kept = most_conservative(distinct)
-            conflicts.append(Conflict(key[0], key[1], distinct, kept, layer))
-            merged[key] = kept
+            conflicts.append(Conflict(gateway, wire, distinct, kept, layer))
+            merged[wire] = kept
     return merged, conflicts

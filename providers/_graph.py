@@ -14,7 +14,6 @@ that catalog's notes, and not warned. "Did you mean" is bounded work
 from __future__ import annotations
 
 import asyncio
-import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Final
@@ -23,18 +22,19 @@ import aiohttp
 
 from ._catalog import shipped_canonicalizer
 from ._clock import Clock, MonotonicClock
-from ._conflicts import CatalogConflictWarning, Conflict
+from ._conflicts import Conflict, ConflictWarnings
 from ._errors import ConfigError, UnknownModelError
 from ._gateway import Gateway
 from ._index import Index, ModelOffers, Prepared, assemble
 from ._layers import Layers, gateways_by_name, resolve_fallbacks
+from ._listing import ListedRow
 from ._offer import Offer
 from ._refresh import Refresher, RefreshReport
 from ._transport import Transport
 
 __all__ = ["ProviderGraph"]
 
-_OFF_LOOP: Final = 5_000  # listing entries from which a refresh prepares its layer in a thread
+_OFF_LOOP: Final = 5_000  # offers and listed entries from which a refresh merges in a thread
 
 
 class ProviderGraph:
@@ -66,7 +66,7 @@ class ProviderGraph:
         self._refresher = Refresher(self._gateways.values(), clock, refresh_ttl)
         self._version = 0
         self._changes = 0  # counts changes to the inputs, so a build made off the loop can tell
-        self._reported: set[tuple[str, str, tuple[Offer, ...]]] = set()
+        self._warned = ConflictWarnings()
         self._layers = Layers(self._gateways, self._canon)
         self._index = self._build(None)
         if offers:
@@ -117,20 +117,9 @@ class ProviderGraph:
     def _build(self, previous: Index | None) -> Index:
         self._version += 1
         index = assemble(self._layers.inputs(), previous, self._version)
-        self._report(index.conflicts)
+        self._warned.update(index.conflicts, stacklevel=4)
+        index.suggester.warm()  # a large catalog's "did you mean" index: built in the background
         return index
-
-    def _report(self, conflicts: Sequence[Conflict]) -> None:
-        """Warn once about each conflict in supplied data, for as long as it stays in the index."""
-        current: set[tuple[str, str, tuple[Offer, ...]]] = set()
-        for conflict in conflicts:
-            if conflict.layer == "snapshot":
-                continue  # shipped data: resolved by the same rule and recorded in the catalog's notes
-            key = (conflict.gateway, conflict.gateway_model, conflict.rows)
-            current.add(key)
-            if key not in self._reported:
-                warnings.warn(str(conflict), CatalogConflictWarning, stacklevel=5)
-        self._reported = current  # only what is still there: bounded however often listings change
 
     def _rebuild(self) -> None:
         self._changes += 1
@@ -184,13 +173,13 @@ class ProviderGraph:
         """
         self.gateway(gateway)
         Offer("price-check", input_price=input_price, output_price=output_price)  # validates the numbers
-        if (gateway, gateway_model) not in self._index.by_key:
+        if gateway_model not in self._index.by_gateway[gateway]:
             close = self._index.suggest_offer(gateway, gateway_model)
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
             raise ConfigError(f"gateway {gateway!r} has no offer {gateway_model!r}{hint}")
         self._layers.set_price((gateway, gateway_model), input_price, output_price)
         self._rebuild()
-        return self._index.by_key[(gateway, gateway_model)]
+        return self._index.by_gateway[gateway][gateway_model]
 
     def validate_fallbacks(self, fallbacks: Mapping[str, Sequence[str]]) -> Mapping[str, tuple[str, ...]]:
         """Check fallback edges against this graph and resolve them; the graph is not changed.
@@ -246,10 +235,10 @@ class ProviderGraph:
 
     def __iter__(self) -> Iterator[Offer]:
         """Every offer, ordered by gateway then gateway model id."""
-        return iter(self._index.by_key.values())
+        return iter(self._index.offers)
 
     def __len__(self) -> int:
-        return len(self._index.by_key)
+        return len(self._index.offers)
 
     def resolve(self, model: str) -> str:
         """The canonical id for ``model``, which may be canonical or any gateway's id.
@@ -258,13 +247,13 @@ class ProviderGraph:
             UnknownModelError: naming the closest known ids.
         """
         index = self._index
-        canonical = index.names.get(model)
+        canonical = index.canonical_of(model)
         if canonical is not None:
             return canonical
         if not isinstance(model, str):
             raise ConfigError(f"a model id is a str, not {type(model).__name__}")
         normalised = self._canon(model)
-        canonical = index.names.get(normalised)
+        canonical = index.canonical_of(normalised)
         if canonical is not None:
             return canonical
         raise UnknownModelError(model, index.suggest(model, normalised))
@@ -275,7 +264,7 @@ class ProviderGraph:
         Raises:
             UnknownModelError: naming the closest known ids.
         """
-        return self._index.by_model[self.resolve(model)]
+        return self._index.offers_of(self.resolve(model))
 
     def offer(self, gateway: str, gateway_model: str) -> Offer:
         """The offer ``gateway`` sells as ``gateway_model``.
@@ -286,7 +275,7 @@ class ProviderGraph:
         """
         self.gateway(gateway)
         try:
-            return self._index.by_key[(gateway, gateway_model)]
+            return self._index.by_gateway[gateway][gateway_model]
         except KeyError:
             raise UnknownModelError(
                 f"{gateway}:{gateway_model}", self._index.suggest_offer(gateway, gateway_model)
@@ -294,7 +283,7 @@ class ProviderGraph:
 
     def by_gateway_model(self, gateway_model: str) -> tuple[Offer, ...]:
         """Every offer whose gateway id is exactly ``gateway_model`` (empty when none)."""
-        return self._index.by_gateway_model.get(gateway_model, ())
+        return self._index.wire_offers(gateway_model)
 
     def fallbacks(self, model: str) -> tuple[str, ...]:
         """The models tried after ``model``, in order (depth-first, each once)."""
@@ -311,7 +300,7 @@ class ProviderGraph:
         Raises:
             UnknownModelError: naming the closest known ids.
         """
-        return self._index.candidates[self.resolve(model)]
+        return self._index.candidates_of(self.resolve(model))
 
     def tiers(
         self, model: str, overrides: Mapping[str, Sequence[str]] | None = None
@@ -345,10 +334,11 @@ class ProviderGraph:
 
         A listing stays fresh for ``refresh_ttl`` seconds and is not fetched again
         before that unless ``force``. Lookups keep answering from the current index
-        while this runs; the new index replaces it in one step at the end. Listings
-        of 5,000 entries or more are merged in a worker thread, so a large one does
-        not hold up the event loop. A gateway whose listing fails keeps its last
-        good one; the failure is in the report and logged, never raised.
+        while this runs; the new index replaces it in one step at the end. When the
+        graph and the listings hold 5,000 offers or more, the merge runs in worker
+        threads, so a large one does not hold up the event loop. A gateway whose
+        listing fails keeps its last good one; the failure is in the report and
+        logged, never raised.
 
         Args:
             transport: what sends the listing requests: the router's
@@ -367,34 +357,37 @@ class ProviderGraph:
             await self._merge_listings(fetched.listings)
         return fetched.report
 
-    async def _merge_listings(self, listings: Mapping[str, tuple[Offer, ...]]) -> None:
+    async def _merge_listings(self, listings: Mapping[str, Sequence[ListedRow]]) -> None:
         """Prepare each listing's layer and swap in the new index; a large one off the event loop.
 
         Preparing binds and de-duplicates the listing and lays it over the snapshot,
-        and assembling indexes everything: pure work on values that do not change,
-        so a worker thread does it while lookups keep answering from the current
-        index. If the configuration changed meanwhile (an override, new offers), the
-        index is built again here from the current inputs.
+        and assembling indexes everything (with the "did you mean" index for new ids):
+        pure work on values that do not change, so worker threads do it while lookups
+        keep answering from the current index. If the configuration changed meanwhile
+        (an override, new offers), the index is built again here from the current inputs.
         """
         layers = self._layers
 
         def prepare() -> dict[str, Prepared]:
             return {name: layers.prepare_live(name, listing) for name, listing in listings.items()}
 
-        large = sum(map(len, listings.values())) >= _OFF_LOOP
+        large = len(self._index.offers) + sum(map(len, listings.values())) >= _OFF_LOOP
         prepared = await asyncio.to_thread(prepare) if large else prepare()
-        for name, listing in listings.items():
-            self._refresher.keep(name, listing)
-            layers.set_live(name, prepared[name])
+        moved = [layers.set_live(name, prepared[name]) for name in listings]
+        for name in listings:
+            self._refresher.keep(name)
+        if not any(moved):
+            return  # every listing as it was: the index stands
         if not large:
             self._rebuild()
             return
         self._changes += 1
         changes, inputs, previous = self._changes, layers.inputs(), self._index
         index = await asyncio.to_thread(assemble, inputs, previous, self._version + 1)
-        if changes != self._changes:  # the inputs moved while the thread worked
+        await asyncio.to_thread(index.suggester.prepare)  # new ids: "did you mean" ready with the index
+        if changes != self._changes:  # the inputs moved while the threads worked
             self._rebuild()
             return
         self._version = index.version
         self._index = index
-        self._report(index.conflicts)
+        self._warned.update(index.conflicts, stacklevel=4)

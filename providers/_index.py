@@ -7,9 +7,10 @@ them over each other and indexes the result (:class:`Index`), which lookups read
 without awaiting anything and which is replaced as a whole, never mutated.
 
 The index is built from whole-list passes (zip, map, dict, Counter, sort), which run
-in C; a Python-level step is taken only for what is rare: a repeated key, a live
-entry for a new id, a user price. A rebuild whose ids did not move keeps the names
-and the suggester, and patches the groups rather than making them again.
+in C; a Python-level step is taken only for what is rare: a repeated key, a user
+price. A rebuild whose ids did not move keeps the names and the suggester, and
+patches the groups rather than making them again. A live layer holds its gateway's
+whole catalog, already ordered, so a refresh copies and sorts nothing here.
 """
 
 from __future__ import annotations
@@ -23,24 +24,24 @@ from typing import Final
 import attrs
 
 from ._conflicts import Conflict, Key, repeated
+from ._listing import ListedRow
 from ._offer import Offer, PriceSource
-from ._suggest import Suggester
+from ._suggest import Suggester, sorted_in_steps
 
 __all__ = [
     "EMPTY",
+    "Group",
     "Index",
     "Inputs",
     "ModelOffers",
     "Prepared",
-    "apply_live",
     "assemble",
-    "by_gateway_split",
+    "offers_in",
     "sorted_by_id",
     "walk",
 ]
 
 _by_model: Final = operator.attrgetter("model")
-_second: Final = operator.itemgetter(1)
 _WALKS_KEPT: Final = 1_024  # cached chains kept beyond one per model, for callers' overrides
 
 
@@ -60,21 +61,36 @@ class ModelOffers:
 Chain = tuple[ModelOffers, ...]
 """A model, then its fallbacks depth-first, each with its offers."""
 
+Group = Offer | tuple[Offer, ...]
+"""The offers under one id: the offer itself when it is the only one, else a tuple of them
+in order. A catalog's ids mostly name one offer each; no 1-tuple is made for those, so a
+rebuild of 100,000 offers leaves 100,000 fewer objects for the garbage collector to traverse."""
+
+
+def offers_in(group: Group) -> tuple[Offer, ...]:
+    """The offers of a :data:`Group`, as a tuple."""
+    return group if isinstance(group, tuple) else (group,)
+
 
 @attrs.frozen
 class Index:
     """One immutable merge of the layers; replaced as a whole, never mutated.
 
-    ``offers`` and ``ids`` (wire ids, canonical ids) are ``by_key``'s, in order: the
-    next build compares against them to keep what still holds and patch what changed.
-    ``fallbacks`` are the graph's edges this index was built with; ``walks`` caches
-    :meth:`ProviderGraph.tiers` for this index alone: (model, id of the overrides) ->
-    (the overrides, the chain), holding the overrides so their id is not reused.
+    ``by_gateway``: gateway -> wire id -> offer. ``names``: spellings -> canonical ids
+    (:meth:`canonical_of` reads it). ``by_model`` and ``by_gateway_model``
+    hold :data:`Group` values (read them through :meth:`offers_of`, :meth:`wire_offers`);
+    ``candidates`` holds only the models that have fallbacks (:meth:`candidates_of`).
+    ``offers`` and ``ids`` (wire ids, canonical ids) are every offer's, by gateway then
+    wire id: the next build compares against them to keep what still holds and patch
+    what changed. ``fallbacks`` are the graph's edges this index
+    was built with; ``walks`` caches :meth:`ProviderGraph.tiers` for this index alone:
+    (model, id of the overrides) -> (the overrides, the chain), holding the overrides so
+    their id is not reused.
     """
 
-    by_model: MappingProxyType[str, tuple[Offer, ...]]
-    by_key: Mapping[Key, Offer]
-    by_gateway_model: MappingProxyType[str, tuple[Offer, ...]]
+    by_model: MappingProxyType[str, Group]
+    by_gateway: Mapping[str, Mapping[str, Offer]]
+    by_gateway_model: MappingProxyType[str, Group]
     names: Mapping[str, str]
     fallbacks: Mapping[str, tuple[str, ...]]
     chains: Mapping[str, tuple[str, ...]]
@@ -86,6 +102,24 @@ class Index:
     version: int
     walks: dict[tuple[str, int], tuple[object, Chain]] = attrs.field(factory=dict, eq=False, repr=False)
 
+    def canonical_of(self, spelling: str) -> str | None:
+        """The canonical id ``spelling`` names (itself, a wire id, a wire id case-folded), or None."""
+        return spelling if spelling in self.by_model else self.names.get(spelling)
+
+    def offers_of(self, canonical: str) -> tuple[Offer, ...]:
+        """The offers of the canonical model ``canonical`` (KeyError when none)."""
+        return offers_in(self.by_model[canonical])
+
+    def wire_offers(self, gateway_model: str) -> tuple[Offer, ...]:
+        """The offers whose wire id is ``gateway_model`` (empty when none)."""
+        group = self.by_gateway_model.get(gateway_model)
+        return () if group is None else offers_in(group)
+
+    def candidates_of(self, canonical: str) -> tuple[Offer, ...]:
+        """The offers of ``canonical``, then those of its fallbacks in order."""
+        chained = self.candidates.get(canonical)
+        return self.offers_of(canonical) if chained is None else chained
+
     def tiers(self, canonical: str, overrides: Mapping[str, Sequence[str]] | None) -> Chain:
         """The chain of ``canonical`` (see :meth:`ProviderGraph.tiers`), cached per ``overrides`` object."""
         key = (canonical, id(overrides))
@@ -94,7 +128,8 @@ class Index:
             return hit[1]
         by_model = self.by_model
         tiers = tuple(
-            ModelOffers(m, by_model[m]) for m in walk(canonical, by_model, self.fallbacks, overrides)
+            ModelOffers(m, offers_in(by_model[m]))
+            for m in walk(canonical, by_model, self.fallbacks, overrides)
         )
         if len(self.walks) >= len(by_model) + _WALKS_KEPT:
             self.walks.clear()  # a caller passing a new overrides mapping each time: stay bounded
@@ -110,17 +145,24 @@ class Index:
 
     def suggest_offer(self, gateway: str, gateway_model: str) -> list[str]:
         """The ids closest to ``gateway_model`` that ``gateway`` sells."""
-        by_key = self.by_key
-        return self.suggester.close(gateway_model, lambda gm: (gateway, gm) in by_key)
+        return self.suggester.close(gateway_model, self.by_gateway.get(gateway, {}).__contains__)
 
 
 @attrs.frozen
 class Prepared:
-    """One layer bound to canonical ids and de-duplicated: per gateway, offers sorted by wire id."""
+    """One layer bound to canonical ids and de-duplicated: per gateway, offers by wire id, sorted.
 
-    by_gateway: Mapping[str, Mapping[Key, Offer]]
+    ``whole``: each gateway's offers here are its whole catalog (a live layer: the gateway's
+    own offers with the listing laid over them, and the listed new ids), which replaces the
+    layers below rather than being laid over them. ``rows``: for a live layer, the listing
+    row each listed id was read as (None for an id listed twice), so the next refresh can
+    tell which entries did not change.
+    """
+
+    by_gateway: Mapping[str, Mapping[str, Offer]]
     conflicts: tuple[Conflict, ...] = ()
-    spelled: Mapping[str, str] = attrs.field(factory=dict)  # listed id -> canonical, for the next refresh
+    rows: Mapping[str, ListedRow | None] = attrs.field(factory=dict)
+    whole: bool = False
 
 
 EMPTY: Final = Prepared(MappingProxyType({}))
@@ -138,45 +180,22 @@ class Inputs:
     order: tuple[str, ...]
 
 
-def _group(
-    keys: Sequence[str], offers: Sequence[Offer], singles: Sequence[tuple[Offer]]
-) -> dict[str, tuple[Offer, ...]]:
-    """key -> the offers with that key, in order (``singles[i]`` is ``(offers[i],)``, made once)."""
-    groups: dict[str, tuple[Offer, ...]] = dict(zip(keys, singles, strict=True))
+def _group(keys: Sequence[str], offers: Sequence[Offer]) -> dict[str, Group]:
+    """key -> the offers with that key, in order (see :data:`Group`)."""
+    groups: dict[str, Group] = dict(zip(keys, offers, strict=True))
     if len(groups) < len(keys):
         groups.update((k, tuple(v)) for k, v in repeated(keys, offers).items())
     return groups
 
 
-def sorted_by_id(offers: Mapping[Key, Offer]) -> dict[Key, Offer]:
-    """One gateway's offers ordered by wire id (its keys differ only there)."""
-    keys = sorted(offers, key=_second)  # by the wire id alone: string comparisons, no new objects
-    return dict(zip(keys, map(offers.__getitem__, keys), strict=True))
+def sorted_by_id(offers: Mapping[str, Offer]) -> dict[str, Offer]:
+    """One gateway's offers (wire id -> offer) in wire id order.
 
-
-def by_gateway_split(offers: Mapping[Key, Offer]) -> dict[str, dict[Key, Offer]]:
-    """Split keyed offers per gateway, each sorted by wire id."""
-    split: dict[str, dict[Key, Offer]] = {}
-    for key, offer in offers.items():
-        split.setdefault(key[0], {})[key] = offer
-    return {gateway: sorted_by_id(part) for gateway, part in split.items()}
-
-
-def apply_live(base: Offer, live: Offer) -> Offer:
-    """Lay a live listing entry over the snapshot offer."""
-    if not live.priced and live.context_window is None:
-        return base
-    return Offer(
-        base.model,
-        base.gateway_model,
-        live.input_price if live.priced else base.input_price,
-        live.output_price if live.priced else base.output_price,
-        base.context_window if live.context_window is None else live.context_window,
-        price_source=PriceSource.LIVE if live.priced else base.price_source,
-        price_reference=None if live.priced else base.price_reference,
-        capabilities=base.capabilities,
-        gateway=base.gateway,
-    )
+    The ids are sorted in steps (:func:`sorted_in_steps`): a worker thread sorting a large
+    listing holds up the event loop for one merge of it at most.
+    """
+    ordered = sorted_in_steps(offers)
+    return dict(zip(ordered, map(offers.__getitem__, ordered), strict=True))
 
 
 def walk(
@@ -205,25 +224,35 @@ def walk(
 def assemble(inputs: Inputs, previous: Index | None, version: int) -> Index:
     """Lay the prepared layers over each other and index the result (pure: safe in a thread)."""
     overlays = (*inputs.live, inputs.user)
-    by_key: dict[Key, Offer] = {}
+    parts: dict[str, Mapping[str, Offer]] = {}
     for gateway in inputs.order:
-        part = dict(inputs.base.by_gateway.get(gateway, {}))
-        size = len(part)
+        part = inputs.base.by_gateway.get(gateway, {})
         for layer in overlays:
-            part.update(layer.by_gateway.get(gateway, {}))
-        by_key.update(part if len(part) == size else sorted_by_id(part))  # new ids: sort again
-    for key, (inp, out) in inputs.prices.items():
-        if key in by_key:
-            by_key[key] = attrs.evolve(
-                by_key[key],
+            mine = layer.by_gateway.get(gateway)
+            if not mine:
+                continue
+            if layer.whole:  # the gateway's whole catalog, ordered already: no copy, no sort
+                part = mine
+                continue
+            laid = dict(part)
+            laid.update(mine)
+            part = laid if len(laid) == len(part) else sorted_by_id(laid)  # new ids: sort again
+        parts[gateway] = part
+    priced: dict[str, dict[str, Offer]] = {}  # the parts the user's prices change, copied once
+    for (gateway, wire), (inp, out) in inputs.prices.items():
+        if wire in parts.get(gateway, {}):
+            part = priced.get(gateway) or priced.setdefault(gateway, dict(parts[gateway]))
+            part[wire] = attrs.evolve(
+                part[wire],
                 input_price=inp,
                 output_price=out,
                 price_source=PriceSource.USER,
                 price_reference=None,
             )
+    parts.update(priced)
 
-    offers = tuple(by_key.values())
-    wire_ids = tuple(map(_second, by_key))
+    offers = tuple(itertools.chain.from_iterable(part.values() for part in parts.values()))
+    wire_ids = tuple(itertools.chain.from_iterable(parts.values()))
     canonical = tuple(map(_by_model, offers))
     # The same ids in the same places as last time: the names and the suggestion index
     # hold, and when few offers changed, the groups are patched rather than made again.
@@ -232,33 +261,25 @@ def assemble(inputs: Inputs, previous: Index | None, version: int) -> Index:
     if patched is not None:
         models, by_gateway_model = patched
     else:
-        singles = list(zip(offers))  # shared by both groupings: half the allocations, less GC work
-        models = _group(canonical, offers, singles)
-        by_gateway_model = _group(wire_ids, offers, singles)
+        models = _group(canonical, offers)
+        by_gateway_model = _group(wire_ids, offers)
     names: Mapping[str, str]
     if same is not None:
         names, suggester = same.names, same.suggester
     else:
-        # Any spelling -> canonical id: a wire id, its case-folded form (the first offer to
-        # spell it wins, hence the reversed pairs), then every canonical id itself.
-        folded = map(str.casefold, wire_ids)
-        spellings = list(itertools.chain.from_iterable(zip(wire_ids, folded, strict=True)))
-        targets = list(itertools.chain.from_iterable(zip(canonical, canonical, strict=True)))
-        names = dict(zip(reversed(spellings), reversed(targets), strict=True))
-        names.update(zip(models, models, strict=True))
-        names = MappingProxyType(names)
-        ids = frozenset(itertools.chain(models, by_gateway_model))
+        names = MappingProxyType(_names(wire_ids, canonical))
+        # The suggestion index is made when first needed (see _suggest.py), from the last one.
         known = None if previous is None else previous.suggester
-        suggester = known if known is not None and known.same_ids(ids) else Suggester(ids)
+        suggester = Suggester(models.keys(), by_gateway_model.keys(), previous=known)
 
     chains: dict[str, tuple[str, ...]] = {}
-    candidates: dict[str, tuple[Offer, ...]] = dict(models)
+    candidates: dict[str, tuple[Offer, ...]] = {}
     for model in inputs.fallbacks:
         if model not in models:
             continue
         chain = walk(model, models, inputs.fallbacks)
         chains[model] = chain
-        candidates[model] = tuple(o for m in chain for o in models[m])
+        candidates[model] = tuple(o for m in chain for o in offers_in(models[m]))
 
     conflicts = (
         *inputs.base.conflicts,
@@ -267,7 +288,7 @@ def assemble(inputs: Inputs, previous: Index | None, version: int) -> Index:
     )
     return Index(
         by_model=MappingProxyType(models),
-        by_key=MappingProxyType(by_key),
+        by_gateway=MappingProxyType({g: MappingProxyType(part) for g, part in parts.items()}),
         by_gateway_model=MappingProxyType(by_gateway_model),
         names=names,
         fallbacks=MappingProxyType(dict(inputs.fallbacks)),
@@ -281,9 +302,23 @@ def assemble(inputs: Inputs, previous: Index | None, version: int) -> Index:
     )
 
 
-def _patch(
-    previous: Index, offers: tuple[Offer, ...]
-) -> tuple[dict[str, tuple[Offer, ...]], dict[str, tuple[Offer, ...]]] | None:
+def _names(wire_ids: tuple[str, ...], canonical: tuple[str, ...]) -> dict[str, str]:
+    """Any wire id, and its case-folded form -> the canonical id (a canonical id itself is looked up
+    in ``by_model`` first: :meth:`Index.canonical_of`).
+
+    The first offer to spell an id wins, hence the pairs laid in reverse.
+    """
+    folded = tuple(map(str.casefold, wire_ids))
+    if folded == wire_ids:  # every id in lower case already (the usual case): each spelling once
+        names = dict(zip(reversed(wire_ids), reversed(canonical), strict=True))
+    else:
+        spellings = list(itertools.chain.from_iterable(zip(wire_ids, folded, strict=True)))
+        targets = list(itertools.chain.from_iterable(zip(canonical, canonical, strict=True)))
+        names = dict(zip(reversed(spellings), reversed(targets), strict=True))
+    return names
+
+
+def _patch(previous: Index, offers: tuple[Offer, ...]) -> tuple[dict[str, Group], dict[str, Group]] | None:
     """The previous groups with the offers that changed put in, or None when most changed.
 
     Which offers changed is found by identity, in C (``map(operator.is_not, ...)``);
@@ -299,5 +334,8 @@ def _patch(
     for i in changed:
         before, after = old[i], offers[i]
         for groups, key in ((models, after.model), (by_gateway_model, after.gateway_model)):
-            groups[key] = tuple(after if o is before else o for o in groups[key])
+            group = groups[key]
+            groups[key] = (
+                after if group is before else tuple(after if o is before else o for o in offers_in(group))
+            )
     return models, by_gateway_model

@@ -7,23 +7,52 @@
 3. the user layer: extra offers and price overrides (source ``user``), which win.
 
 Binding ids to canonical ones is the per-offer Python work of a build, so it is
-done once per layer, not once per rebuild; a refresh of a large listing costs in
-proportion to that listing.
+done once per layer, not once per rebuild, and for a whole list at once
+(:meth:`Canonicalizer.many`). A refresh makes again only the offers whose listing
+entry changed since the last listing: its Python-level work is in proportion to
+what changed, the rest is a few passes in C.
 """
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Final
 
 from ._canonical import Canonicalizer
 from ._catalog import snapshot
-from ._conflicts import Conflict, Key, Layer, dedupe
+from ._conflicts import Conflict, Key, Layer, dedupe, repeated
 from ._errors import ConfigError
 from ._gateway import Gateway
-from ._index import EMPTY, Inputs, Prepared, apply_live, by_gateway_split, sorted_by_id
-from ._offer import Offer
+from ._index import EMPTY, Inputs, Prepared, sorted_by_id
+from ._listing import ListedRow, listed_offer
+from ._offer import Offer, PriceSource, trusted_offer
 
 __all__ = ["Layers", "gateways_by_name", "resolve_fallbacks"]
+
+_model: Final = operator.attrgetter("model")
+_first: Final = operator.itemgetter(0)
+_row_of: Final = operator.attrgetter("gateway_model", "input_price", "output_price", "context_window")
+
+
+def _lay(own: Offer, row: ListedRow) -> Offer:
+    """A listing entry's terms (both prices or neither, a context window) laid over the offer ``own``."""
+    _, inp, out, window = row
+    if inp is None and window is None:
+        return own
+    priced = inp is not None
+    return trusted_offer(  # every field from an offer, or from a row parse_rows checked
+        own.model,
+        own.gateway_model,
+        inp if priced else own.input_price,
+        out if priced else own.output_price,
+        own.context_window if window is None else window,
+        PriceSource.LIVE if priced else own.price_source,
+        None if priced else own.price_reference,
+        own.capabilities,
+        own.gateway,
+    )
 
 
 def gateways_by_name(gateways: Iterable[Gateway]) -> dict[str, Gateway]:
@@ -89,69 +118,104 @@ class Layers:
         self._fallbacks: dict[str, tuple[str, ...]] = {}
         self._base = self._prepare_base()
 
-    def bind(self, rows: Iterable[Offer], gateway: str, spelled: dict[str, str] | None = None) -> list[Offer]:
-        """``rows`` with canonical model ids, sold by ``gateway``.
+    def bind(self, rows: Sequence[Offer], gateway: str | None = None) -> list[Offer]:
+        """``rows`` with canonical model ids, sold by ``gateway`` (None: each by its own).
 
-        ``spelled`` (listed id -> canonical id) is read first and filled in, so a
-        listing fetched again does not run the rules again for ids it had before.
+        A row that is so already is kept as it is.
         """
-        canon = self._canon
-        known = spelled if spelled is not None else {}
-        bound = []
-        for offer in rows:
-            listed = offer.model
-            model = known.get(listed)
-            if model is None:
-                model = known[listed] = canon(listed)
-            same = model == listed and offer.gateway == gateway
-            bound.append(offer if same else offer.rebound(model, gateway))
-        return bound
+        listed = list(map(_model, rows))
+        canonical = self._canon.many(listed)
+        return [
+            offer
+            if model == name and (gateway is None or offer.gateway == gateway)
+            else offer.rebound(model, offer.gateway or "" if gateway is None else gateway)
+            for offer, name, model in zip(rows, listed, canonical, strict=True)
+        ]
 
     def _prepare_base(self) -> Prepared:
         """The gateways' own offers (shipped snapshots, custom offers): bound once, as they never change."""
-        by_gateway: dict[str, dict[Key, Offer]] = {}
+        by_gateway: dict[str, dict[str, Offer]] = {}
         conflicts: list[Conflict] = []
         for name, gw in self._gateways.items():
             layer: Layer = "snapshot" if gw.catalog is not None else "gateway"
             rows = snapshot(gw.catalog) if gw.catalog is not None else gw.offers or ()
-            offers, found = dedupe(self.bind(rows, name), layer)
+            offers, found = dedupe(self.bind(rows, name), layer, name)
             by_gateway[name] = sorted_by_id(offers)
             conflicts.extend(found)
         return Prepared(by_gateway, tuple(conflicts))
 
-    def prepare_live(self, gateway: str, listing: Sequence[Offer]) -> Prepared:
-        """One gateway's listing laid over its snapshot offers (pure: safe in a thread).
+    def prepare_live(self, gateway: str, rows: Sequence[ListedRow]) -> Prepared:
+        """One gateway's whole catalog with its listing laid over it (pure: safe in a thread).
 
         An entry for an offer the gateway already sells only lends it prices and a
-        context window, so only the entries for new ids are bound to canonical ids.
+        context window; an entry for a new id becomes an offer bound to its canonical
+        id; an id listed twice is resolved by the conflict rule. Only the entries that
+        differ from the last listing's are made again: the others keep the offers they
+        made then (the same objects), so a listing that moved a few prices changes a few
+        offers downstream (the index is patched), and one that did not change at all
+        gives back the last layer itself.
         """
+        listed = dict(zip(map(_first, rows), rows, strict=True))  # wire id -> row
         last = self._live.get(gateway)
-        spelled = dict(last.spelled) if last is not None else {}
+        if last is not None and len(listed) == len(rows) and listed == last.rows:
+            return last
+        resolved: dict[str, Offer] = {}
+        conflicts: list[Conflict] = []
+        twice: frozenset[str] = frozenset()
+        if len(listed) < len(rows):
+            twice = frozenset(repeated(list(map(_first, rows)), rows))
+            doubles = [listed_offer(gateway, r) for r in rows if r[0] in twice]
+            resolved, conflicts = dedupe(doubles, "live", gateway, lambda g: self.bind(g, gateway))
+        own = self._base.by_gateway.get(gateway, {})
+        whole = dict(own if last is None else last.by_gateway[gateway])  # in wire id order
+        last_rows = {} if last is None else last.rows
+        for wire in itertools.filterfalse(listed.__contains__, last_rows):  # listed then, not now
+            if wire in own:
+                whole[wire] = own[wire]
+            else:
+                del whole[wire]
+        moved = itertools.compress(listed, map(operator.ne, map(last_rows.get, listed), listed.values()))
+        wires = list(itertools.filterfalse(twice.__contains__, moved))
+        known = list(map(own.__contains__, wires))
+        laid = list(itertools.compress(wires, known))
+        unbound = list(itertools.compress(wires, map(operator.not_, known)))
+        added = not all(map(whole.__contains__, itertools.chain(unbound, twice)))
+        rows_laid = map(listed.__getitem__, laid)
+        whole.update(zip(laid, map(_lay, map(own.__getitem__, laid), rows_laid), strict=True))
+        new = self.bind([listed_offer(gateway, listed[wire]) for wire in unbound], gateway)
+        whole.update(zip(unbound, new, strict=True))
+        for wire in twice:
+            live = resolved[wire]
+            whole[wire] = live if wire not in own else _lay(own[wire], _row_of(live))
+        kept: Mapping[str, ListedRow | None] = (
+            {w: None if w in twice else r for w, r in listed.items()} if twice else listed
+        )
+        ordered = sorted_by_id(whole) if added else whole
+        return Prepared({gateway: ordered}, tuple(conflicts), kept, whole=True)
 
-        def bind(rows: Sequence[Offer]) -> list[Offer]:
-            return self.bind(rows, gateway, spelled)
-
-        offers, conflicts = dedupe(listing, "live", gateway, bind)
-        base = self._base.by_gateway.get(gateway, {})
-        known = offers.keys() & base.keys()
-        for key in known:
-            offers[key] = apply_live(base[key], offers[key])
-        new = [key for key in offers if key not in known]
-        offers.update(zip(new, bind([offers[key] for key in new]), strict=True))
-        if len(spelled) > 2 * len(offers):  # ids the gateway stopped listing: start afresh
-            spelled = {o.model: s for o in listing if (s := spelled.get(o.model)) is not None}
-        return Prepared({gateway: sorted_by_id(offers)}, tuple(conflicts), spelled)
-
-    def set_live(self, gateway: str, layer: Prepared) -> None:
-        """Make ``layer`` (from :meth:`prepare_live`) the gateway's live layer."""
+    def set_live(self, gateway: str, layer: Prepared) -> bool:
+        """Make ``layer`` (from :meth:`prepare_live`) the gateway's live layer; False when it already was."""
+        changed = self._live.get(gateway) is not layer
         self._live[gateway] = layer
+        return changed
 
     def add_user_offers(self, offers: tuple[Offer, ...]) -> None:
         """Add offers, each naming a gateway of the graph, to the user layer."""
         self._user_offers += offers
-        bound = [b for o in self._user_offers for b in self.bind((o,), o.gateway or "")]
-        keyed, conflicts = dedupe(bound, "user")
-        self._user = Prepared(by_gateway_split(keyed), tuple(conflicts))
+        bound = self.bind(self._user_offers)
+        rows: dict[str, list[Offer]] = {}
+        first: dict[Key, int] = {}  # where each (gateway, gateway model) is first: conflicts go in that order
+        for i, offer in enumerate(bound):
+            rows.setdefault(offer.gateway or "", []).append(offer)
+            first.setdefault((offer.gateway or "", offer.gateway_model), i)
+        by_gateway: dict[str, dict[str, Offer]] = {}
+        conflicts: list[Conflict] = []
+        for gateway, mine in rows.items():
+            keyed, found = dedupe(mine, "user", gateway)
+            by_gateway[gateway] = sorted_by_id(keyed)
+            conflicts += found
+        conflicts.sort(key=lambda c: first[(c.gateway, c.gateway_model)])
+        self._user = Prepared(by_gateway, tuple(conflicts))
 
     def set_price(self, key: Key, input_price: float, output_price: float) -> None:
         """The user's price for the offer ``key``, over every layer."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 import aiohttp
@@ -20,8 +20,7 @@ import cachetools
 from ._clock import Clock
 from ._errors import ConfigError
 from ._gateway import Gateway
-from ._listing import as_transport, fetch_listing
-from ._offer import Offer
+from ._listing import ListedRow, as_transport, fetch_listing
 from ._transport import AiohttpTransport, Transport
 
 __all__ = ["Fetched", "RefreshReport", "Refresher"]
@@ -48,10 +47,10 @@ class RefreshReport:
 
 @attrs.frozen
 class Fetched:
-    """One round of reading: the report, and each listing read (gateway -> its offers)."""
+    """One round of reading: the report, and each listing read (gateway -> its rows)."""
 
     report: RefreshReport
-    listings: Mapping[str, tuple[Offer, ...]] = attrs.field(factory=dict)
+    listings: Mapping[str, Sequence[ListedRow]] = attrs.field(factory=dict)
 
 
 class Refresher:
@@ -65,13 +64,16 @@ class Refresher:
 
     def __init__(self, gateways: Iterable[Gateway], clock: Clock, ttl: float) -> None:
         self._gateways = tuple(gw for gw in gateways if gw.models_urls)
-        self._fresh: cachetools.TTLCache[str, tuple[Offer, ...]] = cachetools.TTLCache(
+        self._fresh: cachetools.TTLCache[str, bool] = cachetools.TTLCache(
             maxsize=max(len(self._gateways), 1), ttl=ttl, timer=clock.now
         )
 
-    def keep(self, gateway: str, listing: tuple[Offer, ...]) -> None:
-        """Remember that ``gateway``'s listing was read and merged: fresh for the TTL."""
-        self._fresh[gateway] = listing
+    def keep(self, gateway: str) -> None:
+        """Remember that ``gateway``'s listing was read and merged: fresh for the TTL.
+
+        Only that it was: the listing's offers live on in the graph's layers, not here too.
+        """
+        self._fresh[gateway] = True
 
     async def fetch(
         self, transport: Transport | aiohttp.ClientSession | None, *, force: bool, timeout: float
@@ -112,7 +114,7 @@ class Refresher:
         fetched: list[str] = []
         failed: dict[str, str] = {}
         skipped: dict[str, int] = {}
-        listings: dict[str, tuple[Offer, ...]] = {}
+        listings: dict[str, Sequence[ListedRow]] = {}
         for gw, result in zip(due, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):

@@ -120,3 +120,21 @@ def test_normalisation_is_idempotent(model_id: str) -> None:
     """Normalising twice gives what normalising once gives."""
     canon = shipped_canonicalizer()
     assert canon(canon(model_id)) == canon(model_id)
+
+
+_SPELLINGS = st.text(alphabet="abcXYZ0123456789-.@/ \n\tßſK", max_size=24) | st.builds(
+    "".join,
+    st.tuples(
+        st.sampled_from(["", "vendor/", "Anthropic/", " "]),
+        st.sampled_from(["claude-", "gpt-", "CLAUDE-", ""]),
+        st.text(alphabet="0123456789-.@ab", max_size=10),
+        st.sampled_from(["", "-2024-06-20", "@20240620", "-3-5", "\n"]),
+    ),
+)
+
+
+@given(st.lists(_SPELLINGS, max_size=12))
+def test_many_ids_at_once_normalise_as_each_does_alone(model_ids: list[str]) -> None:
+    """Canonicalizer.many (whole-list passes for a large listing) gives what one call per id gives."""
+    canon = shipped_canonicalizer()
+    assert canon.many(model_ids) == [Canonicalizer(canon.aliases)(m) for m in model_ids]

@@ -11,6 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
+from hypothesis import given
+from hypothesis import strategies as st
 from switchyard.providers import (
     CatalogError,
     ConfigError,
@@ -491,3 +493,71 @@ async def test_a_large_listing_is_parsed_off_the_event_loop(
     report = await graph.refresh(transport)
     assert report.fetched == ("onerouter",)
     assert bool(calls) is threaded
+
+
+_PRICE = st.one_of(
+    st.text(alphabet="0123456789.-eE", max_size=10),
+    st.floats(),
+    st.integers(-2, 10),
+    st.booleans(),
+    st.none(),
+)
+_ENTRY = st.one_of(
+    st.fixed_dictionaries(
+        {"id": st.text(alphabet="ab/ -@1", max_size=6)},
+        optional={
+            "pricing": st.one_of(
+                st.none(), st.fixed_dictionaries({}, optional={"prompt": _PRICE, "completion": _PRICE})
+            ),
+            "context_length": st.one_of(st.integers(-5, 10**6), st.text(max_size=2), st.booleans()),
+            "name": st.text(max_size=3),
+        },
+    ),
+    st.integers(),
+    st.text(max_size=3),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+)
+_DOCUMENT = st.one_of(
+    st.fixed_dictionaries(
+        {"data": st.lists(_ENTRY, max_size=5)},
+        optional={"object": st.just("list"), "more": st.lists(st.integers(), max_size=2), "n": st.none()},
+    ),
+    st.dictionaries(st.sampled_from(["data", "x"]), st.integers() | st.text(max_size=2), max_size=2),
+    st.lists(st.integers(), max_size=2),
+    st.text(max_size=4),
+)
+
+
+def _read_whole(body: bytes) -> tuple[list[Any], int] | str:
+    """What json.loads and the row parser make of ``body``, or the CatalogError's message."""
+    from switchyard.providers._listing import parse_rows
+
+    try:
+        return parse_rows("g", json.loads(body))
+    except (ValueError, UnicodeDecodeError) as exc:
+        return str(exc) if isinstance(exc, CatalogError) else "models listing of g is not JSON"
+
+
+@given(_DOCUMENT, st.sampled_from([None, 0, 2, "\t"]), st.sampled_from(["", "cut", "junk", "bom", "twice"]))
+def test_a_listing_read_entry_by_entry_is_what_json_loads_reads(
+    document: Any, indent: int | str | None, change: str
+) -> None:
+    """The listing reader (one entry at a time, for large listings) gives json.loads' rows and errors."""
+    from switchyard.providers._listing import _decode
+
+    body = json.dumps(document, indent=indent).encode()
+    if change == "cut":
+        body = body[: len(body) * 2 // 3]
+    elif change == "junk":
+        body += b" x"
+    elif change == "bom":
+        body = b"\xef\xbb\xbf" + body
+    elif change == "twice" and body.startswith(b"{") and len(body) > 2:
+        body = b'{"data": [{"id": "first"}], ' + body[1:]  # the last "data" counts
+    expected = _read_whole(body)
+    try:
+        read: tuple[list[Any], int] | str = _decode("g", body)
+    except CatalogError as exc:
+        read = str(exc)
+    assert read == expected

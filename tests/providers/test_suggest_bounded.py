@@ -113,3 +113,30 @@ def test_a_small_catalog_is_searched_whole(graph: ProviderGraph, shown: list[int
     with pytest.raises(UnknownModelError):
         graph.resolve("gpt-4o-mimi")
     assert shown[0] == len(graph.models())
+
+
+def test_a_large_catalogs_suggestion_index_is_sorted_off_the_callers_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Building a graph of 20,000 ids sorts none of them in the caller's thread; the first typo waits
+    for the background thread and gets the same answer."""
+    import builtins
+    import threading
+
+    from switchyard.providers import _suggest
+
+    sorts: list[tuple[threading.Thread, int]] = []
+
+    def spy(items: object, /, **options: object) -> list[object]:
+        done: list[object] = builtins.sorted(items, **options)  # type: ignore[call-overload]
+        sorts.append((threading.current_thread(), len(done)))
+        return done
+
+    monkeypatch.setattr(_suggest, "sorted", spy, raising=False)
+    gateway = Gateway.openai_compatible("big", "http://127.0.0.1:1/v1", "k", offers=_offers(10_000))
+    graph = ProviderGraph.from_catalogs([gateway])
+    with pytest.raises(UnknownModelError, match="did you mean 'gpt-4o-mini'"):
+        graph.resolve("gpt-4o-mimi")
+    here = threading.current_thread()
+    assert sorts and sum(n for _, n in sorts) >= 20_000
+    assert all(thread is not here for thread, _ in sorts), "sorted in the caller's thread"

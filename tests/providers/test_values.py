@@ -203,3 +203,20 @@ def test_gateway_paths_must_be_absolute_paths(kwargs: dict[str, str], field: str
     """chat_path and models_path start with '/' and carry no query."""
     with pytest.raises(ConfigError, match=field):
         Gateway.openai_compatible("g", "http://127.0.0.1:1/v1", "k", offers=[Offer("m")], **kwargs)
+
+
+def test_a_trusted_offer_sets_every_field_and_equals_the_checked_one() -> None:
+    """trusted_offer (the graph's fast path for offers of checked fields) takes every field of Offer."""
+    import inspect
+
+    from switchyard.providers._offer import trusted_offer
+
+    offer = Offer("m", "M", 1.0, 2.0, 4096, price_source="reference", price_reference="list", gateway="g")
+    fields = [f.name for f in attrs.fields(Offer)]
+    assert list(inspect.signature(trusted_offer).parameters) == fields
+    assert trusted_offer(*(getattr(offer, f) for f in fields)) == offer
+
+
+def test_offers_given_no_capabilities_share_one_value() -> None:
+    """An offer without capabilities gets the one shared 'nothing known' value, not a new one each."""
+    assert Offer("a").capabilities is Offer("b").capabilities == Capabilities()
