@@ -161,7 +161,13 @@ def main(args: argparse.Namespace) -> int:
         return 2
     console = Console(stderr=True)
     n_cells, n_bare = cells_planned(chosen, policies)
-    total = (n_cells + n_bare) * settings.requests
+    world = scenarios(settings.scale)
+    # A cell's requests: the steady load over its length, and its burst; the healthy baseline
+    # cell runs first when a chosen scenario degrades a gateway.
+    extra = sum(
+        round(settings.requests * (world[n].length - 1)) + world[n].burst for n in chosen if n != "healthy"
+    ) * len(policies)
+    total = (n_cells + n_bare) * settings.requests + extra
     began = time.monotonic()
     head = provenance("bench", _command(args), "switchyard bench")
     with (

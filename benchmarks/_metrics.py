@@ -54,6 +54,8 @@ class Observed:
         trips: ``breaker.opened`` events.
         cpu_seconds: the thread CPU time the requests took.
         emulated: the chat requests each gateway of the emulator received.
+        hedges: requests whose twin went to a second gateway.
+        before_trip: attempts begun at each gateway before a breaker there first opened.
     """
 
     records: Sequence[Record]
@@ -62,6 +64,8 @@ class Observed:
     trips: int
     cpu_seconds: float
     emulated: Mapping[str, int]
+    hedges: int = 0
+    before_trip: Mapping[str, int] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -97,15 +101,22 @@ class CellResult:
     counts_emulator: Mapping[str, int]
     latencies_ms: Sequence[float]
     ttfts_ms: Sequence[float]
-    attempt_log: Sequence[tuple[float, str]]
+    tried: Mapping[str, int] = attrs.field(factory=dict)  # attempts begun, per gateway (refused ones too)
+    hedges: int = 0  # requests whose twin went to a second gateway
+    before_trip: Mapping[str, int] = attrs.field(
+        factory=dict
+    )  # attempts begun before its first breaker opened
+    attempt_log: Sequence[tuple[float, str]] = ()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CellResult:
-        """The cell :meth:`to_json` wrote (derived figures are recomputed, not read)."""
-        fields = {f.name for f in attrs.fields(cls)}
-        values = {name: data[name] for name in fields if name != "impairments"}
+        """The cell :meth:`to_json` wrote (derived figures are recomputed, not read); a file from
+        before a field existed gives that field its default."""
+        fields = {f.name: f for f in attrs.fields(cls)}
+        values = {name: data[name] for name in fields if name != "impairments" and name in data}
         values["impairments"] = tuple(Impairment(**i) for i in data["impairments"])
-        values["attempt_log"] = tuple((float(at), str(gateway)) for at, gateway in data["attempt_log"])
+        log = data.get("attempt_log", ())
+        values["attempt_log"] = tuple((float(at), str(gateway)) for at, gateway in log)
         if values["degraded_s"] is not None:
             values["degraded_s"] = tuple(values["degraded_s"])
         return cls(**values)
@@ -190,6 +201,9 @@ def measure(
         counts_emulator=dict(observed.emulated),
         latencies_ms=sorted((r.latency or 0.0) * 1000 for r in succeeded),
         ttfts_ms=sorted(r.ttft * 1000 for r in succeeded if r.ttft is not None),
+        tried=dict(Counter(gateway for _, gateway in observed.started)),
+        hedges=observed.hedges,
+        before_trip=dict(observed.before_trip),
         attempt_log=tuple((round(at, 4), gateway) for at, gateway in observed.started),
     )
 

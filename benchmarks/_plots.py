@@ -138,7 +138,8 @@ def _traffic_share(
 
     rows, cols = len(scenarios), len(policies)
     top = 1.35 if suffix else 1.15
-    fig, axes = _grid(plt, rows, cols, (3.7, 1.45), top, (0.25, 0.5), sharex=True, sharey=True)
+    # Not one x axis for all: a scenario may run longer than the others (long-outage).
+    fig, axes = _grid(plt, rows, cols, (3.7, 1.45), top, (0.25, 0.5), sharey=True)
     height = fig.get_figheight()
     for i, scenario in enumerate(scenarios):
         for j, policy in enumerate(policies):

@@ -5,8 +5,9 @@ Every figure the README quotes from a measurement sits between two marker commen
 there by this script from the results files given, never by hand:
 
 - ``bench-quick``: ``results.json`` of ``switchyard bench --quick`` runs (the two tables);
-- ``bench-full``: ``results.json`` of ``switchyard bench`` runs (sentences), and
-  ``bench-full-table``: the same runs' tables;
+- ``bench-full``: ``results.json`` of ``switchyard bench`` runs (sentences),
+  ``bench-full-table``: the same runs' tables, and ``resilience``: their
+  resilience scenarios' figures;
 - ``overhead``: ``python -m switchyard.benchmarks.overhead --json FILE``;
 - ``emulator``: ``python -m switchyard.benchmarks.emulator_throughput --json FILE``.
 
@@ -34,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._figures import bench_block
+from ._resilience import resilience_block
 from ._sentences import emulator_block, full_summary, overhead_block
 
 __all__ = ["BLOCKS", "check", "main", "render", "rewrite"]
@@ -48,6 +50,7 @@ BLOCKS: dict[str, tuple[str, Callable[[Sequence[Report]], str]]] = {
     "bench-quick": ("quick", lambda rs: bench_block(rs, _QUICK_INTRO)),
     "bench-full": ("full", full_summary),
     "bench-full-table": ("full", lambda rs: bench_block(rs, _FULL_INTRO)),
+    "resilience": ("full", resilience_block),
     "overhead": ("overhead", overhead_block),
     "emulator": ("emulator_throughput", emulator_block),
 }

@@ -14,6 +14,13 @@ for a connection, its timeouts running, and a timeout there would be blamed on a
 gateway that never saw the request. Over the cap, the gateway is saturated like
 any account, so the request goes to the next candidate or waits for a slot.
 
+Slow start (after Envoy's and Finagle's ramps): an account with no recent success
+(new, or one of its gateway's breakers just opened) admits only ``slow_start``
+requests in flight; each success widens that by one, so the window doubles with
+every round of answers, until it reaches the account's cap (64 when it has none),
+where slow start ends. A dead gateway on a fresh router so costs a few requests,
+not a connection pool's worth, and a recovered one gets a ramp, not a cliff.
+
 A 429's Retry-After closes the account until then. ``x-ratelimit-remaining-*``
 headers, where a gateway sends them, lower the buckets to what the gateway says
 is left (never raise them: the client stays the more careful of the two).
@@ -30,7 +37,10 @@ import attrs
 
 from ..providers import Tier
 
-__all__ = ["AccountLimits", "AccountSnapshot", "Deferral", "Reservation", "TokenBucket"]
+__all__ = ["RAMP_CEILING", "AccountLimits", "AccountSnapshot", "Deferral", "Reservation", "TokenBucket"]
+
+RAMP_CEILING = 64
+"""Where slow start ends for an account with no cap of its own (aiohttp's default pool size)."""
 
 
 class TokenBucket:
@@ -97,7 +107,7 @@ class Deferral:
 class Reservation:
     """What one admitted request holds until it is settled."""
 
-    account: AccountLimits
+    gateway: str
     tokens: int
     settled: bool = False
 
@@ -111,9 +121,7 @@ class AccountSnapshot:
     requests_left: float | None
     tokens_left: float | None
     closed_until: float
-
-
-_HEADER_LIMITS = (("x-ratelimit-remaining-requests", "requests"), ("x-ratelimit-remaining-tokens", "tokens"))
+    slow_start: int | None = None
 
 
 class AccountLimits:
@@ -122,18 +130,26 @@ class AccountLimits:
     __slots__ = (
         "_cap",
         "_cap_name",
+        "_ramp_start",
         "closed_until",
         "concurrency",
         "connections",
         "gateway",
         "in_flight",
+        "ramp",
         "requests",
         "reserved_tokens",
         "tokens",
     )
 
     def __init__(
-        self, gateway: str, tier: Tier | None, now: float, *, connections: int | None = None
+        self,
+        gateway: str,
+        tier: Tier | None,
+        now: float,
+        *,
+        connections: int | None = None,
+        slow_start: int | None = None,
     ) -> None:
         self.gateway = gateway
         self.requests = None if tier is None or tier.rpm is None else TokenBucket(tier.rpm, now)
@@ -146,6 +162,9 @@ class AccountLimits:
         ]
         self._cap: int | None = min(caps)[0] if caps else None
         self._cap_name = min(caps)[1] if caps else ""
+        self._ramp_start = slow_start
+        self.ramp: int | None = None  # the slow-start window; None: not ramping
+        self.restart()
         self.in_flight = 0
         self.reserved_tokens = 0
         self.closed_until = 0.0
@@ -153,7 +172,19 @@ class AccountLimits:
     @property
     def unlimited(self) -> bool:
         """Nothing to check (no tier limits, no connection cap): only a 429 can close it."""
-        return self.requests is None and self.tokens is None and self._cap is None
+        return self.requests is None and self.tokens is None and self._cap is None and self.ramp is None
+
+    def restart(self) -> None:
+        """Start slow start over (the gateway failed): a small window that grows with successes."""
+        start = self._ramp_start
+        self.ramp = start if start is not None and start < (self._cap or RAMP_CEILING) else None
+
+    def succeeded(self) -> None:
+        """An answer came back: widen the slow-start window by one (ending it at the cap)."""
+        if self.ramp is not None:
+            self.ramp += 1
+            if self.ramp >= (self._cap or RAMP_CEILING):
+                self.ramp = None
 
     def check(self, tokens: int, now: float) -> Deferral | None:
         """Why a request of ``tokens`` cannot go now, or None when it can (changes nothing)."""
@@ -171,6 +202,8 @@ class AccountLimits:
                 return Deferral(self.gateway, limit, now + wait)
         if self._cap is not None and self.in_flight >= self._cap:
             return Deferral(self.gateway, self._cap_name, None)
+        if self.ramp is not None and self.in_flight >= self.ramp:
+            return Deferral(self.gateway, "slow start", None)
         return None
 
     def reserve(self, tokens: int, now: float) -> Reservation | Deferral:
@@ -178,7 +211,7 @@ class AccountLimits:
         if now >= self.closed_until and self.unlimited:
             self.in_flight += 1
             self.reserved_tokens += tokens
-            return Reservation(self, tokens)
+            return Reservation(self.gateway, tokens)
         deferral = self.check(tokens, now)
         if deferral is not None:
             return deferral
@@ -188,7 +221,7 @@ class AccountLimits:
             self.tokens.take(tokens, now)
         self.in_flight += 1
         self.reserved_tokens += tokens
-        return Reservation(self, tokens)
+        return Reservation(self.gateway, tokens)
 
     def settle(self, reservation: Reservation, used_tokens: int | None, now: float) -> None:
         """End a reservation: free its slot, correct its tokens to ``used_tokens`` (None: refund all)."""
@@ -209,20 +242,12 @@ class AccountLimits:
         """Send nothing before ``until`` (a 429's Retry-After)."""
         self.closed_until = max(self.closed_until, until)
 
-    def correct(self, headers: Mapping[str, str], now: float) -> None:
-        """Lower the buckets to the ``x-ratelimit-remaining-*`` counts a gateway sent."""
-        if self.requests is None and self.tokens is None:
-            return
-        for header, which in _HEADER_LIMITS:
-            value = headers.get(header)
-            bucket = self.requests if which == "requests" else self.tokens
-            if value is None or bucket is None:
-                continue
-            try:
-                remaining = float(value)
-            except ValueError:
-                continue
-            bucket.lower_to(remaining, now)
+    def correct(self, remaining: Mapping[str, float], now: float) -> None:
+        """Lower the buckets to what a gateway says is left (``"requests"``, ``"tokens"``)."""
+        for which, bucket in (("requests", self.requests), ("tokens", self.tokens)):
+            value = remaining.get(which)
+            if value is not None and bucket is not None:
+                bucket.lower_to(value, now)
 
     def snapshot(self, now: float) -> AccountSnapshot:
         """The account's state now."""
@@ -236,4 +261,5 @@ class AccountLimits:
             requests_left=None if self.requests is None else self.requests.level,
             tokens_left=None if self.tokens is None else self.tokens.level,
             closed_until=self.closed_until,
+            slow_start=self.ramp,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..providers import Offer
-from ._policy import OrderingPolicy, RequestContext
+from ._policy import OrderingPolicy, RequestContext, retries
 
 __all__ = ["CheapestPerToken", "expected_cost"]
 
@@ -22,9 +22,16 @@ class CheapestPerToken(OrderingPolicy):
     Expected cost = estimated prompt tokens x input price + expected output tokens
     x output price (``max_tokens``, or the router's default expectation). Equal
     costs keep catalog order unless chained: ``CheapestPerToken().then(LowestLatency())``.
+
+    Args:
+        retry_same: retries of a retryable failure on the same target before moving on
+            (see :class:`~policies.Policy`).
     """
 
     name = "cheapest-per-token"
+
+    def __init__(self, *, retry_same: int = 0) -> None:
+        self.retry_same = retries(retry_same)
 
     def key(self, offer: Offer, ctx: RequestContext) -> tuple[int, float]:
         """(0, cost) for a priced offer, (1, 0) for an unknown price."""

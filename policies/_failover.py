@@ -17,7 +17,7 @@ from ..providers import (
     UpstreamError,
     UpstreamTimeout,
 )
-from ._policy import OrderingPolicy, RequestContext
+from ._policy import OrderingPolicy, RequestContext, retries
 
 __all__ = ["DEFAULT_FAILOVER_ON", "FailoverOn5xx"]
 
@@ -50,6 +50,9 @@ class FailoverOn5xx(OrderingPolicy):
             gets the error, with every attempt, only when that fails. Other
             requests are still planned around a saturated account
             (``RateLimitAware``) and an open circuit.
+        retry_same: before moving on from a retryable failure (a 5xx, a timeout, a
+            429 whose Retry-After falls inside the deadline), retry the same target
+            up to this many times, with backoff.
 
     Raises:
         ConfigError: when ``order`` is empty or names a gateway twice; the router
@@ -59,7 +62,11 @@ class FailoverOn5xx(OrderingPolicy):
     name = "failover-on-5xx"
 
     def __init__(
-        self, order: Sequence[str], *, on: Iterable[type[UpstreamError]] = DEFAULT_FAILOVER_ON
+        self,
+        order: Sequence[str],
+        *,
+        on: Iterable[type[UpstreamError]] = DEFAULT_FAILOVER_ON,
+        retry_same: int = 0,
     ) -> None:
         if isinstance(order, str) or not order:
             raise ConfigError("FailoverOn5xx needs a non-empty list of gateway names, primary first")
@@ -70,6 +77,7 @@ class FailoverOn5xx(OrderingPolicy):
         self.order = tuple(order)
         self._index = {name: i for i, name in enumerate(self.order)}
         self.on = tuple(on)
+        self.retry_same = retries(retry_same)
 
     def key(self, offer: Offer, ctx: RequestContext) -> int:
         """The gateway's place in the order (unnamed gateways after all named ones)."""
@@ -100,4 +108,5 @@ class FailoverOn5xx(OrderingPolicy):
             )
 
     def __repr__(self) -> str:
-        return f"FailoverOn5xx({list(self.order)!r})"
+        same = f", retry_same={self.retry_same}" if self.retry_same else ""
+        return f"FailoverOn5xx({list(self.order)!r}{same})"

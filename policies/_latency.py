@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from ..providers import ConfigError, Offer
-from ._policy import OrderingPolicy, Outcome, RequestContext, offer_key
+from ._policy import OrderingPolicy, Outcome, RequestContext, offer_key, retries
 
 __all__ = ["LowestLatency"]
 
@@ -89,9 +89,11 @@ class LowestLatency(OrderingPolicy):
         tolerance: float = 0.1,
         failure_penalty: float = 5.0,
         seed: int | None = None,
+        retry_same: int = 0,
     ) -> None:
         if decay <= 0 or tolerance < 0 or failure_penalty < 0:
             raise ConfigError("decay must be positive, tolerance and failure_penalty not negative")
+        self.retry_same = retries(retry_same)
         self.decay = decay
         self.tolerance = tolerance
         self.failure_penalty = failure_penalty

@@ -7,8 +7,9 @@ request grows only with that request's candidates, never with the catalog.
 
 Ordering policies are sort keys, so they compose: ``CheapestPerToken().then(
 LowestLatency())`` orders by expected cost and breaks ties by latency
-(:class:`Chain`); a wrapper such as ``RateLimitAware`` (policies) admits or
-defers what an inner policy ranked.
+(:class:`Chain`); the wrapper ``RateLimitAware`` moves what the router's
+admission defers after what can go now. Policies hold no admission or health
+state: the router owns both (``router/_admission.py``, ``router/_health.py``).
 """
 
 from __future__ import annotations
@@ -19,13 +20,31 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from ..providers import ChatRequest, ConfigError, Offer, UpstreamError
+from ._bucket import Deferral
 
-__all__ = ["Chain", "OrderingPolicy", "Outcome", "Policy", "RequestContext", "offer_key"]
+__all__ = [
+    "Chain",
+    "Deferrals",
+    "OrderingPolicy",
+    "Outcome",
+    "Policy",
+    "RequestContext",
+    "offer_key",
+    "retries",
+]
 
 
 def offer_key(offer: Offer) -> tuple[str, str]:
     """The identity of a target: (gateway, gateway model id)."""
     return (offer.gateway or "", offer.gateway_model)
+
+
+class Deferrals(Protocol):
+    """What the router's admission says of a candidate now: the view a policy reads, never changes."""
+
+    def deferral(self, offer: Offer, ctx: RequestContext) -> Deferral | None:
+        """Why ``offer``'s account cannot take this request now (which limit, until when), or None."""
+        ...
 
 
 @attrs.frozen
@@ -39,6 +58,7 @@ class RequestContext:
             router's default expectation).
         now: the router's clock, in seconds.
         stream: whether the caller is streaming.
+        admission: the router's admission, to read deferrals from (None outside a router).
     """
 
     request: ChatRequest
@@ -46,6 +66,12 @@ class RequestContext:
     output_tokens: int
     now: float
     stream: bool = False
+    admission: Deferrals | None = None
+
+    @property
+    def tokens(self) -> int:
+        """What the request reserves on an account: the prompt estimate plus the expected output."""
+        return self.prompt_tokens + self.output_tokens
 
 
 @attrs.frozen
@@ -71,9 +97,21 @@ class Outcome:
 
 @runtime_checkable
 class Policy(Protocol):
-    """Orders a request's candidates; may learn from outcomes; never does I/O."""
+    """Orders a request's candidates; may learn from outcomes; never does I/O.
+
+    Attributes:
+        name: how explanations and reports name it.
+        retry_same: how many times a retryable failure (a 5xx, a timeout, a 429
+            whose Retry-After falls inside the deadline) is retried on the same
+            target, with backoff, before the request moves on (0: move on at once).
+    """
 
     name: str
+
+    @property
+    def retry_same(self) -> int:
+        """Retries of a retryable failure on the same target before moving on."""
+        ...
 
     def rank(self, offers: Sequence[Offer], ctx: RequestContext) -> list[Offer]:
         """The offers in the order to try them."""
@@ -105,10 +143,22 @@ class Policy(Protocol):
         ...
 
 
+def retries(value: object) -> int:
+    """A valid ``retry_same``.
+
+    Raises:
+        ConfigError: unless it is a whole number from 0 to 10.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+        raise ConfigError(f"retry_same must be a whole number from 0 to 10, not {value!r}")
+    return value
+
+
 class OrderingPolicy:
     """A policy that orders by a sort key per offer (lower first; ties keep catalog order)."""
 
     name = "ordering"
+    retry_same = 0
 
     def key(self, offer: Offer, ctx: RequestContext) -> Any:
         """The sort key of ``offer`` for this request."""
@@ -150,7 +200,7 @@ class OrderingPolicy:
 class Chain(OrderingPolicy):
     """Several orderings in turn: the first decides, each next one breaks the ties left.
 
-    Failover decisions are the first policy's; every policy observes outcomes.
+    Failover decisions (and ``retry_same``) are the first policy's; every policy observes outcomes.
     """
 
     def __init__(self, *policies: OrderingPolicy) -> None:
@@ -163,6 +213,7 @@ class Chain(OrderingPolicy):
             raise ConfigError("Chain needs at least one policy")
         self.policies: tuple[OrderingPolicy, ...] = tuple(flat)
         self.name = " then ".join(p.name for p in self.policies)
+        self.retry_same = self.policies[0].retry_same
 
     def key(self, offer: Offer, ctx: RequestContext) -> Any:
         """The tuple of every policy's key."""

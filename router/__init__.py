@@ -44,17 +44,28 @@ from ..providers import (
     Usage,
     ValidationError,
 )
+from ._admission import DEFAULT_RETRY_AFTER, Admission
 from ._backoff import Backoff
 from ._breaker import BreakerConfig, BreakerState, CircuitBreaker, Permission, Transition
 from ._budget import RetryBudget
 from ._events import Event, Hook
 from ._explain import Excluded, Explanation, Ranked
-from ._health import Health, Permit, Reported
+from ._health import Health
+from ._hedge import Hedge
+from ._logs import Logs
+from ._otel import OpenTelemetry
+from ._outliers import Outliers
+from ._prometheus import Prometheus
 from ._router import Router
+from ._store import Account, Admitted, BreakerView, MemoryStore, Permit, Reported, Store, Verdict
 from ._stream import Stream
 
 __all__ = [
+    "DEFAULT_RETRY_AFTER",
+    "Account",
     "AccountError",
+    "Admission",
+    "Admitted",
     "AllCandidatesFailed",
     "Attempt",
     "AuthenticationError",
@@ -62,6 +73,7 @@ __all__ = [
     "BadRequest",
     "BreakerConfig",
     "BreakerState",
+    "BreakerView",
     "CatalogError",
     "ChatRequest",
     "CircuitBreaker",
@@ -74,16 +86,22 @@ __all__ = [
     "Excluded",
     "Explanation",
     "Health",
+    "Hedge",
     "Hook",
     "InsufficientBalance",
+    "Logs",
     "MalformedReply",
+    "MemoryStore",
     "ModelUnavailable",
     "NoCandidatesError",
     "NonRetryableError",
+    "OpenTelemetry",
+    "Outliers",
     "Overloaded",
     "Permission",
     "PermissionDenied",
     "Permit",
+    "Prometheus",
     "PromptTooLong",
     "Ranked",
     "RateLimited",
@@ -96,6 +114,7 @@ __all__ = [
     "RouterError",
     "SaturatedError",
     "ServerError",
+    "Store",
     "Stream",
     "StreamChunk",
     "StreamCut",
@@ -109,4 +128,5 @@ __all__ = [
     "UpstreamTimeout",
     "Usage",
     "ValidationError",
+    "Verdict",
 ]

@@ -2,24 +2,27 @@
 taken before sending and given back exactly once on every exit, with its outcome recorded.
 
 A :class:`Ticket` is the async context manager a plain attempt runs in
-(``async with Ticket(run, candidate) as ticket:``); a stream attempt takes one the
-same way and ends it when the stream does (``_deliver.py``). What a failure
+(``async with await Ticket.take(run, candidate) as ticket:``); a stream attempt
+takes one the same way and ends it when the stream does (``_deliver.py``). What a failure
 closes, and which breaker it counts against, is the failure table's
 (``providers/_failures.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from types import TracebackType
 
 from ..policies import Deferral, Outcome, Reservation
-from ..providers import Adapter, Attempt, Closes, DeadlineExceeded, Gateway, Reply, UpstreamError
-from ._health import Permit
-from ._plan import Candidate
+from ..providers import Closes, DeadlineExceeded, Gateway, Reply, Route, RouterError, UpstreamError
+from ..providers.wire import Adapter
+from ._loop import failover
+from ._plan import Candidate, Plan
 from ._run import BudgetSpent, Deferred, Run, Skipped
+from ._store import Permit
 
-__all__ = ["Ticket", "attempt"]
+__all__ = ["Ticket", "attempt", "complete"]
 
 
 class Ticket:
@@ -38,8 +41,26 @@ class Ticket:
         "tier",
     )
 
-    def __init__(self, run: Run, candidate: Candidate) -> None:
-        """Take admission, both breakers' permission and (after a request's first attempt) a retry.
+    def __init__(
+        self, run: Run, candidate: Candidate, reservation: Reservation, permit: Permit, started: float
+    ) -> None:
+        """What :meth:`take` took (use that)."""
+        self.run = run
+        self.offer = candidate.offer
+        self.tier = candidate.tier
+        gateway = candidate.offer.gateway or ""
+        self.gateway: Gateway = run.rt.gateways[gateway]
+        self.adapter: Adapter = run.rt.adapters[gateway]
+        self.reservation = reservation
+        self.permit = permit
+        self.started = started
+        self.number = len(run.attempts) + 1
+        self.ended = False
+
+    @classmethod
+    async def take(cls, run: Run, candidate: Candidate) -> Ticket:
+        """Take admission and both breakers' permission (one store operation) and, after a
+        request's first attempt, a retry from the budget.
 
         Raises:
             Deferred: the account, or the target, cannot take the request now.
@@ -61,21 +82,24 @@ class Ticket:
                 if run.hooks is not None:
                     run.emit("bucket.deferred", offer, detail=closure.reason, latency=closure.until - started)
                 raise Deferred(Deferral(target[0], closure.reason, closure.until))
-        limits = rt.limits
-        admission = limits.admit(offer, run.ctx, started)
-        if isinstance(admission, Deferral):
+        admitted = await rt.admission.admit(offer, run.ctx.tokens, rt.health.config, started)
+        run.transitions(admitted.reported)
+        reservation, permit = admitted.reservation, admitted.permit
+        if admitted.deferral is not None:
             if run.hooks is not None:
-                wait = None if admission.until is None else admission.until - started
-                run.emit("bucket.deferred", offer, detail=admission.limit, latency=wait)
-            raise Deferred(admission)
-        permit, reported = rt.health.acquire(offer, started)
-        run.transitions(reported)
-        if permit is None:
-            limits.settle(admission, None, None, started)
+                until = admitted.deferral.until
+                run.emit(
+                    "bucket.deferred",
+                    offer,
+                    detail=admitted.deferral.limit,
+                    latency=None if until is None else until - started,
+                )
+            raise Deferred(admitted.deferral)
+        if reservation is None or permit is None:
             raise Skipped(rt.health.exclusion(offer, started) or "the circuit refused it")
         if run.attempts and not rt.budget.try_withdraw(started):
-            rt.health.release(permit, started)
-            limits.settle(admission, None, None, started)
+            await rt.health.release(permit, started)
+            await rt.admission.settle(reservation, None, None, started)
             if run.hooks is not None:
                 run.emit("budget.exhausted", offer)
             raise BudgetSpent
@@ -86,20 +110,12 @@ class Ticket:
             elif previous is not offer:
                 run.emit("failover", offer, detail=f"from {previous.gateway}:{previous.gateway_model}")
         run.last_tried = (candidate.tier, offer)
-        self.run = run
-        self.offer = offer
-        self.tier = candidate.tier
-        self.gateway: Gateway = rt.gateways[target[0]]
-        self.adapter: Adapter = rt.adapters[target[0]]
-        self.reservation: Reservation = admission
-        self.permit: Permit = permit
-        self.started = started
-        self.number = len(run.attempts) + 1
-        self.ended = False
+        ticket = cls(run, candidate, reservation, permit, started)
         if run.hooks is not None:
-            run.emit("attempt.started", offer, attempt=self.number)
+            run.emit("attempt.started", offer, attempt=ticket.number)
         if rt.policy_learns:
             rt.policy.started(offer, started)
+        return ticket
 
     async def __aenter__(self) -> Ticket:
         return self
@@ -112,19 +128,21 @@ class Ticket:
         if self.ended:
             return
         if isinstance(exc, UpstreamError):
-            self.failed(exc)
+            await self.failed(exc)
         else:
-            self.cancelled()
+            await self.cancelled()
 
-    def ok(
+    async def ok(
         self, used_tokens: int, headers: Mapping[str, str] | None, ended: float, ttft: float | None
     ) -> None:
         """The attempt produced a complete answer (already in the trace)."""
         self.ended = True
         run, rt = self.run, self.run.rt
         latency = ended - self.started
-        run.transitions(rt.health.record(self.permit, self.offer, None, ttft or latency, ended))
-        rt.limits.settle(self.reservation, used_tokens, headers, ended)
+        run.transitions(await rt.health.record(self.permit, None, ttft or latency, ended))
+        if rt.hedging is not None:
+            rt.hedging.observe(self.offer, ttft or latency)
+        await rt.admission.settle(self.reservation, used_tokens, headers, ended)
         if rt.policy_learns:
             rt.policy.observe(Outcome(offer=self.offer, ok=True, latency=latency, now=ended, ttft=ttft))
         if run.hooks is not None:
@@ -132,7 +150,7 @@ class Ticket:
                 "attempt.finished", self.offer, attempt=self.number, outcome="ok", status=200, latency=latency
             )
 
-    def failed(self, exc: UpstreamError, headers: Mapping[str, str] | None = None) -> None:
+    async def failed(self, exc: UpstreamError, headers: Mapping[str, str] | None = None) -> None:
         """The attempt failed with ``exc``: trace, breakers, and what the failure table says it closes."""
         if self.ended:
             return
@@ -153,16 +171,16 @@ class Ticket:
                 status=exc.status,
                 latency=latency,
             )
-        run.transitions(rt.health.record(self.permit, offer, exc, latency, ended))
-        self._close(exc, ended)
-        rt.limits.settle(self.reservation, None, headers, ended)
+        run.transitions(await rt.health.record(self.permit, exc, latency, ended))
+        await self._close(exc, ended)
+        await rt.admission.settle(self.reservation, None, headers, ended)
 
-    def _close(self, exc: UpstreamError, ended: float) -> None:
+    async def _close(self, exc: UpstreamError, ended: float) -> None:
         run, rt, offer = self.run, self.run.rt, self.offer
         closes = exc.failure.closes
         target = (offer.gateway or "", offer.gateway_model)
         if closes is Closes.ACCOUNT:
-            until = rt.limits.rate_limited(offer, rt.retry_after(exc.retry_after), ended)
+            until = await rt.admission.rate_limited(offer, rt.retry_after(exc.retry_after), ended)
             if run.hooks is not None:
                 run.emit("bucket.closed", offer, detail="Retry-After", latency=until - ended)
         elif closes is Closes.OFFER:
@@ -180,7 +198,7 @@ class Ticket:
             if run.hooks is not None:
                 run.emit("bucket.closed", offer, detail="Retry-After", latency=wait)
 
-    def cancelled(self) -> None:
+    async def cancelled(self) -> None:
         """The attempt was abandoned (cancelled, or the caller stopped reading)."""
         if self.ended:
             return
@@ -195,29 +213,64 @@ class Ticket:
             run.emit(
                 "attempt.finished", self.offer, attempt=self.number, outcome="cancelled", latency=latency
             )
-        rt.health.release(self.permit, ended)
-        rt.limits.settle(self.reservation, None, None, ended)
+        await rt.health.release(self.permit, ended)
+        await rt.admission.settle(self.reservation, None, None, ended)
 
 
 async def attempt(run: Run, index: int, candidate: Candidate) -> Reply:
-    """One plain attempt: send, read the whole reply, parse, and attach the route."""
-    async with Ticket(run, candidate) as ticket:
+    """One plain attempt: send, read the whole answer, and attach the route."""
+    async with await Ticket.take(run, candidate) as ticket:
         rt = run.rt
-        wire = ticket.adapter.build(run.request, ticket.offer, ticket.gateway)
-        raw = await rt.transport.send(wire, rt.attempt_timeouts(run.limit - ticket.started))
-        ended = run.now()
         offer = ticket.offer
-        # The route lists this attempt too: it goes into the trace only if the reply parses.
-        done = Attempt(
-            offer.gateway or "", offer.gateway_model, offer.model, "ok", ended - ticket.started, raw.status
-        )
+        wire = ticket.adapter.build(run.request, offer, ticket.gateway)
+        response = await rt.transport.request(wire, rt.attempt_timeouts(run.limit - ticket.started))
         try:
-            reply = ticket.adapter.parse(
-                raw, wire, offer, ticket.gateway, wall_now=rt.wall(), attempts=(*run.attempts, done)
-            )
+            answer = await ticket.adapter.answer(response, wire, offer, ticket.gateway, wall_now=rt.wall())
         except UpstreamError as exc:
-            ticket.failed(exc, raw.headers)
+            await ticket.failed(exc, response.headers)
             raise
-        run.attempts.append(done)
-        ticket.ok(reply.usage.total_tokens, raw.headers, ended, None)
-        return reply
+        finally:
+            await response.aclose()
+        ended = run.now()
+        run.record(offer, "ok", ended - ticket.started, response.status, None)
+        await ticket.ok(answer.usage.total_tokens, response.headers, ended, None)
+        route = Route(
+            offer.gateway or "",
+            offer.gateway_model,
+            offer.model,
+            tuple(run.attempts),
+            output_capped=answer.output_capped,
+        )
+        return answer.reply(route)
+
+
+async def complete(run: Run, plan: Plan) -> Reply:
+    """A plain request from start to finish: the failover loop over ``plan`` inside the deadline,
+    reported as it starts and as it ends (cancelled, failed or answered)."""
+    run.started_event()
+    try:
+        if run.rt.honours_timeouts:
+            # The transport needs no timer here: every attempt's timeouts are clipped to
+            # what is left of the deadline and every backoff is checked against it.
+            reply = await failover(run, plan, attempt)
+        else:
+            try:
+                async with asyncio.timeout(run.deadline):
+                    reply = await failover(run, plan, attempt)
+            except TimeoutError as exc:
+                if isinstance(exc, RouterError):
+                    raise
+                saturated = run.saturated()
+                if saturated is not None:
+                    raise saturated from None
+                raise DeadlineExceeded(run.deadline, run.attempts, run.errors) from (
+                    run.errors[0] if run.errors else None
+                )
+    except asyncio.CancelledError:
+        run.finish(None, cancelled=True)
+        raise
+    except BaseException as exc:
+        run.finish(exc)
+        raise
+    run.finish(None, answer=reply, text=reply.text)
+    return reply

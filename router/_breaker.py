@@ -9,10 +9,17 @@ States and transitions::
     HALF_OPEN --(a probe fails)------------------------------> OPEN (longer break)
 
 The window slides in time: one-second buckets with running totals, so a call is
-O(1). A break grows with each trip in a row (``base * multiplier**(trips-1)``,
-capped at ``max_break``, jittered by +/- ``jitter``) and starts over once the
-breaker closes. In HALF_OPEN at most ``probes`` calls are let through at once,
-however many callers ask. Every :class:`Permission` from :meth:`CircuitBreaker.acquire`
+O(1). How long a break lasts depends on what a failed probe would cost a user
+request. When the failures that tripped it were fast (a refused connection, a
+5xx: under ``slow_failure`` seconds), every break is ``base_break`` (jittered by
++/- ``jitter``): a probe that fails costs little, so a recovered gateway is back
+within one short break whatever the outage's length. When they were slow (a
+timeout), the break grows with each slow trip in a row (``base * multiplier**
+(n-1)``, capped at ``max_break``): a failed probe there holds a request for the
+whole timeout. The count starts over once the breaker closes.
+
+In HALF_OPEN at most ``probes`` calls are let through at once, however many
+callers ask. Every :class:`Permission` from :meth:`CircuitBreaker.acquire`
 ends in exactly one :meth:`~CircuitBreaker.success`, :meth:`~CircuitBreaker.failure`
 or :meth:`~CircuitBreaker.release` (for an outcome that says nothing about health,
 such as a 400 or a cancellation). A permission remembers whether it was a probe and
@@ -67,6 +74,8 @@ class BreakerConfig:
         probes: calls let through at once while half-open.
         slow_call: a successful call slower than this many seconds counts as a
             failure (None: never).
+        slow_failure: a failure that took at least this many seconds is slow: trips
+            on slow failures grow the break; trips on fast ones keep ``base_break``.
         account_break: the break when the account itself is refused (401/402/403).
     """
 
@@ -80,6 +89,7 @@ class BreakerConfig:
     jitter: float = 0.2
     probes: int = attrs.field(default=1, validator=_positive)
     slow_call: float | None = None
+    slow_failure: float = attrs.field(default=1.0, validator=_positive)
     account_break: float = attrs.field(default=300.0, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
@@ -195,7 +205,7 @@ class CircuitBreaker:
         slow = self.config.slow_call
         if slow is not None and latency > slow:
             return self.failure(
-                permission, now, reason=f"a call took {latency:.3g}s, over the slow-call limit {slow:g}s"
+                permission, now, f"a call took {latency:.3g}s, over the slow-call limit {slow:g}s", latency
             )
         if self.state is BreakerState.CLOSED and not permission.probe:  # the common case
             self._record(now, failed=False)
@@ -211,20 +221,25 @@ class CircuitBreaker:
         # Otherwise a call from an earlier period ended late: it decides nothing now.
         return None
 
-    def failure(self, permission: Permission, now: float, reason: str = "a call failed") -> Transition | None:
-        """A permitted call failed in a way that counts against health."""
+    def failure(
+        self, permission: Permission, now: float, reason: str = "a call failed", latency: float = 0.0
+    ) -> Transition | None:
+        """A permitted call failed in a way that counts against health, after ``latency`` seconds."""
+        slow = latency >= self.config.slow_failure
         if self._current_probe(permission):
             self._probes -= 1
-            return self._trip(now, f"a probe failed: {reason}")
+            return self._trip(now, f"a probe failed: {reason}", slow)
         if self.state is not BreakerState.CLOSED or permission.probe:
             return None  # a call from an earlier period, ending late: already accounted for
         self._record(now, failed=True)
         self._consecutive += 1
         if self._consecutive >= self.config.consecutive_failures:
-            return self._trip(now, f"{self._consecutive} failures in a row: {reason}")
+            return self._trip(now, f"{self._consecutive} failures in a row: {reason}", slow)
         calls, failures = self._calls, self._failures
         if calls >= self.config.min_calls and failures / calls >= self.config.failure_ratio:
-            return self._trip(now, f"{failures} of {calls} calls failed in {self.config.window:g}s: {reason}")
+            return self._trip(
+                now, f"{failures} of {calls} calls failed in {self.config.window:g}s: {reason}", slow
+            )
         return None
 
     def release(self, permission: Permission, now: float) -> None:
@@ -252,10 +267,12 @@ class CircuitBreaker:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _trip(self, now: float, reason: str) -> Transition:
-        self._trips += 1
+    def _trip(self, now: float, reason: str, slow: bool) -> Transition:
         config = self.config
-        duration = min(config.max_break, config.base_break * config.break_multiplier ** (self._trips - 1))
+        duration = config.base_break
+        if slow:
+            self._trips += 1  # slow trips in a row
+            duration = min(config.max_break, duration * config.break_multiplier ** (self._trips - 1))
         if config.jitter:
             duration *= 1.0 + self._rng.uniform(-config.jitter, config.jitter)
         self.open_until = now + duration

@@ -19,13 +19,13 @@ from typing import Any
 
 import aiohttp
 
-from ..policies import CheapestPerToken, MemoryStore, Policy, RateLimitAware, RequestContext, StateStore
+from ..policies import CheapestPerToken, Policy, RateLimitAware, RequestContext
 from ..providers import (
     AiohttpTransport,
     ChatRequest,
     ConfigError,
-    DeadlineExceeded,
     HeuristicEstimator,
+    NoCandidatesError,
     ProviderGraph,
     Reply,
     RouterError,
@@ -33,9 +33,10 @@ from ..providers import (
     TokenEstimator,
     Transport,
     ValidationError,
-    adapter_for,
 )
-from ._attempt import attempt
+from ..providers.wire import adapter_for
+from ._admission import Admission
+from ._attempt import complete
 from ._backoff import Backoff
 from ._breaker import BreakerConfig
 from ._budget import RetryBudget
@@ -44,10 +45,12 @@ from ._env import gateways_from_env
 from ._events import Hook, Hooks
 from ._explain import Explanation
 from ._health import Health
-from ._loop import failover
+from ._hedge import Hedge, Hedging
+from ._outliers import Outliers
 from ._plan import Plan, Planner
-from ._run import Run
-from ._runtime import Capacity, Runtime
+from ._run import Run, rejected
+from ._runtime import Capacity, Runtime, check_settings
+from ._store import MemoryStore, Store
 from ._stream import Stream
 from ._streamed import assemble, chunks, run_for
 
@@ -80,9 +83,11 @@ class Router:
             waits inside the client for a connection with its timeouts running.
         session: an aiohttp session for the default transport; never closed here.
         wall_clock: Unix time, for reply timestamps and HTTP-date Retry-After.
-        seed: seeds backoff jitter and breaker-break jitter.
+        seed: seeds backoff jitter (and breaker-break jitter, with the default store).
         breaker: thresholds and breaks of the circuit breakers.
-        store: where breakers and rate-limit accounts keep their state.
+        store: where the breakers and the rate-limit accounts keep their state (default:
+            a :class:`MemoryStore` of this router's own). Routers given the same store
+            share limits and breakers.
         stream_upstream: have :meth:`chat` stream from the gateway by default (see there).
             Off by default: a plain reply costs less CPU, and the per-attempt timeouts
             bound it; turn it on to catch a stalled answer within the stall limit.
@@ -91,6 +96,14 @@ class Router:
             A zero, negative, NaN or past ``Retry-After`` counts as none.
         unavailable_for: how long an offer is left out of plans after its gateway
             answered that it does not serve the model (a stale snapshot).
+        slow_start: a gateway with no recent success (a fresh router, or one of its
+            breakers just opened) admits this many requests in flight; each answer
+            widens it by one (doubling per round of answers) up to its cap. None
+            turns slow start off.
+        hedge: send a slow request's twin to the next candidate and take the first
+            answer (:class:`Hedge`; off by default).
+        outliers: rank last a target failing far more often than the other candidates
+            of its model (:class:`Outliers`; off by default).
 
     A router belongs to the event loop it is first used on; using it from another
     loop raises :class:`RouterError` (make one router per loop).
@@ -119,34 +132,40 @@ class Router:
         wall_clock: Callable[[], float] = time.time,
         seed: int | None = None,
         breaker: BreakerConfig | None = None,
-        store: StateStore | None = None,
+        store: Store | None = None,
         stream_upstream: bool = False,
         max_retry_after: float = 120.0,
         unavailable_for: float = 300.0,
+        slow_start: int | None = 4,
+        hedge: Hedge | None = None,
+        outliers: Outliers | None = None,
     ) -> None:
         if not isinstance(graph, ProviderGraph):
             raise ConfigError(f"Router takes a ProviderGraph, not {type(graph).__name__}")
         if policy is not None and not isinstance(policy, Policy):
             raise ConfigError(f"policy must be a policy object such as CheapestPerToken(), not {policy!r}")
-        for name, value in (("max_retry_after", max_retry_after), ("unavailable_for", unavailable_for)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
-                raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")
-        if not isinstance(deadline, int | float) or deadline <= 0:
-            raise ConfigError(f"deadline must be a positive number of seconds, not {deadline!r}")
-        if default_output_tokens <= 0:
-            raise ConfigError("default_output_tokens must be positive")
+        check_settings(
+            deadline=deadline,
+            max_retry_after=max_retry_after,
+            unavailable_for=unavailable_for,
+            default_output_tokens=default_output_tokens,
+            slow_start=slow_start,
+        )
+        if hedge is not None and not isinstance(hedge, Hedge):
+            raise ConfigError(f"hedge takes a Hedge(...), not {hedge!r}")
+        if outliers is not None and not isinstance(outliers, Outliers):
+            raise ConfigError(f"outliers takes an Outliers(...), not {outliers!r}")
         if transport is not None and session is not None:
             raise ConfigError("pass a transport or a session, not both")
         # Rate-limit awareness is always on: a tier given to a gateway, or a 429's
         # Retry-After, is never ignored whatever ordering policy is chosen.
         inner = policy if policy is not None else CheapestPerToken()
         inner.check(graph.gateways)
-        limits = inner if isinstance(inner, RateLimitAware) else RateLimitAware(inner, store=store)
-        capacity = Capacity()
-        self._stop_listening = limits.on_release(capacity.freed)
+        ranking = inner if isinstance(inner, RateLimitAware) else RateLimitAware(inner)
         chosen: Transport = transport if transport is not None else AiohttpTransport(session)
-        # Each gateway's requests in flight are capped at the connection pool's size per host.
-        limits.attach(graph.gateways, connections=chosen.connections_per_host)
+        state: Store = store if store is not None else MemoryStore(seed=seed)
+        capacity = Capacity()
+        self._stop_listening = state.on_release(capacity.freed)
         self._deadline = float(deadline)
         self._stream_upstream = stream_upstream
         self._closed = False
@@ -156,9 +175,10 @@ class Router:
             gateways=graph.gateways,
             adapters={name: adapter_for(gw) for name, gw in graph.gateways.items()},
             transport=chosen,
-            policy=limits,
-            limits=limits,
-            health=Health(breaker, store if store is not None else MemoryStore(), random.Random(seed)),
+            policy=ranking,
+            # Each gateway's requests in flight are capped at the connection pool's size per host.
+            admission=Admission(graph.gateways, state, chosen.connections_per_host, slow_start),
+            health=Health(state, breaker),
             closures=Closures(),
             budget=retry_budget if retry_budget is not None else RetryBudget(),
             backoff=backoff if backoff is not None else Backoff(),
@@ -174,7 +194,10 @@ class Router:
             max_retry_after=float(max_retry_after),
             unavailable_for=float(unavailable_for),
             # A policy that learns nothing is not told about attempts (no Outcome per attempt).
-            policy_learns=limits.learns,
+            policy_learns=ranking.learns,
+            retry_same=ranking.retry_same,
+            hedging=None if hedge is None else Hedging(hedge),
+            outliers=outliers,
             honours_timeouts=chosen.honours_timeouts,
         )
         self._planner = Planner(self._rt)
@@ -233,9 +256,9 @@ class Router:
         return self._rt.health
 
     @property
-    def limits(self) -> RateLimitAware:
+    def admission(self) -> Admission:
         """The rate-limit accounts (token buckets and slots per gateway)."""
-        return self._rt.limits
+        return self._rt.admission
 
     def subscribe(self, hook: Hook) -> Callable[[], None]:
         """Receive every :class:`Event`; returns a function that unsubscribes."""
@@ -287,7 +310,11 @@ class Router:
                 param="stream",
             )
         request = ChatRequest.create(model, messages, **params)
-        plan, ctx = self._planner.plan(request, stream=stream)
+        try:
+            plan, ctx = self._planner.plan(request, stream=stream)
+        except (NoCandidatesError, ValidationError) as exc:  # every candidate excluded: nothing sent
+            rejected(self._rt, request, exc, stream=stream)
+            raise
         limit = self._deadline if deadline is None else deadline
         if isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
             raise ConfigError(f"deadline must be a positive number of seconds, not {deadline!r}")
@@ -328,34 +355,7 @@ class Router:
         request, plan, ctx, limit = self._request(model, messages, deadline, params, stream=False)
         if stream_upstream if stream_upstream is not None else self._stream_upstream:
             return await assemble(self._rt, run_for(self._rt, request, ctx, limit), plan)
-        run = Run(self._rt, request, ctx, limit)
-        run.started_event()
-        try:
-            if self._rt.honours_timeouts:
-                # The transport needs no timer here: every attempt's timeouts are clipped to
-                # what is left of the deadline and every backoff is checked against it.
-                reply = await failover(run, plan, attempt)
-            else:
-                try:
-                    async with asyncio.timeout(limit):
-                        reply = await failover(run, plan, attempt)
-                except TimeoutError as exc:
-                    if isinstance(exc, RouterError):
-                        raise
-                    saturated = run.saturated()
-                    if saturated is not None:
-                        raise saturated from None
-                    raise DeadlineExceeded(limit, run.attempts, run.errors) from (
-                        run.errors[0] if run.errors else None
-                    )
-        except asyncio.CancelledError:
-            run.finish(None, cancelled=True)
-            raise
-        except BaseException as exc:
-            run.finish(exc)
-            raise
-        run.finish(None)
-        return reply
+        return await complete(Run(self._rt, request, ctx, limit), plan)
 
     def stream(
         self,

@@ -20,15 +20,47 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from ..policies import Policy, RateLimitAware
-from ..providers import Adapter, Gateway, ProviderGraph, Timeouts, TokenEstimator, Transport
+from ..policies import Policy
+from ..providers import ConfigError, Gateway, ProviderGraph, Timeouts, TokenEstimator, Transport
+from ..providers.wire import Adapter
+from ._admission import Admission
 from ._backoff import Backoff
 from ._budget import RetryBudget
 from ._closures import Closures
 from ._events import Hooks
 from ._health import Health
+from ._hedge import Hedging
+from ._outliers import Outliers
 
-__all__ = ["Capacity", "Runtime"]
+__all__ = ["Capacity", "Runtime", "check_settings"]
+
+
+def check_settings(
+    *,
+    deadline: object,
+    max_retry_after: object,
+    unavailable_for: object,
+    default_output_tokens: int,
+    slow_start: object,
+) -> None:
+    """Refuse a Router's numeric settings that make no sense, before anything runs.
+
+    Raises:
+        ConfigError: naming the setting and the value.
+    """
+    for name, value in (("max_retry_after", max_retry_after), ("unavailable_for", unavailable_for)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+            raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")
+    if not isinstance(deadline, int | float) or deadline <= 0:
+        raise ConfigError(f"deadline must be a positive number of seconds, not {deadline!r}")
+    if slow_start is not None and (
+        isinstance(slow_start, bool) or not isinstance(slow_start, int) or slow_start < 1
+    ):
+        raise ConfigError(
+            f"slow_start must be a positive whole number of requests or None, not {slow_start!r}"
+        )
+    if default_output_tokens <= 0:
+        raise ConfigError("default_output_tokens must be positive")
 
 
 class Capacity:
@@ -62,7 +94,7 @@ class Runtime:
     adapters: Mapping[str, Adapter]
     transport: Transport
     policy: Policy
-    limits: RateLimitAware
+    admission: Admission
     health: Health
     closures: Closures
     budget: RetryBudget
@@ -79,6 +111,9 @@ class Runtime:
     max_retry_after: float
     unavailable_for: float
     policy_learns: bool
+    retry_same: int
+    hedging: Hedging | None
+    outliers: Outliers | None
     honours_timeouts: bool
 
     def attempt_timeouts(self, remaining: float) -> Timeouts:

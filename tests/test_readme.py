@@ -32,6 +32,13 @@ def test_readme_python_blocks_run_in_order() -> None:
     assert "8 replies, 0 429s" in printed
     assert "oneai-sk-example" not in printed
     assert "did you mean 'gpt-4o-mini'?" in printed
+    # The telemetry section: its span tree, then its request count.
+    spans = [
+        "attempt onellm onellm Overloaded",
+        "attempt onetoken onetoken None",
+        "chat gpt-4o-mini onetoken None",
+    ]
+    assert "\n".join([*spans, "1.0"]) in printed
 
 
 def test_ci_runs_the_readme_test_command() -> None:

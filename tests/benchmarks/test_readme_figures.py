@@ -132,7 +132,7 @@ def test_write_then_check_then_a_hand_edit_fails(quick_run: Run, tmp_path: pathl
     readme.write_text(
         "intro\n"
         + "".join(
-            f"<!-- figures:{n}:start -->\nold\n<!-- figures:{n}:end -->\ntext\n"
+            f"<!-- figures:{n}:start -->\nSTALE-BLOCK\n<!-- figures:{n}:end -->\ntext\n"
             for n in readme_figures.BLOCKS
         )
     )
@@ -156,7 +156,7 @@ def test_write_then_check_then_a_hand_edit_fails(quick_run: Run, tmp_path: pathl
     assert readme_figures.main(args) == 0
     text = readme.read_text()
     assert (
-        "old" not in text
+        "STALE-BLOCK" not in text
         and text.startswith("intro\n")
         and text.count("\ntext\n") == len(readme_figures.BLOCKS)
     )

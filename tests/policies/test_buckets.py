@@ -67,13 +67,13 @@ def test_retry_after_closes_the_account() -> None:
     assert isinstance(account.reserve(1, 30.0), Reservation)
 
 
-def test_gateway_headers_lower_the_buckets_never_raise_them() -> None:
-    """x-ratelimit-remaining-* lowers the levels to what the gateway says is left."""
+def test_a_gateways_counts_lower_the_buckets_never_raise_them() -> None:
+    """What a gateway says is left lowers the levels; a higher count changes nothing."""
     account = AccountLimits("g", Tier(rpm=200, tpm=2_000_000), now=0.0)
-    account.correct({"x-ratelimit-remaining-requests": "5", "x-ratelimit-remaining-tokens": "1000"}, 0.0)
+    account.correct({"requests": 5, "tokens": 1000}, 0.0)
     snap = account.snapshot(0.0)
     assert (snap.requests_left, snap.tokens_left) == (5, 1000)
-    account.correct({"x-ratelimit-remaining-requests": "150", "x-ratelimit-remaining-tokens": "bogus"}, 0.0)
+    account.correct({"requests": 150}, 0.0)
     assert account.snapshot(0.0).requests_left == 5
 
 

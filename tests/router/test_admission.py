@@ -112,19 +112,19 @@ async def test_cancelling_a_thousand_in_flight_requests_leaves_nothing_held(fake
     async with Emulator(seed=1) as emu:
         await emu.set_faults("oneai", Faults(latency=100.0))
         graph = ProviderGraph.from_catalogs(emu.gateways(tiers={"oneai": tier}))
-        transport = AiohttpTransport(limit=2000, limit_per_host=2000)  # all 1,000 really in flight
-        async with Router(graph, transport=transport) as router:
+        transport = AiohttpTransport(limit=2000, limit_per_host=2000)  # all 1,000 really in flight...
+        async with Router(graph, transport=transport, slow_start=None) as router:  # ...at once
             tasks = [asyncio.create_task(router.chat("kimi", HI, max_tokens=10)) for _ in range(1000)]
             await asyncio.sleep(1)
-            held = router.limits.snapshot("oneai", fake_time.time())
+            held = router.admission.snapshot("oneai", fake_time.time())
             assert held.in_flight == 1000 and held.reserved_tokens > 0
             for task in tasks:
                 task.cancel()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             assert all(isinstance(r, asyncio.CancelledError) for r in results)
-            after = router.limits.snapshot("oneai", fake_time.time())
+            after = router.admission.snapshot("oneai", fake_time.time())
             assert (after.in_flight, after.reserved_tokens) == (0, 0)
-            assert router.health.gateway_breaker("oneai").probes_in_flight == 0
+            assert router.health.breaker("oneai").probes_in_flight == 0
 
 
 async def test_breaker_events_follow_an_outage_and_its_recovery(fake_time: Loop) -> None:

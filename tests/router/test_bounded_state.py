@@ -15,7 +15,7 @@ from switchyard.providers import (
     MockTransport,
     Offer,
     ProviderGraph,
-    RawResponse,
+    Response,
 )
 from switchyard.router import Router
 
@@ -87,7 +87,7 @@ def _sizes(router: Router, policy: LowestLatency) -> dict[str, int]:
         "budget": _held(router.retry_budget),
         "breakers": _held(router.health),
         "latency": _held(policy),
-        "limits": _held(router.limits),
+        "limits": _held(router.admission),
     }
 
 
@@ -95,7 +95,7 @@ async def test_fifty_thousand_healthy_requests_leave_bounded_state(
     fake_time: looptime.LoopTimeEventLoop,
 ) -> None:
     """Retry budget, breakers, latency statistics and limits hold as much after 50k requests as after 5k."""
-    transport = MockTransport(lambda wire: RawResponse(200, {"content-type": "application/json"}, _BODY))
+    transport = MockTransport(lambda wire: Response(200, {"content-type": "application/json"}, _BODY))
     policy = LowestLatency(seed=0)
     sizes: list[dict[str, int]] = []
     async with Router(_graph(), policy=policy, transport=transport, seed=0) as router:
@@ -127,17 +127,21 @@ def test_latency_statistics_forget_targets_long_idle() -> None:
     assert "probe in flight" in policy.reason(busy, ctx), "one in flight is never forgotten"
 
 
-async def test_routers_sharing_one_policy_let_go_of_it_when_closed() -> None:
-    """A hundred routers made and closed over one policy object leave it no listener to keep them alive."""
+async def test_routers_sharing_one_store_let_go_of_it_when_closed() -> None:
+    """A hundred routers made and closed over one store leave it no listener to keep them alive;
+    the policy object they share holds no state at all."""
     from switchyard.policies import CheapestPerToken, RateLimitAware
+    from switchyard.router import MemoryStore
 
     policy = RateLimitAware(CheapestPerToken())
+    store = MemoryStore()
     graph = ProviderGraph.from_catalogs(
         [Gateway.openai_compatible("a", "http://a.test/v1", "k", offers=[Offer("m", "m", 1.0, 1.0)])]
     )
     for _ in range(100):
         async with Router(
-            graph, policy=policy, transport=MockTransport(lambda wire: RawResponse(500, {}, b""))
+            graph, policy=policy, store=store, transport=MockTransport(lambda wire: Response(500, {}, b""))
         ):
             pass
-    assert policy._listeners == []
+    assert store._listeners == []
+    assert set(vars(policy)) == {"inner", "name"}

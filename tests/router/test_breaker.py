@@ -20,13 +20,16 @@ def _breaker(**kwargs: object) -> CircuitBreaker:
 
 
 def _calls(b: CircuitBreaker, now: float, outcomes: str) -> list[object]:
-    """Run calls at ``now``: 's' success, 'f' failure; return the transitions."""
+    """Run calls at ``now``: 's' success, 'f' fast failure, 'F' slow failure (30 s); the transitions."""
     out = []
     for o in outcomes:
         permission, t = b.acquire(now)
         assert permission is not None
         out.append(t)
-        out.append(b.success(permission, now) if o == "s" else b.failure(permission, now))
+        if o == "s":
+            out.append(b.success(permission, now))
+        else:
+            out.append(b.failure(permission, now, latency=30.0 if o == "F" else 0.0))
     return [t for t in out if t is not None]
 
 
@@ -69,17 +72,17 @@ def test_open_refuses_then_half_opens_after_the_break() -> None:
     assert b.acquire(5.0) == (None, None), "a second caller waits for the probe"
 
 
-def test_a_successful_probe_closes_and_a_failed_one_reopens_for_longer() -> None:
-    """Breaks grow with each trip in a row (x2, capped), and start over once closed."""
+def test_a_successful_probe_closes_and_a_failed_slow_one_reopens_for_longer() -> None:
+    """Breaks grow with each slow trip in a row (x2, capped), and start over once closed."""
     b = _breaker(consecutive_failures=1, base_break=5, break_multiplier=2, max_break=12)
-    _calls(b, 0.0, "f")
+    _calls(b, 0.0, "F")
     breaks = []
     now = 0.0
     for _ in range(4):
         now = b.open_until
         probe, _ = b.acquire(now)
         assert probe is not None
-        b.failure(probe, now)
+        b.failure(probe, now, latency=30.0)
         breaks.append(b.open_until - now)
     assert breaks == [10.0, 12.0, 12.0, 12.0]
     now = b.open_until
@@ -87,8 +90,27 @@ def test_a_successful_probe_closes_and_a_failed_one_reopens_for_longer() -> None
     assert probe is not None
     transition = b.success(probe, now)
     assert transition is not None and transition.after is CLOSED
-    _calls(b, now, "f")
+    _calls(b, now, "F")
     assert b.open_until - now == 5.0
+
+
+def test_fast_failures_keep_a_short_break_however_long_the_outage() -> None:
+    """Refusals and fast 5xx cost a probe little: every break stays base_break, so a
+    recovered gateway is back within one break after an outage of any length."""
+    b = _breaker(consecutive_failures=1, base_break=5, break_multiplier=2, max_break=120)
+    _calls(b, 0.0, "f")
+    breaks = []
+    for _ in range(20):  # 100 s of outage, a failed probe every break
+        now = b.open_until
+        probe, _ = b.acquire(now)
+        assert probe is not None
+        b.failure(probe, now, latency=0.05)
+        breaks.append(b.open_until - now)
+    assert breaks == [5.0] * 20
+    now = b.open_until
+    probe, _ = b.acquire(now)
+    assert probe is not None and b.success(probe, now) is not None
+    assert b.state is CLOSED
 
 
 def test_jitter_stays_within_its_fraction() -> None:

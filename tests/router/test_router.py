@@ -74,17 +74,22 @@ async def test_a_400_reaches_the_caller_after_exactly_one_attempt(
 
 
 async def test_fallbacks_engage_when_every_gateway_of_a_model_is_down(
-    emu: Emulator, graph: ProviderGraph
+    emu: Emulator, graph: ProviderGraph, fake_time: object
 ) -> None:
-    """gpt-4o-mini's two gateways refuse connections; its fallback deepseek-v3 answers."""
+    """gpt-4o-mini's two gateways refuse connections; each is retried once before the quality
+    drops (a fallback model); then its fallback deepseek-v3 answers."""
     await emu.set_faults("onellm", Faults(outage="refuse"))
     await emu.set_faults("onetoken", Faults(outage="refuse"))
     events: list[Event] = []
     async with Router(graph, fallbacks={"gpt-4o-mini": ["deepseek-v3"]}, hooks=[events.append]) as router:
         reply = await router.chat("gpt-4o-mini", HI)
     assert reply.model == "deepseek-v3" and reply.route.gateway == "oneai"  # priced, so ahead of OneLLM's
-    assert [a.outcome for a in reply.route.attempts] == ["UpstreamConnectionError"] * 2 + ["ok"]
-    assert [e.name for e in events if e.name in ("failover", "fallback")] == ["failover", "fallback"]
+    assert [a.outcome for a in reply.route.attempts] == ["UpstreamConnectionError"] * 4 + ["ok"]
+    tried = [(a.gateway, a.model) for a in reply.route.attempts[:4]]
+    assert tried[:2] == [("onellm", "gpt-4o-mini"), ("onetoken", "gpt-4o-mini")]
+    assert sorted(tried[2:]) == sorted(tried[:2]), "each retried once, as its backoff came due"
+    names = [e.name for e in events if e.name in ("failover", "fallback", "retry")]
+    assert names[0] == "failover" and names[-1] == "fallback" and names.count("retry") == 2
 
 
 async def test_failover_on_5xx_follows_its_order(emu: Emulator, graph: ProviderGraph) -> None:
@@ -166,7 +171,7 @@ async def test_every_failover_event_in_order(emu: Emulator, graph: ProviderGraph
         ("failover", "onetoken", None),
         ("attempt.started", "onetoken", None),
         ("attempt.finished", "onetoken", "ok"),
-        ("request.finished", None, "ok"),
+        ("request.finished", "onetoken", "ok"),  # the target that answered
     ]
     assert {e.request_id for e in events} == {1}
     assert events[0].detail == "gpt-4o-mini" and events[3].detail == "from onellm:GPT-4o-mini"
