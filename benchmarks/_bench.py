@@ -298,8 +298,8 @@ def main(args: argparse.Namespace) -> int:
     if disagree:
         for c in disagree:
             console.print(
-                f"[red]request counts disagree in {c.scenario}/{c.policy}: router {dict(c.counts_router)}, "
-                f"emulator {dict(c.counts_emulator)}"
+                f"[red]request counts disagree in {c.scenario}/{c.policy}: router {dict(c.counts_router)} "
+                f"(and cancelled on their way {dict(c.counts_cancelled)}), emulator {dict(c.counts_emulator)}"
             )
         return 1
     return 0

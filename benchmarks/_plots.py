@@ -138,7 +138,8 @@ def _traffic_share(
 
     rows, cols = len(scenarios), len(policies)
     top = 1.35 if suffix else 1.15
-    fig, axes = _grid(plt, rows, cols, (3.7, 1.45), top, (0.25, 0.5), sharex=True, sharey=True)
+    # Not one x axis for all: a scenario may run longer than the others (long-outage).
+    fig, axes = _grid(plt, rows, cols, (3.7, 1.45), top, (0.25, 0.5), sharey=True)
     height = fig.get_figheight()
     for i, scenario in enumerate(scenarios):
         for j, policy in enumerate(policies):
@@ -209,9 +210,9 @@ def _cost_vs_p95(
     scenarios, policies, by = _names(cells)
     if not cells:
         return None
-    cols = min(4, len(scenarios) + 1)
-    rows = (len(scenarios) + 1 + cols - 1) // cols  # one more panel for the legend
-    fig, axes = _grid(plt, rows, cols, (2.9, 2.3), 0.75 if suffix else 0.55)
+    cols = min(4, len(scenarios))
+    rows = (len(scenarios) + cols - 1) // cols
+    fig, axes = _grid(plt, rows, cols, (2.9, 2.3), 1.2 if suffix else 1.0)
     ratios = [c.cost_ratio for c in cells if c.cost_ratio is not None] or [1.0]
     # One cost scale for every panel, so panels compare; each x from zero, so a gap means what it looks like.
     ylo, yhi = min(min(ratios), 1.0), max(max(ratios), 1.2)
@@ -233,22 +234,12 @@ def _cost_vs_p95(
         if k % cols == 0:
             ax.set_ylabel("cost / cheapest possible", fontsize=8)
         ax.set_xlabel("p95 latency (ms)", fontsize=8)
-    legend_ax = axes[len(scenarios) // cols][len(scenarios) % cols]
-    legend_ax.axis("off")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    legend_ax.legend(
-        handles,
-        labels,
-        loc="center",
-        title="policy",
-        fontsize=10,
-        frameon=False,
-        labelspacing=1.2,
-        borderpad=1,
-    )
-    for k in range(len(scenarios) + 1, rows * cols):
+    for k in range(len(scenarios), rows * cols):
         axes[k // cols][k % cols].axis("off")
-    _heading(fig, f"Cost against p95 latency: lower left is better{suffix}")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    _heading(
+        fig, f"Cost against p95 latency: lower left is better{suffix}", (handles, labels), markerscale=0.8
+    )
     return _save(plt, fig, out / "cost_vs_p95.png")
 
 
@@ -324,11 +315,16 @@ def _ecdf(ax: Any, values: Sequence[float], total: int, label: str, policy: str,
 
 
 def _log_x(ax: Any) -> None:
-    """A log x axis labelled 1, 2, 5, 10, 20... in plain numbers, no crowded minor labels."""
+    """A log x axis labelled in plain numbers (1, 2, 5, 10, 20... over up to two decades, else 1, 10,
+    100...), no crowded minor labels. Call it after plotting: it reads the data's range."""
+    import math
+
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    lo, hi = ax.get_xlim()
+    decades = math.log10(hi / lo) if lo > 0 and hi > lo else 0.0
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades <= 2.2 else (1.0,)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if x >= 1 else f"{x:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
 

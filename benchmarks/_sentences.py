@@ -96,10 +96,12 @@ def full_summary(reports: Sequence[Report]) -> str:
     ]
     if "gateway-down" in has:
         trips = f.span("gateway-down", both, lambda c: c["breaker_trips"])
+        at_oneai = f.span("gateway-down", both, lambda c: c["tried"].get("oneai") if "tried" in c else None)
+        tried = "" if at_oneai.never else f"; {at_oneai.text(',d')} attempts at OneAI in all"
         text = (
             "With OneAI refusing connections, "
             + _who(f, "gateway-down", both, _off, "left it within {s} s", "never left it")
-            + f" ({trips.text('d')} breaker trips, then only half-open probes), and the latency policy "
+            + f" ({trips.text('d')} breaker trips{tried}), and the latency policy "
             + _when(f.span("gateway-down", "latency", _off), "within {s} s", "never")
             + _cut(f, "gateway-down", "oneai", "OneAI")
         )
@@ -159,8 +161,7 @@ def full_summary(reports: Sequence[Report]) -> str:
         latency_p95 = f.span("stalled-cut-streams", "latency", latency("p95"))
         lines.append(
             f"Stalled and cut streams had a p95 of {p95.text('.1f', 1 / 1000)} s under cheapest and failover "
-            f"(a stall waits out the 5 s stall limit) and {latency_p95.text('.1f', 1 / 1000)} s under the "
-            "latency policy."
+            f"and {latency_p95.text('.1f', 1 / 1000)} s under the latency policy (the stall limit is 5 s)."
         )
     plain = f.every(lambda c: c["cpu_ratio_to_bare"], stream=False)
     streams = f.every(lambda c: c["cpu_ratio_to_bare"], stream=True)

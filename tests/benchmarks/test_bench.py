@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -187,6 +188,18 @@ def test_a_cell_round_trips_through_json(quick_run: Run) -> None:
     cells, _ = quick_run
     for cell in cells:
         assert CellResult.from_json(json.loads(json.dumps(cell.to_json()))) == cell
+
+
+def test_counts_agree_give_or_take_the_cancelled(quick_run: Run) -> None:
+    """A hedge's loser, cancelled on its way, may or may not reach the emulator: either count agrees."""
+    cell = next(c for c in quick_run[0] if c.scenario == "gateway-down")
+    exact = {**cell.counts_router, "onerouter": 12}
+    cancelled = attrs.evolve(cell, counts_router=exact, counts_cancelled={"onerouter": 1})
+    assert attrs.evolve(cancelled, counts_emulator={**exact, "onerouter": 12}).counts_agree
+    assert attrs.evolve(cancelled, counts_emulator={**exact, "onerouter": 13}).counts_agree
+    assert not attrs.evolve(cancelled, counts_emulator={**exact, "onerouter": 14}).counts_agree
+    assert not attrs.evolve(cancelled, counts_emulator={**exact, "onerouter": 11}).counts_agree
+    assert not attrs.evolve(cell, counts_emulator={**cell.counts_router, "elsewhere": 1}).counts_agree
 
 
 def test_percentiles() -> None:

@@ -182,6 +182,13 @@ def test_write_then_check_then_a_hand_edit_fails(quick_run: Run, tmp_path: pathl
     assert "A routing decision takes 40–44 µs with 10 offers in the graph, and 1.1x that with 10,000." in text
     assert "adds 38% to the time `import aiohttp` takes (50 ms to 130 ms)" in text
     assert "a plain `chat()` takes 400 µs with no hook; with a hook that does nothing 1.10x" in text
+    resilience = text[text.index("<!-- figures:resilience:start") :]
+    brownout = next(line for line in resilience.splitlines() if line.startswith("| brownout | cheapest |"))
+    assert brownout.split("|")[6].strip() == "-", "attempts before the breaker opened: outages only"
+    cold = next(
+        line for line in resilience.splitlines() if line.startswith("| cold-start-outage | cheapest |")
+    )
+    assert cold.split("|")[6].strip().isdigit()
     assert readme_figures.main([*args, "--check"]) == 0
     assert readme_figures.main(["--check", "--readme", str(readme)]) == 0
     readme.write_text(text.replace("1.50–1.65x", "1.2x"))
