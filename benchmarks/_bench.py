@@ -2,7 +2,7 @@
 
 It starts the emulator (on its own thread), measures a bare aiohttp client for
 the CPU baseline, then runs each scenario x policy cell (see ``_cell``), showing
-progress, and writes ``results.json`` and the PNG plots to ``--out``. ``--quick``
+progress, and writes ``results.json``, the PNG plots and ``report.html`` to ``--out``. ``--quick``
 runs each cell for 3 seconds of compressed time instead of 30. Last comes the
 ``replicas`` scenario (``_replicas``: processes sharing one account, on memory
 stores and on one Redis), when ``redis-server`` is on the PATH; else one line says
@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import pathlib
-import platform
 import signal
 import sys
 import time
@@ -28,10 +26,12 @@ from ..providers import CatalogConflictWarning
 from ._cell import run_cell
 from ._driver import Settings, bare_baseline
 from ._emuthread import EmulatorHost, EmulatorThread
+from ._machine import provenance
 from ._metrics import CellResult
 from ._replicas import RedisServer, redis_server_path, replicas_table, run_replicas
-from ._report import cpu_ratio, tables, write_json, write_plots
+from ._report import RESULTS, build, render, write_json
 from ._scenarios import LATENCY, MODEL, POLICIES, PRICES, SCENARIOS, scenarios
+from ._tables import tables
 
 __all__ = ["add_arguments", "cells_planned", "main", "run"]
 
@@ -60,7 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"run only this policy; repeatable ({', '.join(POLICIES)})",
     )
     parser.add_argument(
-        "--out", default="bench-out", metavar="DIR", help="where to write results.json and plots"
+        "--out",
+        default="bench-out",
+        metavar="DIR",
+        help="where to write results.json, the plots and report.html",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for the emulator and the policies")
     parser.add_argument("--duration", type=float, default=None, help=argparse.SUPPRESS)
@@ -173,10 +176,16 @@ def main(args: argparse.Namespace) -> int:
         return 2
     console = Console(stderr=True)
     n_cells, n_bare = cells_planned(chosen, policies)
+    world = scenarios(settings.scale)
+    # A cell's requests: the steady load over its length, and its burst; the healthy baseline
+    # cell runs first when a chosen scenario degrades a gateway.
+    extra = sum(
+        round(settings.requests * (world[n].length - 1)) + world[n].burst for n in chosen if n != "healthy"
+    ) * len(policies)
     planned = n_cells + n_bare + 2 * replicas  # the replicas scenario: a memory run and a Redis run
-    total = planned * settings.requests
+    total = planned * settings.requests + extra
     began = time.monotonic()
-    wall_start = datetime.datetime.now(datetime.UTC)
+    head = provenance("bench", _command(args), "switchyard bench")
     with (
         EmulatorThread(args.seed) as emu,
         Progress(
@@ -261,16 +270,11 @@ def main(args: argparse.Namespace) -> int:
         print("switchyard bench: interrupted before any cell finished; nothing written", file=sys.stderr)
         return 130
     elapsed = time.monotonic() - began
-    report = _report(cells, bare, settings, chosen, policies, elapsed, wall_start)
+    report = _report(head, cells, bare, settings, chosen, policies, elapsed, bool(interrupted))
     if shared is not None:
         report[REPLICAS] = shared
-    write_json(out / "results.json", report)
-    note = (
-        ""
-        if settings.scale == 1.0
-        else f"time compressed {1 / settings.scale:g}x: {settings.duration:g} s cells"
-    )
-    plots = write_plots(out, cells, note) if cells else []
+    write_json(out / RESULTS, report)
+    drawn = render(out, report) if cells else []
     stdout = Console()
     for t in tables(cells, bare) if cells else []:
         stdout.print(t)
@@ -282,10 +286,11 @@ def main(args: argparse.Namespace) -> int:
     runs = "; ".join(
         f"{kind} {mean(runs):.0f} us/request ({', '.join(f'{r:.0f}' for r in runs)} before/after)"
         for kind, runs in bare.items()
+        if runs
     )
     console.print(
         f"{len(cells)} cells in {elapsed:.0f}s; bare aiohttp {runs}; "
-        f"wrote {out / 'results.json'} and {len(plots)} plots"
+        f"wrote {out / RESULTS}" + (f" and {', '.join(p.name for p in drawn)}" if drawn else "")
     )
     if interrupted:
         console.print(f"interrupted after {len(cells)} finished cells; their results are written")
@@ -300,44 +305,52 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command(args: argparse.Namespace) -> list[str]:
+    """The bench's arguments that shape its figures, as a user would type them (``--out`` left out)."""
+    argv = ["--quick"] if args.quick else []
+    for name in args.scenario or ():
+        argv += ["--scenario", name]
+    for name in args.policy or ():
+        argv += ["--policy", name]
+    if args.seed:
+        argv += ["--seed", str(args.seed)]
+    if args.duration:
+        argv += ["--duration", f"{args.duration:g}"]
+    if args.rate:
+        argv += ["--rate", f"{args.rate:g}"]
+    return argv
+
+
 def _report(
+    head: Mapping[str, Any],
     cells: Sequence[CellResult],
     bare: Mapping[str, Sequence[float]],
     settings: Settings,
     chosen: Sequence[str],
     policies: Sequence[str],
     elapsed: float,
-    wall_start: datetime.datetime,
+    interrupted: bool,
 ) -> dict[str, Any]:
-    from importlib import metadata
-
-    try:
-        version = metadata.version("switchyard")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return {
-        "switchyard": version,
-        "python": platform.python_version(),
-        "started": wall_start.isoformat(),
-        "elapsed_s": elapsed,
-        "settings": {
+    world = scenarios(settings.scale)
+    return build(
+        head,
+        cells,
+        bare,
+        settings={
             "duration_s": settings.duration,
             "rate_per_s": settings.rate,
             "requests_per_cell": settings.requests,
             "time_scale": settings.scale,
             "seed": settings.seed,
         },
-        "scenarios": list(chosen),
-        "policies": list(policies),
-        "assumptions": {
+        descriptions={name: world[name].description for name in world},
+        assumptions={
             "model": MODEL,
             "prices_usd_per_million": PRICES,
             "latency_median_p99_s_before_scaling": LATENCY,
             "router_hooks": "one event hook (the bench's own instrumentation) is attached",
         },
-        "baseline": {
-            kind: {"cpu_us_per_request": mean(runs), "runs_cpu_us_per_request": list(runs)}
-            for kind, runs in bare.items()
-        },
-        "cells": [{**c.to_json(), "cpu_ratio_to_bare": cpu_ratio(c, bare)} for c in cells],
-    }
+        elapsed=elapsed,
+        subset=set(chosen) != set(SCENARIOS) or set(policies) != set(POLICIES),
+        interrupted=interrupted,
+    )

@@ -26,4 +26,4 @@ async def run_cell(
     off a degraded gateway and back is measured against.
     """
     observed = await drive(emu, scenario, policy, settings, progress)
-    return measure(scenario, policy, settings.duration, observed, baseline_shares)
+    return measure(scenario, policy, settings.duration * scenario.length, observed, baseline_shares)

@@ -17,6 +17,7 @@ import asyncio
 import functools
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import aiohttp
@@ -88,7 +89,9 @@ def _graph(emu: EmulatorHost) -> ProviderGraph:
     return graph
 
 
-def _router(graph: ProviderGraph, policy: str, settings: Settings, hook: Callable[[Event], None]) -> Router:
+def _router(
+    graph: ProviderGraph, scenario: Scenario, policy: str, settings: Settings, hook: Callable[[Event], None]
+) -> Router:
     s = settings.scale
     return Router(
         graph,
@@ -99,6 +102,8 @@ def _router(graph: ProviderGraph, policy: str, settings: Settings, hook: Callabl
         retry_budget=RetryBudget(min_per_second=10 / s, ttl=10 * s),
         hooks=[hook],
         seed=settings.seed,
+        hedge=scenario.hedge,
+        outliers=scenario.outliers,
     )
 
 
@@ -111,27 +116,35 @@ async def drive(
 ) -> Observed:
     """Send one cell's requests under ``policy`` while the scenario's changes happen; say what was seen."""
     s = settings.scale
+    duration = settings.duration * scenario.length  # the router's time constants stay at scale s
     await _reset(emu, s)
     loop = asyncio.get_running_loop()
     started: list[tuple[float, str]] = []
     finished: list[Event] = []
-    trips = 0
+    trips = hedges = 0
+    opened: set[str] = set()  # gateways a breaker has opened at
+    before_trip: Counter[str] = Counter()  # attempts begun at each gateway before a breaker there opened
     t0 = 0.0
 
     def hook(event: Event) -> None:
-        nonlocal trips
+        nonlocal trips, hedges
         if event.name == "attempt.started":
             started.append((loop.time() - t0, event.gateway or ""))
+            if event.gateway not in opened:
+                before_trip[event.gateway or ""] += 1
         elif event.name == "attempt.finished":
             finished.append(event)
         elif event.name == "breaker.opened":
             trips += 1
+            opened.add(event.gateway or "")
+        elif event.name == "hedge":
+            hedges += 1
 
     graph = _graph(emu)
     assert emu.emulator is not None
     for name, offer in extra_offers().items():
         await emu.call(functools.partial(_add_offer, name=name, offer=offer))
-    router = _router(graph, policy, settings, hook)
+    router = _router(graph, scenario, policy, settings, hook)
     cheapest_in, cheapest_out = min(PRICES.values())
     records: list[Record] = []
 
@@ -179,7 +192,7 @@ async def drive(
 
     async def schedule() -> None:
         for change in [c for c in timeline if c.at > 0]:
-            await asyncio.sleep(max(0.0, t0 + change.at * settings.duration - loop.time()))
+            await asyncio.sleep(max(0.0, t0 + change.at * duration - loop.time()))
             await apply(change)
 
     async with router:
@@ -187,7 +200,11 @@ async def drive(
         changes = asyncio.create_task(schedule())
         cpu0 = time.thread_time()
         tasks = []
-        for i in range(settings.requests):
+        for _ in range(scenario.burst):  # a cold start under load: all at once, before the rest
+            record = Record(at=0.0)
+            records.append(record)
+            tasks.append(asyncio.create_task(one(record)))
+        for i in range(max(1, round(duration * settings.rate))):
             await asyncio.sleep(max(0.0, t0 + i / settings.rate - loop.time()))
             record = Record(at=loop.time() - t0)
             records.append(record)
@@ -197,7 +214,14 @@ async def drive(
         await changes
     emulated = await emu.call(lambda e: {name: e.stats(name).requests for name in GATEWAYS})
     return Observed(
-        records=records, started=started, finished=finished, trips=trips, cpu_seconds=cpu, emulated=emulated
+        records=records,
+        started=started,
+        finished=finished,
+        trips=trips,
+        cpu_seconds=cpu,
+        emulated=emulated,
+        hedges=hedges,
+        before_trip=dict(before_trip),
     )
 
 

@@ -17,12 +17,15 @@ from typing import Any
 import attrs
 
 from ..router import Event
-from ._scenarios import GATEWAYS, Scenario
+from ._scenarios import GATEWAYS, Impairment, Scenario
 
-__all__ = ["BINS", "WINDOW", "CellResult", "Observed", "Record", "measure"]
+__all__ = ["BINS", "HOLD", "WINDOW", "CellResult", "Observed", "Record", "measure"]
 
 BINS = 20
 WINDOW = 20  # attempts (half a second at 40 a second): the window for moving off a gateway and back
+# Moving off must hold for at least this share of the degraded period: a dip that does not last (or
+# one in the period's last moments, which nothing after it confirms) is not moving off.
+HOLD = 0.1
 
 
 @attrs.define
@@ -51,6 +54,8 @@ class Observed:
         trips: ``breaker.opened`` events.
         cpu_seconds: the thread CPU time the requests took.
         emulated: the chat requests each gateway of the emulator received.
+        hedges: requests whose twin went to a second gateway.
+        before_trip: attempts begun at each gateway before a breaker there first opened.
     """
 
     records: Sequence[Record]
@@ -59,11 +64,17 @@ class Observed:
     trips: int
     cpu_seconds: float
     emulated: Mapping[str, int]
+    hedges: int = 0
+    before_trip: Mapping[str, int] = attrs.field(factory=dict)
 
 
 @attrs.frozen
 class CellResult:
-    """Every figure of one cell (JSON-ready through :meth:`to_json`)."""
+    """Every figure of one cell (JSON-ready through :meth:`to_json`).
+
+    ``attempt_log`` keeps each attempt's start (seconds into the cell) and gateway, what
+    the shares and the move times are computed from, so a results file can be read again.
+    """
 
     scenario: str
     policy: str
@@ -81,6 +92,7 @@ class CellResult:
     errors: Mapping[str, int]
     shares: Mapping[str, Sequence[float]]
     bin_seconds: float
+    impairments: Sequence[Impairment]
     degraded_s: tuple[float, float] | None
     move_off_s: float | None
     move_back_s: float | None
@@ -88,6 +100,25 @@ class CellResult:
     counts_router: Mapping[str, int]
     counts_emulator: Mapping[str, int]
     latencies_ms: Sequence[float]
+    ttfts_ms: Sequence[float]
+    attempt_log: Sequence[tuple[float, str]]
+    tried: Mapping[str, int] = attrs.field(factory=dict)  # attempts begun, per gateway (refused ones too)
+    hedges: int = 0  # requests whose twin went to a second gateway
+    before_trip: Mapping[str, int] = attrs.field(
+        factory=dict
+    )  # attempts begun before its first breaker opened
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CellResult:
+        """The cell :meth:`to_json` wrote (derived figures are recomputed, not read); a file from
+        before a field existed gives that field its default."""
+        fields = {f.name: f for f in attrs.fields(cls)}
+        values = {name: data[name] for name in fields if name != "impairments" and name in data}
+        values["impairments"] = tuple(Impairment(**i) for i in data["impairments"])
+        values["attempt_log"] = tuple((float(at), str(gateway)) for at, gateway in data["attempt_log"])
+        if values["degraded_s"] is not None:
+            values["degraded_s"] = tuple(values["degraded_s"])
+        return cls(**values)
 
     @property
     def success_rate(self) -> float:
@@ -160,6 +191,7 @@ def measure(
         errors=dict(Counter(r.error for r in records if r.error is not None)),
         shares=_shares(observed.started, duration),
         bin_seconds=duration / BINS,
+        impairments=scenario.impairments(duration),
         degraded_s=_degraded_seconds(scenario, duration),
         move_off_s=off,
         move_back_s=back,
@@ -167,6 +199,11 @@ def measure(
         counts_router={name: reached[name] for name in GATEWAYS},
         counts_emulator=dict(observed.emulated),
         latencies_ms=sorted((r.latency or 0.0) * 1000 for r in succeeded),
+        ttfts_ms=sorted(r.ttft * 1000 for r in succeeded if r.ttft is not None),
+        attempt_log=tuple((round(at, 4), gateway) for at, gateway in observed.started),
+        tried=dict(Counter(gateway for _, gateway in observed.started)),
+        hedges=observed.hedges,
+        before_trip=dict(observed.before_trip),
     )
 
 
@@ -205,17 +242,22 @@ def _move_times(
     duration: float,
     baseline: Mapping[str, float] | None,
     window: int = WINDOW,
+    hold: float = HOLD,
 ) -> tuple[float | None, float | None]:
     """How long the router took to move off the degraded gateway, and back onto it.
 
     The gateway's share of the last ``window`` attempts is compared with half its
     share in the healthy cell of the same policy. Off: seconds from the degradation
-    until the share fell under half and stayed there until the recovery (or the end);
-    a policy that keeps sending the gateway its share, failing over after each
-    failure, never moved off. Back: seconds from the recovery until the share first
-    rose over half again. Each count starts afresh at its moment, so the resolution
-    is the time ``window`` attempts take. None where it does not apply (nothing
-    degrades, or the policy did not use the gateway when healthy) or never happens.
+    until the share fell under half and then stayed under for ``hold`` of the
+    degraded period (the first such fall; the hold must fit inside the period). So a
+    dip that does not last is not moving off, off can never be the end of the cell,
+    and a brief return later (a breaker probe, a rate limit's refill) does not undo
+    a move that held. A policy that keeps sending the gateway its share, failing
+    over after each failure, never moved off. Back: seconds from the recovery until
+    the share first rose over half again. Each count starts afresh at its moment, so
+    the resolution is the time ``window`` attempts take. None where it does not apply
+    (nothing degrades, or the policy did not use the gateway when healthy) or never
+    happens.
     """
     if scenario.degraded is None or baseline is None:
         return None, None
@@ -233,13 +275,18 @@ def _move_times(
                     yield at, sum(recent) / window
 
     since, until = begin * duration, (duration if end is None else end * duration)
-    off_at: float | None = None
+    held = hold * (until - since)
+    off: float | None = None
+    fell: float | None = None  # when the share last fell under half, while it has stayed under since
     for at, share in shares(since, until):
         if share >= half:
-            off_at = None
-        elif off_at is None:
-            off_at = at
+            fell = None
+        elif fell is None:
+            fell = at
+        if fell is not None and at - fell >= held:
+            off = fell - since
+            break
     back = None
     if end is not None:
         back = next((at - until for at, share in shares(until, duration) if share >= half), None)
-    return (None if off_at is None else off_at - since), back
+    return off, back

@@ -1,4 +1,11 @@
-"""The benchmark's reports: a table on the terminal, JSON with every figure, PNG plots."""
+"""The bench's results file, and everything drawn from it.
+
+``results.json`` holds every figure of every cell with where it was measured
+(``_machine.provenance``). The plots and ``report.html`` are drawn from that file's
+contents alone (:func:`render`), so a results file someone sends you redraws the
+same report (``python -m switchyard.benchmarks.redraw``), and ``readme_figures``
+quotes the same numbers.
+"""
 
 from __future__ import annotations
 
@@ -8,222 +15,113 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._metrics import CellResult
-from ._scenarios import GATEWAYS
+from ._tables import cpu_ratio
 
-__all__ = ["PLOTS", "cpu_ratio", "tables", "write_json", "write_plots"]
+__all__ = [
+    "FORMAT",
+    "REPORT",
+    "RESULTS",
+    "bare_of",
+    "build",
+    "cells_of",
+    "mode",
+    "read",
+    "render",
+    "write_json",
+]
 
-PLOTS = ("latency_cdf.png", "traffic_share.png", "cost_vs_p95.png", "ttft.png")
-_SHARE_SCENARIOS = ("gateway-down", "down-recovering", "latency-shift")
-_COLORS = {"oneai": "#1f77b4", "onerouter": "#ff7f0e", "onetoken": "#2ca02c", "onellm": "#d62728"}
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"
-
-
-def _s(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def _table(title: str, columns: Sequence[str], caption: str) -> Any:
-    from rich import box
-    from rich.table import Table
-
-    t = Table(
-        title=title,
-        caption=caption,
-        box=box.SIMPLE_HEAD,
-        header_style="bold",
-        padding=(0, 1, 0, 0),
-        pad_edge=False,
-        title_justify="left",
-        caption_justify="left",
-    )
-    for i, column in enumerate(columns):
-        t.add_column(column, justify="left" if i < 2 else "right", no_wrap=True)
-    return t
+RESULTS = "results.json"
+REPORT = "report.html"
+# Of results.json. 2: provenance, impairments, per-request time to first token; 3: each cell's attempt log,
+# and moving off is the first move that held (a tenth of the degraded period).
+FORMAT = 3
 
 
-def cpu_ratio(cell: CellResult, bare: Mapping[str, Sequence[float]]) -> float | None:
-    """The cell's router CPU per request against the bare client's of the same kind (chat or stream)."""
-    runs = bare.get("stream" if cell.stream else "chat")
-    return cell.cpu_us_per_request / (sum(runs) / len(runs)) if runs else None
+def build(
+    head: Mapping[str, Any],
+    cells: Sequence[CellResult],
+    bare: Mapping[str, Sequence[float]],
+    settings: Mapping[str, Any],
+    descriptions: Mapping[str, str],
+    assumptions: Mapping[str, Any],
+    elapsed: float,
+    *,
+    subset: bool,
+    interrupted: bool,
+) -> dict[str, Any]:
+    """The results file's contents: ``head`` (provenance), the run's settings, the cells.
 
-
-def tables(cells: Sequence[CellResult], bare: Mapping[str, Sequence[float]]) -> list[Any]:
-    """Two rich Tables of the cells, each under 80 columns: what happened, and how fast.
-
-    ``ok``: requests that succeeded; ``att``: upstream attempts per request;
-    ``cost``: cost against serving every success at the cheapest price; ``429``:
-    rate-limit answers received; ``trip``: breakers opened; ``off``/``back``:
-    seconds until the degraded gateway's share of the last twenty attempts fell
-    under half its healthy share for good, and rose back over half after it
-    recovered (see ``_cell._move_times``); ``cpu us``: the
-    router's thread CPU per request; ``x bare``: that against a bare aiohttp client
-    doing the same POSTs (streamed, for a streaming scenario) in the same run.
+    ``subset``: the run was asked for fewer scenarios or policies than all;
+    ``interrupted``: it stopped on Ctrl-C, after the cells it has.
     """
-    outcome = _table(
-        "switchyard bench: outcomes",
-        ("scenario", "policy", "ok", "att", "cost", "429", "trip", "off", "back"),
-        "att: upstream attempts per request; cost: x the cheapest possible; 429: rate-limit answers; "
-        "trip: breakers opened; off/back: seconds to move off the degraded gateway and back",
-    )
-    speed = _table(
-        "switchyard bench: latency (ms) and router CPU",
-        ("scenario", "policy", "p50", "p95", "p99", "ttft p50", "cpu us", "x bare"),
-        "cpu us: router thread CPU per request; x bare: against bare aiohttp doing the same POSTs "
-        "(streamed for streams) in this run",
-    )
-    for c in cells:
-        outcome.add_row(
-            c.scenario,
-            c.policy,
-            f"{c.success_rate:.1%}",
-            f"{c.attempts_per_request:.2f}",
-            "-" if c.cost_ratio is None else f"{c.cost_ratio:.2f}",
-            str(c.rate_limited),
-            str(c.breaker_trips),
-            _s(c.move_off_s),
-            _s(c.move_back_s),
-        )
-        speed.add_row(
-            c.scenario,
-            c.policy,
-            _ms(c.latency_ms["p50"]),
-            _ms(c.latency_ms["p95"]),
-            _ms(c.latency_ms["p99"]),
-            _ms(c.ttft_ms["p50"] if c.ttft_ms else None),
-            f"{c.cpu_us_per_request:,.0f}",
-            "-" if (ratio := cpu_ratio(c, bare)) is None else f"{ratio:.2f}",
-        )
-    return [outcome, speed]
+    return {
+        **head,
+        "format": FORMAT,
+        "elapsed_s": elapsed,
+        "subset": subset,
+        "interrupted": interrupted,
+        "settings": dict(settings),
+        "scenarios": {name: descriptions[name] for name in dict.fromkeys(c.scenario for c in cells)},
+        "policies": list(dict.fromkeys(c.policy for c in cells)),
+        "assumptions": dict(assumptions),
+        "baseline": {
+            kind: {"cpu_us_per_request": sum(runs) / len(runs), "runs_cpu_us_per_request": list(runs)}
+            for kind, runs in bare.items()
+            if runs
+        },
+        "cells": [{**c.to_json(), "cpu_ratio_to_bare": cpu_ratio(c, bare)} for c in cells],
+    }
 
 
 def write_json(path: pathlib.Path, report: Mapping[str, Any]) -> None:
     """Every figure, as JSON."""
-    path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
 
 
-def write_plots(out: pathlib.Path, cells: Sequence[CellResult], note: str = "") -> list[pathlib.Path]:
-    """Latency CDFs, traffic shares over time, cost against p95, time to first token of streams.
+def read(path: pathlib.Path) -> dict[str, Any]:
+    """A bench results file.
 
-    ``note`` goes under each plot's title (the bench says there when time was compressed).
+    Raises:
+        ValueError: the file is not one the bench wrote in this format.
     """
-    suffix = f"\n{note}" if note else ""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    written = []
-    scenarios = list(dict.fromkeys(c.scenario for c in cells))
-    policies = list(dict.fromkeys(c.policy for c in cells))
-    by = {(c.scenario, c.policy): c for c in cells}
-
-    # Latency CDF per policy, one panel per scenario.
-    cols = min(3, len(scenarios))
-    rows = (len(scenarios) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), squeeze=False)
-    for i, scenario in enumerate(scenarios):
-        ax = axes[i // cols][i % cols]
-        for policy in policies:
-            cell = by.get((scenario, policy))
-            if cell is None or not cell.latencies_ms:
-                continue
-            xs = list(cell.latencies_ms)
-            ys = [(k + 1) / cell.requests for k in range(len(xs))]
-            ax.step(xs, ys, where="post", label=policy)
-        ax.set_title(scenario, fontsize=10)
-        ax.set_xlabel("latency (ms)")
-        ax.set_ylabel("share of requests")
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-    for j in range(len(scenarios), rows * cols):
-        axes[j // cols][j % cols].axis("off")
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"Latency CDF per policy (failed requests never reach 1.0){suffix}")
-    fig.tight_layout()
-    written.append(_save(fig, out / "latency_cdf.png", plt))
-
-    # Each gateway's share of traffic over time, in the outage and shift scenarios.
-    share_scenarios = [s for s in _SHARE_SCENARIOS if s in scenarios]
-    if share_scenarios:
-        fig, axes = plt.subplots(
-            len(share_scenarios),
-            len(policies),
-            figsize=(4.2 * len(policies), 2.8 * len(share_scenarios)),
-            squeeze=False,
-        )
-        for i, scenario in enumerate(share_scenarios):
-            for j, policy in enumerate(policies):
-                ax = axes[i][j]
-                cell = by.get((scenario, policy))
-                if cell is None:
-                    ax.axis("off")
-                    continue
-                n = len(next(iter(cell.shares.values())))
-                # Each bin as a flat step from its start to its end.
-                xs = [edge * cell.bin_seconds for k in range(n) for edge in (k, k + 1)]
-                ax.stackplot(
-                    xs,
-                    *[[v for v in cell.shares[g] for _ in (0, 1)] for g in GATEWAYS],
-                    labels=list(GATEWAYS),
-                    colors=[_COLORS[g] for g in GATEWAYS],
-                    alpha=0.85,
-                )
-                if cell.degraded_s is not None:
-                    ax.axvspan(*cell.degraded_s, facecolor="none", edgecolor="black", hatch="//", alpha=0.35)
-                ax.set_title(f"{scenario} / {policy}", fontsize=9)
-                ax.set_ylim(0, 1)
-                ax.set_xlim(0, cell.bin_seconds * n)
-                ax.set_xlabel("time (s)")
-        handles, labels = axes[0][0].get_legend_handles_labels()
-        fig.suptitle(f"Each gateway's share of attempts over time (hatched: the gateway degraded){suffix}")
-        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.93), ncol=4, frameon=False)
-        fig.tight_layout(rect=(0, 0, 1, 0.91))
-        written.append(_save(fig, out / "traffic_share.png", plt))
-
-    # Cost against p95, one point per scenario and policy.
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for policy in policies:
-        points: list[tuple[float, float, str]] = []
-        for c in cells:
-            p95, ratio = c.latency_ms["p95"], c.cost_ratio
-            if c.policy == policy and p95 is not None and ratio is not None:
-                points.append((p95, ratio, c.scenario))
-        ax.scatter([p[0] for p in points], [p[1] for p in points], label=policy, s=36)
-        for x, y, name in points:
-            ax.annotate(name, (x, y), fontsize=6, alpha=0.7, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel("p95 latency (ms)")
-    ax.set_ylabel("cost / cheapest possible")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(f"Cost against p95 latency, per policy{suffix}")
-    fig.tight_layout()
-    written.append(_save(fig, out / "cost_vs_p95.png", plt))
-
-    # Time to first token in the streaming scenario.
-    streaming = [c for c in cells if c.ttft_ms is not None]
-    if streaming:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for cell in streaming:
-            ax.bar(cell.policy, cell.ttft_ms["p50"] or 0.0, label=None, alpha=0.8)  # type: ignore[index]
-            ax.errorbar(
-                cell.policy,
-                cell.ttft_ms["p50"] or 0.0,  # type: ignore[index]
-                yerr=[[0.0], [(cell.ttft_ms["p95"] or 0.0) - (cell.ttft_ms["p50"] or 0.0)]],  # type: ignore[index]
-                fmt="none",
-                color="black",
-                capsize=4,
-            )
-        ax.set_ylabel("time to first token (ms): p50, bar to p95")
-        ax.set_title(f"{streaming[0].scenario}: time to first token{suffix}")
-        fig.tight_layout()
-        written.append(_save(fig, out / "ttft.png", plt))
-    return written
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("kind") != "bench":
+        raise ValueError(f"{path} is not a `switchyard bench` results file")
+    if data.get("format") != FORMAT:
+        raise ValueError(f"{path} is results format {data.get('format')}, not {FORMAT}: run the bench again")
+    return data
 
 
-def _save(fig: Any, path: pathlib.Path, plt: Any) -> pathlib.Path:
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+def cells_of(report: Mapping[str, Any]) -> list[CellResult]:
+    """The cells of a results file's contents."""
+    return [CellResult.from_json(cell) for cell in report["cells"]]
+
+
+def bare_of(report: Mapping[str, Any]) -> dict[str, list[float]]:
+    """The bare client's CPU runs per kind, as the tables take them."""
+    return {kind: list(b["runs_cpu_us_per_request"]) for kind, b in report["baseline"].items()}
+
+
+def mode(report: Mapping[str, Any]) -> str:
+    """``quick``, ``full``, or ``custom`` (other cell lengths or rates, or a subset)."""
+    settings = report["settings"]
+    rate, duration = settings["rate_per_s"], settings["duration_s"]
+    if rate == 40.0 and not report["interrupted"] and not report["subset"]:
+        return {3.0: "quick", 30.0: "full"}.get(duration, "custom")
+    return "custom"
+
+
+def render(out: pathlib.Path, report: Mapping[str, Any]) -> list[pathlib.Path]:
+    """Draw the plots and ``report.html`` from a results file's contents into ``out``."""
+    from ._html import write_html
+    from ._plots import write_plots
+
+    cells = cells_of(report)
+    scale = report["settings"]["time_scale"]
+    note = (
+        ""
+        if scale == 1.0
+        else f"time compressed {1 / scale:g}x: {report['settings']['duration_s']:g} s cells"
+    )
+    plots = write_plots(out, cells, note)
+    return [*plots, write_html(out / REPORT, report, cells, plots)]

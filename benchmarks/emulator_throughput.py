@@ -7,7 +7,8 @@ process, pinned to another, with ``--concurrency`` requests in flight. Two figur
 - the emulator's own CPU time per reply (from /proc), so 1 / that is what one
   core of emulator can serve, whatever the client manages.
 
-Run: ``python -m switchyard.benchmarks.emulator_throughput [--requests N] [--concurrency C]``.
+Run: ``python -m switchyard.benchmarks.emulator_throughput [--requests N] [--concurrency C] [--json FILE]``
+(the JSON names the machine, for ``readme_figures``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import time
 from typing import Any
 
 import aiohttp
+
+from ._machine import provenance
 
 __all__ = ["main", "measure"]
 
@@ -98,9 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m switchyard.benchmarks.emulator_throughput")
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--json", metavar="FILE", help="also write the figures here, with the machine")
     args = parser.parse_args(argv)
+    head = provenance("emulator_throughput", argv, "python -m switchyard.benchmarks.emulator_throughput")
     result = measure(args.requests, args.concurrency)
     print(json.dumps(result, indent=2))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({**head, **result}, f, indent=2)
+            f.write("\n")
     return 0
 
 

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import functools
 import json
-import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +30,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from ..providers import Gateway, Offer, ProviderGraph
+from ._machine import provenance
 
 __all__ = ["main", "measure", "synthetic_ids", "synthetic_offers"]
 
@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="builds per size; the best is kept")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON here")
     args = parser.parse_args(argv)
+    head = provenance("graph_scale", argv, "python -m switchyard.benchmarks.graph_scale")
     sizes = tuple(int(s) for s in args.sizes.split(","))
     rows = measure(sizes, args.runs)
     print(" ".join(f"{title:>9}" for _, title, _ in _COLUMNS) + "   (milliseconds)")
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"load_average": os.getloadavg(), "rows": rows}, f, indent=2)
+            json.dump({**head, "rows": rows}, f, indent=2)
             f.write("\n")
     return 0
 

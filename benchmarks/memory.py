@@ -38,6 +38,7 @@ import attrs
 from ..policies import CheapestPerToken, LowestLatency, Policy
 from ..providers import BUILTIN_GATEWAYS, Gateway, ProviderGraph
 from ..router import Router
+from ._machine import provenance
 
 __all__ = ["Checkpoint", "main", "measure"]
 
@@ -216,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", choices=sorted(_POLICIES), default="latency")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON here")
     args = parser.parse_args(argv)
+    head = provenance("memory", argv, "python -m switchyard.benchmarks.memory")
     if args.requests <= 0 or args.every <= 0 or args.warmup < 0 or args.concurrency <= 0:
         parser.error("--requests, --every and --concurrency must be positive, --warmup not negative")
 
@@ -243,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+            json.dump({**head, **result}, f, indent=2)
             f.write("\n")
     return 0 if result["bounded"] else 1
 

@@ -32,6 +32,8 @@ from typing import Any
 
 import aiohttp
 
+from ._machine import provenance
+
 __all__ = ["decision_times", "import_costs", "main", "request_overhead"]
 
 MESSAGES = [{"role": "user", "content": "Say hello in five words."}]
@@ -152,13 +154,18 @@ def request_overhead(requests: int = 3000, concurrency: int = 32, rounds: int = 
     return result
 
 
-def decision_times(sizes: tuple[int, ...] = (10, 1_000, 10_000), repeat: int = 2000) -> dict[str, Any]:
-    """Microseconds per routing decision with graphs of each size, and the ratio to the smallest."""
+def decision_times(
+    sizes: tuple[int, ...] = (10, 1_000, 10_000), repeat: int = 2000, rounds: int = 5
+) -> dict[str, Any]:
+    """Microseconds per routing decision with graphs of each size, and the ratio to the smallest.
+
+    The sizes take turns, ``rounds`` times over, and each reports its median round, so
+    a warm-up or a busy moment does not land on whichever size is timed first.
+    """
     from ..providers import ChatRequest, Gateway, Offer, ProviderGraph
     from ..router import Router
 
-    out: dict[str, Any] = {}
-    base = None
+    planners = {}
     for size in sizes:
         gateways = []
         per_gateway = size // 4
@@ -170,18 +177,26 @@ def decision_times(sizes: tuple[int, ...] = (10, 1_000, 10_000), repeat: int = 2
             gateways.append(
                 Gateway.openai_compatible(f"g{g}", f"http://127.0.0.1:{9000 + g}/v1", "k", offers=offers)
             )
-        router = Router(ProviderGraph.from_catalogs(gateways))
-        messages = MESSAGES
-        model = f"model-{per_gateway // 2}"
+        planners[size] = (Router(ProviderGraph.from_catalogs(gateways))._planner, f"model-{per_gateway // 2}")
+    for planner, model in planners.values():
         for _ in range(200):
-            router._planner.plan(ChatRequest.create(model, messages, max_tokens=16), stream=False)
-        start = time.perf_counter()
-        for _ in range(repeat):
-            router._planner.plan(ChatRequest.create(model, messages, max_tokens=16), stream=False)
-        us = (time.perf_counter() - start) / repeat * 1e6
-        base = us if base is None else base
-        out[str(size)] = {"us_per_decision": us, "ratio_to_smallest": us / base}
-    return out
+            planner.plan(ChatRequest.create(model, MESSAGES, max_tokens=16), stream=False)
+    timings: dict[int, list[float]] = {size: [] for size in sizes}
+    for _ in range(rounds):
+        for size, (planner, model) in planners.items():
+            start = time.perf_counter()
+            for _ in range(repeat):
+                planner.plan(ChatRequest.create(model, MESSAGES, max_tokens=16), stream=False)
+            timings[size].append((time.perf_counter() - start) / repeat * 1e6)
+    base = statistics.median(timings[sizes[0]])
+    return {
+        str(size): {
+            "us_per_decision": statistics.median(us),
+            "ratio_to_smallest": statistics.median(us) / base,
+            "rounds_us": us,
+        }
+        for size, us in timings.items()
+    }
 
 
 def import_costs(samples: int = 7) -> dict[str, Any]:
@@ -233,18 +248,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=3000, help="requests per round and side")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--json", metavar="FILE", help="also write the figures here")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures here, with the machine")
     args = parser.parse_args(argv)
+    head = provenance("overhead", argv, "python -m switchyard.benchmarks.overhead")
     figures = {
         "request_overhead": request_overhead(args.requests, args.concurrency, args.rounds),
         "decision": decision_times(),
         "imports": import_costs(),
     }
-    text = json.dumps(figures, indent=2)
-    print(text)
+    print(json.dumps(figures, indent=2))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+            f.write(json.dumps({**head, **figures}, indent=2) + "\n")
     return 0
 
 

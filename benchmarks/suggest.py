@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import os
 import statistics
 import sys
 import time
@@ -31,6 +30,7 @@ from contextlib import contextmanager
 from typing import Final
 
 from ..providers import ConfigError, Gateway, ProviderGraph, UnknownModelError
+from ._machine import provenance
 from .graph_scale import synthetic_ids, synthetic_offers
 
 __all__ = ["main", "measure"]
@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=300, help="timings per question")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON here")
     args = parser.parse_args(argv)
+    head = provenance("suggest", argv, "python -m switchyard.benchmarks.suggest")
     sizes = tuple(int(s) for s in args.sizes.split(","))
     rows = measure(sizes, args.repeat)
     print(f"{'offers':>9} {'question':<30} {'median ms':>9} {'p99 ms':>8} {'max ms':>8} {'ids shown':>9}")
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nslowest median at {max(sizes):,} offers: {worst:.3f} ms (limit {_LIMIT_MS:g} ms): {verdict}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"load_average": os.getloadavg(), "limit_ms": _LIMIT_MS, "rows": rows}, f, indent=2)
+            json.dump({**head, "limit_ms": _LIMIT_MS, "rows": rows}, f, indent=2)
             f.write("\n")
     return 0 if ok else 1
 

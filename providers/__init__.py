@@ -1,24 +1,16 @@
-"""Gateways, their catalogs, the provider graph, and the wire to them.
+"""Gateways, their catalogs, the provider graph, and the transport to them.
 
 The lowest layer of switchyard: values (:class:`Gateway`, :class:`Offer`,
-:class:`Tier`, :class:`ChatRequest`, :class:`Reply`), the shipped catalog
-snapshots, canonical model ids, the :class:`ProviderGraph`, the wire adapters
-and transport, the clock seam, and the error tree rooted at :class:`RouterError`.
+:class:`Tier`, :class:`ChatRequest`, :class:`Reply`), the :class:`ProviderGraph`
+over the shipped catalog snapshots, the :class:`Transport` seam with
+:class:`AiohttpTransport` and its in-memory double :class:`MockTransport`, the
+clock seam, token estimators, and the error tree rooted at :class:`RouterError`
+(each error carrying its row of the failure table, :class:`Failure`).
+
+The wire adapters and what else the router needs of this package live in
+:mod:`switchyard.providers.wire`: importable, but not a stable API.
 """
 
-from ._adapters import (
-    Adapter,
-    Dialect,
-    OneLLMAdapter,
-    OpenAIAdapter,
-    RawResponse,
-    StreamDelta,
-    WireRequest,
-    adapter_for,
-)
-from ._canonical import Canonicalizer
-from ._catalog import ModelInfo, known_models, shipped_canonicalizer
-from ._classify import STATUS_CLASSES, classify, parse_retry_after
 from ._clock import Clock, FakeClock, LoopClock, MonotonicClock
 from ._conflicts import CatalogConflictWarning, Conflict
 from ._errors import (
@@ -49,10 +41,10 @@ from ._errors import (
     UpstreamTimeout,
     ValidationError,
 )
+from ._exchange import Response, WireRequest
 from ._failures import Breaker, Closes, Failover, Failure, Retry
-from ._gateway import BUILTIN_GATEWAYS, Gateway, Wire, env_var
+from ._gateway import BUILTIN_GATEWAYS, Gateway
 from ._graph import ProviderGraph
-from ._index import ModelOffers
 from ._mock import MockTransport
 from ._offer import Capabilities, Offer, PriceSource
 from ._outcomes import (
@@ -62,32 +54,24 @@ from ._outcomes import (
     SaturatedError,
     StreamInterrupted,
 )
-from ._params import PARAMS, Action, dropped_count, may_drop, unmet_needs
 from ._refresh import RefreshReport
-from ._reply import Attempt, Reply, Route, StreamChunk, Usage, normalize_finish_reason
+from ._reply import Attempt, Reply, Route, StreamChunk, Usage
 from ._request import ChatRequest, Message
 from ._secret import Secret
-from ._sse import SSEDecoder, SSEEvent, sse_events
 from ._standin import TransportFailure
 from ._tier import Tier
 from ._tokens import HeuristicEstimator, TokenEstimator
-from ._toolcalls import ToolCallAssembler
-from ._transport import AiohttpTransport, StreamResponse, Timeouts, Transport
+from ._transport import AiohttpTransport, Timeouts, Transport
 
 __all__ = [
     "BUILTIN_GATEWAYS",
-    "PARAMS",
-    "STATUS_CLASSES",
     "AccountError",
-    "Action",
-    "Adapter",
     "AiohttpTransport",
     "AllCandidatesFailed",
     "Attempt",
     "AuthenticationError",
     "BadRequest",
     "Breaker",
-    "Canonicalizer",
     "Capabilities",
     "CatalogConflictWarning",
     "CatalogError",
@@ -99,7 +83,6 @@ __all__ = [
     "ContentFiltered",
     "ContextLengthExceeded",
     "DeadlineExceeded",
-    "Dialect",
     "EndpointError",
     "Failover",
     "Failure",
@@ -111,42 +94,33 @@ __all__ = [
     "MalformedReply",
     "Message",
     "MockTransport",
-    "ModelInfo",
-    "ModelOffers",
     "ModelUnavailable",
     "MonotonicClock",
     "NoCandidatesError",
     "NonRetryableError",
     "Offer",
-    "OneLLMAdapter",
-    "OpenAIAdapter",
     "Overloaded",
     "PermissionDenied",
     "PriceSource",
     "PromptTooLong",
     "ProviderGraph",
     "RateLimited",
-    "RawResponse",
     "RefreshReport",
     "Reply",
+    "Response",
     "Retry",
     "RetryableError",
     "Route",
     "RouterError",
-    "SSEDecoder",
-    "SSEEvent",
     "SaturatedError",
     "Secret",
     "ServerError",
     "StreamChunk",
     "StreamCut",
-    "StreamDelta",
     "StreamInterrupted",
-    "StreamResponse",
     "Tier",
     "Timeouts",
     "TokenEstimator",
-    "ToolCallAssembler",
     "Transport",
     "TransportFailure",
     "UnknownModelError",
@@ -156,17 +130,5 @@ __all__ = [
     "UpstreamTimeout",
     "Usage",
     "ValidationError",
-    "Wire",
     "WireRequest",
-    "adapter_for",
-    "classify",
-    "dropped_count",
-    "env_var",
-    "known_models",
-    "may_drop",
-    "normalize_finish_reason",
-    "parse_retry_after",
-    "shipped_canonicalizer",
-    "sse_events",
-    "unmet_needs",
 ]

@@ -1,10 +1,11 @@
-"""What adapters and the transport exchange: the wire request, the raw response, stream deltas.
+"""What an adapter and a transport exchange: the wire request, and the response with its body stream.
 
-:class:`WireRequest` is one HTTP request ready for the transport; :class:`RawResponse`
-a complete answer; :class:`StreamResponse` an open streamed one (status and
-headers now, the body line by line); :class:`StreamDelta` what one stream event
-adds. :class:`Adapter` is the protocol each wire format implements. The helpers
-here are the parts the two adapters share (headers, JSON decoding, usage, cost).
+:class:`WireRequest` is one HTTP request ready for the transport.
+:class:`Response` is the transport's answer: status and headers as soon as they
+arrive, the body as a :class:`ByteStream` to read whole or as it comes (httpx's
+``Response`` over an ``AsyncByteStream`` is the model). A transport gives every
+request the same one call, streamed or not; the adapter that built the request
+reads the response.
 """
 
 from __future__ import annotations
@@ -16,18 +17,7 @@ from typing import Any, Final, Protocol
 import attrs
 from yarl import URL
 
-from ._classify import classify, error_from_object, malformed
-from ._errors import UnsupportedFeature, UpstreamError
-from ._gateway import Gateway
-from ._offer import Offer
-from ._reply import Attempt, Reply, Usage
-from ._request import ChatRequest
-
-__all__ = ["Adapter", "RawResponse", "StreamDelta", "StreamResponse", "WireRequest"]
-
-
-# One encoder for every body: json.dumps() with any option builds a new encoder per call.
-_ENCODE: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+__all__ = ["ByteStream", "Content", "Response", "WireRequest"]
 
 
 def _mask_headers(headers: Mapping[str, str]) -> str:
@@ -42,6 +32,12 @@ class WireRequest:
     The key is only in ``headers['Authorization']``, which no repr shows, and it
     may only go to ``key_origin`` (the gateway's own scheme, host and port); the
     transport refuses anything else.
+
+    Attributes:
+        stream: the answer is asked for as a stream (held to the first-token and
+            stall limits, not to ``total``).
+        dropped: request parameters the target does not take, left out.
+        prefilled: the assistant text the target is asked to continue ("" when none).
     """
 
     gateway: str
@@ -52,233 +48,92 @@ class WireRequest:
     body: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
     stream: bool = False
     dropped: tuple[str, ...] = ()
+    prefilled: str = attrs.field(default="", repr=False)
 
     def json(self) -> Any:
         """The body, decoded."""
         return json.loads(self.body)
 
 
-@attrs.frozen
-class RawResponse:
-    """A gateway's complete answer as the transport read it."""
+class ByteStream(Protocol):
+    """A response body, as a transport delivers it: read whole, or iterated as it arrives.
 
-    status: int
-    headers: Mapping[str, str] = attrs.field(repr=False)
-    body: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+    A transport raises only switchyard errors from it (a broken connection, a
+    timeout, a body over its size limit), chained to key-free stand-ins.
+    """
 
-
-@attrs.frozen
-class StreamDelta:
-    """What one stream event adds: text, a finish reason, usage, or tool-call pieces."""
-
-    text: str = ""
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    tool_calls: tuple[Mapping[str, Any], ...] | None = None
-    response_id: str | None = None
-    done: bool = False
-    """True for the ``[DONE]`` sentinel."""
-
-
-class StreamResponse(Protocol):
-    """An open streamed response: status and headers now, the body line by line."""
-
-    status: int
-    headers: Mapping[str, str]
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """The body's bytes, in pieces as they arrive."""
+        ...
 
     async def read(self) -> bytes:
-        """The whole body (for an error status)."""
+        """The whole body."""
         ...
 
-    def lines(self) -> AsyncIterator[bytes]:
-        """The body's lines, as they arrive."""
+    async def aclose(self) -> None:
+        """Let go of the connection (also after a partial read)."""
         ...
 
 
-class Adapter(Protocol):
-    """Translates one wire format; pure, no I/O.
+class Content:
+    """A body already in memory: a :class:`ByteStream` that can be read any number of times."""
 
-    Attributes:
-        streams: whether the format streams; when it does not, a stream is served
-            from one complete reply.
+    __slots__ = ("_body",)
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._body:
+            yield self._body
+
+    async def read(self) -> bytes:
+        """The body."""
+        return self._body
+
+    async def aclose(self) -> None:
+        """Nothing to let go of."""
+
+
+_EMPTY: Final = Content(b"")
+
+
+def _stream(content: bytes | ByteStream) -> ByteStream:
+    return Content(content) if isinstance(content, bytes) else content
+
+
+@attrs.frozen(eq=False)
+class Response:
+    """A gateway's answer: status and headers at once, the body as a stream.
+
+    Read the body whole (:meth:`read`) or as it arrives (:meth:`aiter_bytes`),
+    then :meth:`aclose`. In a :class:`MockTransport` handler, give the body as
+    bytes: ``Response(200, {}, b'{"choices": ...}')``.
+
+    Args:
+        status: the HTTP status.
+        headers: the response headers.
+        content: the body: bytes, or a :class:`ByteStream` that a transport reads
+            from the network.
     """
 
-    @property
-    def streams(self) -> bool:
-        """Whether the format streams."""
-        ...
+    status: int
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    stream: ByteStream = attrs.field(default=_EMPTY, converter=_stream, repr=False, alias="content")
 
-    def unmet(self, request: ChatRequest, offer: Offer) -> frozenset[str]:
-        """What the request needs that this target cannot carry (empty when it can)."""
-        ...
-
-    def build(
-        self, request: ChatRequest, offer: Offer, gateway: Gateway, *, stream: bool = False
-    ) -> WireRequest:
-        """The HTTP request for ``request`` at ``offer`` on ``gateway``.
+    async def read(self) -> bytes:
+        """The whole body.
 
         Raises:
-            UnsupportedFeature: when the target cannot carry what the request needs.
+            UpstreamError: when the body could not be read whole (a broken
+                connection, a timeout, a body over the transport's size limit).
         """
-        ...
+        return await self.stream.read()
 
-    def parse(
-        self,
-        response: RawResponse,
-        wire: WireRequest,
-        offer: Offer,
-        gateway: Gateway,
-        *,
-        wall_now: float,
-        attempts: tuple[Attempt, ...] = (),
-    ) -> Reply:
-        """The normalized reply for a complete answer to ``wire``; ``attempts`` go in its route.
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body's bytes, in pieces as they arrive (raises as :meth:`read` does)."""
+        return aiter(self.stream)
 
-        Raises:
-            UpstreamError: the typed error for a failure, a refusal or a malformed body.
-        """
-        ...
-
-    def refusal(
-        self, status: int, headers: Mapping[str, str], body: bytes, gateway: Gateway, *, wall_now: float
-    ) -> UpstreamError:
-        """The typed error for a streamed request the gateway answered with a non-200 status."""
-        ...
-
-    def deltas(
-        self, response: StreamResponse, gateway: Gateway, *, wall_now: float
-    ) -> AsyncIterator[StreamDelta]:
-        """The deltas of a 200 stream, in order, ending after the ``[DONE]`` delta or the body's end.
-
-        Raises:
-            UpstreamError: a typed error for an error event, or a
-                :class:`MalformedReply` for an event that is not a chunk (or not
-                UTF-8) and for a body that holds no events at all.
-        """
-        ...
-
-
-def _headers(gateway: Gateway, *, stream: bool) -> dict[str, str]:
-    headers = {
-        "Content-Type": "application/json",
-        "Accept": "text/event-stream" if stream else "application/json",
-    }
-    if gateway.api_key is not None:
-        headers["Authorization"] = f"Bearer {gateway.api_key.reveal()}"
-    return headers
-
-
-def _check_unmet(unmet: frozenset[str], offer: Offer, gateway: Gateway) -> None:
-    if unmet:
-        raise UnsupportedFeature(
-            f"{gateway.name} cannot carry {', '.join(sorted(unmet))} for {offer.gateway_model!r}; "
-            "choose a model or gateway that supports it",
-            param=sorted(unmet)[0],
-        )
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _loads(data: str | bytes) -> tuple[bool, Any]:
-    """(True, value) for valid JSON, (False, None) otherwise.
-
-    The decoder's exception holds the whole document, which may echo a key: an
-    error raised for it is raised outside the ``except`` block, so that neither its
-    ``__cause__`` nor its ``__context__`` holds that document.
-    """
-    try:
-        return True, json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return False, None
-
-
-def _capped(wire: WireRequest, completion: int) -> bool:
-    """A length stop short of the ``max_tokens`` sent: OneLLM lowered it (its document says it
-    does, silently, when the balance cannot pay for it; no header tells)."""
-    asked = wire.json().get("max_tokens")
-    return isinstance(asked, int) and completion < asked
-
-
-def _indexed(call: object) -> bool:
-    """A streamed tool-call piece: an object with a non-negative integer ``index``."""
-    if not isinstance(call, dict):
-        return False
-    index = call.get("index")
-    return isinstance(index, int) and not isinstance(index, bool) and index >= 0
-
-
-def _decode(response: RawResponse, gateway: Gateway) -> Any:
-    ok, value = _loads(response.body)
-    if ok:
-        return value
-    body = response.body.lstrip()
-    what = "empty body" if not body else "an HTML page" if body[:1] == b"<" else "not JSON"
-    raise malformed(gateway.name, response.status, what)
-
-
-def _cost(usage: Usage, offer: Offer) -> float | None:
-    if usage.reported_cost_usd is not None:
-        return usage.reported_cost_usd
-    return offer.cost_usd(usage.prompt_tokens, usage.completion_tokens)
-
-
-def _fail(response: RawResponse, gateway: Gateway, wall_now: float) -> UpstreamError:
-    return classify(
-        gateway.name, response.status, response.headers, response.body, key=gateway.api_key, wall_now=wall_now
-    )
-
-
-def _wire(gateway: Gateway, body: dict[str, Any], *, stream: bool, dropped: tuple[str, ...]) -> WireRequest:
-    """The POST of ``body`` to the gateway's chat URL, with its headers."""
-    return WireRequest(
-        gateway=gateway.name,
-        method="POST",
-        url=gateway.chat_url,
-        key_origin=gateway.origin,
-        headers=_headers(gateway, stream=stream),
-        body=_ENCODE(body).encode(),
-        stream=stream,
-        dropped=dropped,
-    )
-
-
-def _payload(response: RawResponse, gateway: Gateway, wall_now: float, answer_key: str) -> dict[str, Any]:
-    """A reply's JSON object, or the error it is: a status, a body that is not a JSON object,
-    or an error object inside a 200 (one without ``answer_key``)."""
-    if response.status != 200:
-        raise _fail(response, gateway, wall_now)
-    payload = _decode(response, gateway)
-    if not isinstance(payload, dict):
-        raise malformed(gateway.name, 200, "the body is not a JSON object")
-    if "error" in payload and answer_key not in payload:
-        raise error_from_object(
-            gateway.name,
-            payload,
-            status=200,
-            headers=response.headers,
-            key=gateway.api_key,
-            wall_now=wall_now,
-        )
-    return payload
-
-
-def _parse_usage(raw: Any) -> Usage | None:
-    if not isinstance(raw, dict):
-        return None
-    prompt = _int(raw.get("prompt_tokens"))
-    completion = _int(raw.get("completion_tokens"))
-    if prompt is None or completion is None:
-        return None
-    total = _int(raw.get("total_tokens"))
-    cost = raw.get("cost")
-    reported = (
-        float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0 else None
-    )
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=prompt + completion if total is None else total,
-        reported_cost_usd=reported,
-    )
+    async def aclose(self) -> None:
+        """Let go of the connection, whether or not the body was read."""
+        await self.stream.aclose()

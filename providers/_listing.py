@@ -22,8 +22,8 @@ from typing import Any, Final
 import aiohttp
 from yarl import URL
 
-from ._adapters import WireRequest
 from ._errors import CatalogError, UpstreamError, UpstreamTimeout
+from ._exchange import WireRequest
 from ._gateway import Gateway
 from ._offer import Offer, PriceSource
 from ._transport import AiohttpTransport, Timeouts, Transport
@@ -123,7 +123,11 @@ async def _get(transport: Transport, gateway: Gateway, url: URL, timeout: float)
     """GET one listing URL: its body, or None on a 404 (the listing is not at this path)."""
     wire = listing_request(gateway, url)
     try:
-        response = await transport.send(wire, Timeouts(connect=timeout, total=timeout))
+        response = await transport.request(wire, Timeouts(connect=timeout, total=timeout))
+        try:
+            body = await response.read()
+        finally:
+            await response.aclose()
     except UpstreamTimeout as exc:
         raise CatalogError(f"models listing of {gateway.name} timed out after {timeout:g}s") from exc
     except UpstreamError as exc:  # key-free by contract: safe to chain
@@ -133,9 +137,9 @@ async def _get(transport: Transport, gateway: Gateway, url: URL, timeout: float)
         return None
     if response.status != 200:
         raise CatalogError(f"models listing of {gateway.name} answered HTTP {response.status}")
-    if len(response.body) > _MAX_LISTING_BYTES:
+    if len(body) > _MAX_LISTING_BYTES:
         raise CatalogError(f"models listing of {gateway.name} is larger than {_MAX_LISTING_BYTES} bytes")
-    return response.body
+    return body
 
 
 async def fetch_listing(

@@ -1,26 +1,26 @@
-"""The in-memory transport for tests: a function from a :class:`WireRequest` to a :class:`RawResponse`."""
+"""The in-memory transport for tests: a function from a :class:`WireRequest` to a :class:`Response`."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 
 from ._errors import RouterError
-from ._exchange import RawResponse, StreamResponse, WireRequest
+from ._exchange import Response, WireRequest
 from ._transport import Timeouts, check_origin
 
 __all__ = ["Handler", "MockTransport"]
 
 
-Handler = Callable[[WireRequest], RawResponse | Awaitable[RawResponse]]
+Handler = Callable[[WireRequest], Response | Awaitable[Response]]
 
 
 class MockTransport:
-    """An in-memory transport: ``handler(wire)`` returns the response (or raises an error).
+    """An in-memory transport: ``handler(wire)`` returns the :class:`Response` (or raises an error).
 
-    Streams are served from the same handler: the response body is split into
-    lines. Every request is kept in :attr:`requests`.
+    A handler usually gives the body as bytes (``Response(200, {}, b"...")``);
+    a streamed request reads the same bytes as its stream. Every request is kept
+    in :attr:`requests`.
     """
 
     def __init__(self, handler: Handler) -> None:
@@ -38,7 +38,8 @@ class MockTransport:
         """None: no connection pool."""
         return None
 
-    async def _call(self, wire: WireRequest) -> RawResponse:
+    async def request(self, wire: WireRequest, timeouts: Timeouts) -> Response:
+        """Answer from the handler."""
         if self.closed:
             raise RouterError("this transport is closed; make a new Router")
         check_origin(wire)
@@ -46,32 +47,9 @@ class MockTransport:
         result = self._handler(wire)
         if inspect.isawaitable(result):
             result = await result
-        assert isinstance(result, RawResponse)
+        assert isinstance(result, Response)
         return result
-
-    async def send(self, wire: WireRequest, timeouts: Timeouts) -> RawResponse:
-        """Answer from the handler."""
-        return await self._call(wire)
-
-    @asynccontextmanager
-    async def stream(self, wire: WireRequest, timeouts: Timeouts) -> AsyncIterator[StreamResponse]:
-        """Answer from the handler, body split into lines."""
-        yield _MockStream(await self._call(wire))
 
     async def aclose(self) -> None:
         """Mark the transport closed."""
         self.closed = True
-
-
-class _MockStream:
-    def __init__(self, response: RawResponse) -> None:
-        self.status = response.status
-        self.headers = response.headers
-        self._body = response.body
-
-    async def read(self) -> bytes:
-        return self._body
-
-    async def lines(self) -> AsyncIterator[bytes]:
-        for line in self._body.splitlines(keepends=True):
-            yield line

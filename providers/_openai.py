@@ -15,27 +15,15 @@ from typing import Any, Final
 import attrs
 
 from ._classify import classify, error_from_object, malformed
-from ._errors import MalformedReply, ServerError, UpstreamError
-from ._exchange import (
-    RawResponse,
-    StreamDelta,
-    StreamResponse,
-    WireRequest,
-    _check_unmet,
-    _cost,
-    _indexed,
-    _int,
-    _loads,
-    _parse_usage,
-    _payload,
-    _wire,
-)
+from ._codec import check_unmet, cost, indexed, loads, nonnegative, parse_usage, post, read_payload
+from ._errors import MalformedReply, ServerError, StreamCut
+from ._exchange import Response, WireRequest
 from ._gateway import Gateway, Wire
 from ._offer import Offer
-from ._params import translate_params, unmet_needs
-from ._reply import Attempt, Reply, Route, normalize_finish_reason
+from ._params import dropped_count, translate_params, unmet_needs
+from ._reply import Answer, Delta, normalize_finish_reason
 from ._request import ChatRequest, Message
-from ._sse import SSEDecoder, SSEEvent
+from ._sse import LineSplitter, LineTooLong, SSEDecoder, SSEEvent
 
 __all__ = ["DIALECTS", "Dialect", "OpenAIAdapter"]
 
@@ -64,56 +52,22 @@ DIALECTS: Final[Mapping[str, Dialect]] = {
 }
 
 
+_MAX_LINE: Final = 2 * 1024 * 1024  # one SSE line; past it the stream is malformed, never buffered on
+
+
 @attrs.frozen
 class OpenAIAdapter:
     """OpenAI chat completions, for OneAI, Onetoken, OneRouter and compatible gateways."""
 
     dialect: Dialect = Dialect()
-    wire: Wire = Wire.OPENAI
-
-    @property
-    def streams(self) -> bool:
-        """The format streams (SSE)."""
-        return True
-
-    def refusal(
-        self, status: int, headers: Mapping[str, str], body: bytes, gateway: Gateway, *, wall_now: float
-    ) -> UpstreamError:
-        """The typed error for a stream the gateway refused with a non-200 status."""
-        return classify(gateway.name, status, headers, body, key=gateway.api_key, wall_now=wall_now)
-
-    async def deltas(
-        self, response: StreamResponse, gateway: Gateway, *, wall_now: float
-    ) -> AsyncIterator[StreamDelta]:
-        """Each SSE event of a 200 stream as a :class:`StreamDelta` (see :meth:`parse_event`).
-
-        A line that is not UTF-8 is a :class:`MalformedReply` (raised outside the
-        decoder's handler: its error holds the raw line). A body that held no
-        event at all (HTML, a JSON reply, only comments) is one too: nothing in it
-        can be told apart from a broken stream.
-        """
-        decoder = SSEDecoder()
-        async for line in response.lines():
-            event: SSEEvent | None = None
-            undecodable = False
-            try:
-                event = decoder.feed(line)
-            except UnicodeDecodeError:
-                undecodable = True
-            if undecodable:
-                raise MalformedReply(gateway.name, status=200, detail="a stream event that is not UTF-8")
-            if event is not None:
-                yield self.parse_event(event.data, gateway, wall_now=wall_now)
-        decoder.close()
-        if decoder.events == 0:
-            comments = f" ({decoder.comments} comment lines)" if decoder.comments else ""
-            raise MalformedReply(
-                gateway.name, status=200, detail=f"the 200 stream held no server-sent events{comments}"
-            )
 
     def unmet(self, request: ChatRequest, offer: Offer) -> frozenset[str]:
         """What the request needs that this target cannot carry."""
         return unmet_needs(request.needs, Wire.OPENAI, offer.capabilities)
+
+    def drops(self, request: ChatRequest, offer: Offer) -> int:
+        """How many of the request's parameters this target would leave out."""
+        return dropped_count(request, Wire.OPENAI, offer.capabilities)
 
     def messages(self, messages: tuple[Message, ...]) -> list[dict[str, Any]]:
         """The messages in this dialect (``developer`` sent as ``system`` where not taken)."""
@@ -122,13 +76,25 @@ class OpenAIAdapter:
         return [m.to_openai("system" if m.role == "developer" else None) for m in messages]
 
     def build(
-        self, request: ChatRequest, offer: Offer, gateway: Gateway, *, stream: bool = False
+        self,
+        request: ChatRequest,
+        offer: Offer,
+        gateway: Gateway,
+        *,
+        stream: bool = False,
+        prefill: str | None = None,
     ) -> WireRequest:
-        """The POST to ``<base_url>/chat/completions``."""
+        """The POST to ``<base_url>/chat/completions``; a ``prefill`` is sent as a final
+        assistant message when the offer takes one (``assistant_prefill``)."""
         if request.needs:
-            _check_unmet(self.unmet(request, offer), offer, gateway)
+            check_unmet(self.unmet(request, offer), offer, gateway)
         params, dropped = translate_params(request, Wire.OPENAI, offer.capabilities)
-        body: dict[str, Any] = {"model": offer.gateway_model, "messages": self.messages(request.messages)}
+        messages = self.messages(request.messages)
+        prefilled = prefill if prefill and offer.capabilities.assistant_prefill is True else ""
+        if prefilled:
+            # The target continues a final assistant message instead of starting again.
+            messages.append(Message("assistant", prefilled).to_openai())
+        body: dict[str, Any] = {"model": offer.gateway_model, "messages": messages}
         body.update(params)
         if offer.capabilities.web_search is True and "web_search_options" not in body:
             body["web_search_options"] = {}  # search models take it; {} asks for the defaults
@@ -138,20 +104,13 @@ class OpenAIAdapter:
             body["stream"] = True
             if self.dialect.stream_usage:
                 body["stream_options"] = {"include_usage": True}
-        return _wire(gateway, body, stream=stream, dropped=dropped)
+        return post(gateway, body, stream=stream, dropped=dropped, prefilled=prefilled)
 
-    def parse(
-        self,
-        response: RawResponse,
-        wire: WireRequest,
-        offer: Offer,
-        gateway: Gateway,
-        *,
-        wall_now: float,
-        attempts: tuple[Attempt, ...] = (),
-    ) -> Reply:
-        """A ``chat.completion`` body to a :class:`Reply`."""
-        payload = _payload(response, gateway, wall_now, "choices")
+    async def answer(
+        self, response: Response, wire: WireRequest, offer: Offer, gateway: Gateway, *, wall_now: float
+    ) -> Answer:
+        """A ``chat.completion`` body, read whole, as an :class:`Answer`."""
+        payload = await read_payload(response, gateway, wall_now, "choices")
         choices = payload.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise malformed(gateway.name, 200, "no choices")
@@ -168,25 +127,111 @@ class OpenAIAdapter:
         raw_finish = choice.get("finish_reason")
         if raw_finish == "error":
             raise ServerError(gateway.name, status=200, detail="the model stopped with finish_reason 'error'")
-        usage = _parse_usage(payload.get("usage"))
+        usage = parse_usage(payload.get("usage"))
         if usage is None:
             raise malformed(gateway.name, 200, "no usage")
-        created = _int(payload.get("created"))
-        return Reply(
+        created = nonnegative(payload.get("created"))
+        return Answer(
             id=str(payload.get("id") or f"chatcmpl-{uuid.uuid4().hex}"),
             text=content or "",
             finish_reason=normalize_finish_reason(raw_finish),
             usage=usage,
-            cost_usd=_cost(usage, offer),
-            route=Route(gateway.name, offer.gateway_model, offer.model, attempts),
+            cost_usd=cost(usage, offer),
             created=int(wall_now) if created is None else created,
             tool_calls=tuple(tool_calls) if tool_calls else None,
             dropped_params=wire.dropped,
             raw_finish_reason=raw_finish if isinstance(raw_finish, str) else None,
         )
 
-    def parse_event(self, data: str, gateway: Gateway, *, wall_now: float) -> StreamDelta:
-        """One SSE ``data`` payload of a stream to a :class:`StreamDelta`.
+    async def deltas(
+        self, response: Response, wire: WireRequest, offer: Offer, gateway: Gateway, *, wall_now: float
+    ) -> AsyncIterator[Delta]:
+        """A stream's deltas, one per server-sent event, until ``[DONE]`` or the body's end.
+
+        A stream ends complete only at ``[DONE]``, or at its end after a finish
+        reason; it holds content unless it continued a prefill
+        (:attr:`WireRequest.prefilled`) and said why it stopped.
+
+        Raises:
+            UpstreamError: the typed error of a refusal (a status other than 200)
+                or of an error event (OneRouter sends them inside a 200 stream).
+            MalformedReply: for an event that is not a JSON chunk, a line that is
+                not UTF-8 or over 2 MiB, a body that holds no event at all (HTML, a
+                JSON reply, only comments: nothing in it can be told apart from a
+                broken stream), and a stream that finished without content.
+            StreamCut: for a stream that ended without finishing.
+        """
+        if response.status != 200:
+            body = await response.read()
+            raise classify(
+                gateway.name, response.status, response.headers, body, key=gateway.api_key, wall_now=wall_now
+            )
+        decoder = SSEDecoder()
+        finished = False  # a finish reason was given
+        content = 0  # deltas that carried text or tool calls
+        splitter = LineSplitter(_MAX_LINE)
+        pieces = response.aiter_bytes()
+        ended = False
+        while not ended:
+            # One piece of the body at a time; its lines are handled in one loop (no async step
+            # per line), each event yielded as it is parsed.
+            piece = await anext(pieces, None)
+            events: list[SSEEvent] = []
+            broken = ""
+            try:
+                if piece is None:
+                    ended = True
+                    last = splitter.close()
+                    lines = [] if last is None else [last]
+                else:
+                    lines = splitter.feed(piece)
+                for line in lines:
+                    event = decoder.feed(line)
+                    if event is not None:
+                        events.append(event)
+            except LineTooLong:
+                broken = "a stream line longer than the 2 MiB read limit"
+            except UnicodeDecodeError:  # raised outside the handler: its error holds the raw line
+                broken = "a stream event that is not UTF-8"
+            for event in events:
+                if event.data.strip() == "[DONE]":
+                    self._check_content(content, finished, wire, gateway)
+                    return
+                delta = self.parse_event(event.data, gateway, wall_now=wall_now)
+                if delta.finish_reason is not None:
+                    finished = True
+                if delta.text or delta.tool_calls:
+                    content += 1
+                yield delta
+            if broken:
+                raise MalformedReply(gateway.name, status=200, detail=broken)
+        decoder.close()
+        if decoder.events == 0:
+            comments = f" ({decoder.comments} comment lines)" if decoder.comments else ""
+            raise MalformedReply(
+                gateway.name, status=200, detail=f"the 200 stream held no server-sent events{comments}"
+            )
+        if not finished:
+            raise StreamCut(
+                gateway.name,
+                status=200,
+                detail=(
+                    f"ended without [DONE] or a finish reason after {content} chunks"
+                    if content
+                    else "the stream ended before any content"
+                ),
+            )
+        self._check_content(content, finished, wire, gateway)
+
+    @staticmethod
+    def _check_content(content: int, finished: bool, wire: WireRequest, gateway: Gateway) -> None:
+        """A stream that finished without any content is malformed, unless it continued a
+        prefill and said why it stopped (the continuation may be empty)."""
+        if not content and not (wire.prefilled and finished):
+            raise MalformedReply(gateway.name, status=200, detail="the stream finished without any content")
+
+    def parse_event(self, data: str, gateway: Gateway, *, wall_now: float) -> Delta:
+        """One SSE ``data`` payload of a stream (a ``chat.completion.chunk``) as a :class:`Delta`.
 
         Raises:
             UpstreamError: for an ``{"error": ...}`` event (OneRouter sends errors
@@ -195,9 +240,7 @@ class OpenAIAdapter:
                 is not JSON cannot be told apart from lost text, so it breaks the stream
                 rather than being skipped.
         """
-        if data.strip() == "[DONE]":
-            return StreamDelta(done=True)
-        ok, chunk = _loads(data)
+        ok, chunk = loads(data)
         if not ok:
             raise malformed(gateway.name, 200, "a stream event that is not JSON")
         if not isinstance(chunk, dict):
@@ -206,7 +249,7 @@ class OpenAIAdapter:
             raise error_from_object(
                 gateway.name, chunk, status=200, headers={}, key=gateway.api_key, wall_now=wall_now
             )
-        usage = _parse_usage(chunk.get("usage"))
+        usage = parse_usage(chunk.get("usage"))
         choices = chunk.get("choices") or []
         if not isinstance(choices, list):
             raise malformed(gateway.name, 200, "stream chunk choices is not a list")
@@ -224,7 +267,7 @@ class OpenAIAdapter:
             text = piece or ""
             calls = delta.get("tool_calls") if isinstance(delta, dict) else None
             if calls:
-                if not isinstance(calls, list) or not all(_indexed(c) for c in calls):
+                if not isinstance(calls, list) or not all(indexed(c) for c in calls):
                     raise malformed(gateway.name, 200, "delta.tool_calls is not a list of indexed objects")
                 tool_calls = tuple(calls)
             finish = choice.get("finish_reason")
@@ -232,10 +275,10 @@ class OpenAIAdapter:
                 raise ServerError(
                     gateway.name, status=200, detail="the stream stopped with finish_reason 'error'"
                 )
-        return StreamDelta(
+        return Delta(
             text=text,
-            finish_reason=finish if isinstance(finish, str) else None,
-            usage=usage,
             tool_calls=tool_calls,
+            finish_reason=normalize_finish_reason(finish) if isinstance(finish, str) else None,
+            usage=usage,
             response_id=chunk.get("id") if isinstance(chunk.get("id"), str) else None,
         )

@@ -9,7 +9,17 @@ import attrs
 
 from ._request import thaw
 
-__all__ = ["FINISH_REASONS", "Attempt", "Reply", "Route", "StreamChunk", "Usage", "normalize_finish_reason"]
+__all__ = [
+    "FINISH_REASONS",
+    "Answer",
+    "Attempt",
+    "Delta",
+    "Reply",
+    "Route",
+    "StreamChunk",
+    "Usage",
+    "normalize_finish_reason",
+]
 
 FINISH_REASONS: Final = ("stop", "length", "tool_calls", "content_filter")
 
@@ -180,6 +190,69 @@ class Reply:
             ],
             "usage": self.usage.to_openai(),
         }
+
+
+@attrs.frozen
+class Answer:
+    """A complete answer as its adapter read it: everything of a :class:`Reply` but the route.
+
+    The router knows where the answer came from and what was tried before; it
+    attaches that with :meth:`reply`.
+
+    Attributes:
+        output_capped: the gateway lowered ``max_tokens`` and the answer stopped
+            there (see :attr:`Route.output_capped`).
+    """
+
+    id: str
+    text: str
+    finish_reason: str
+    usage: Usage
+    cost_usd: float | None
+    created: int
+    tool_calls: tuple[Mapping[str, Any], ...] | None = None
+    dropped_params: tuple[str, ...] = ()
+    raw_finish_reason: str | None = None
+    output_capped: bool = False
+
+    def reply(self, route: Route) -> Reply:
+        """The reply, with its route (which should carry :attr:`output_capped`)."""
+        return Reply(
+            id=self.id,
+            text=self.text,
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            cost_usd=self.cost_usd,
+            route=route,
+            created=self.created,
+            tool_calls=self.tool_calls,
+            dropped_params=self.dropped_params,
+            raw_finish_reason=self.raw_finish_reason,
+        )
+
+
+@attrs.frozen
+class Delta:
+    """What one piece of an answer adds, as its adapter read it.
+
+    A streamed answer comes as many (one per event); a format that does not
+    stream gives its whole answer as one.
+
+    Attributes:
+        text: new text ("" when it carries none).
+        tool_calls: tool-call pieces, OpenAI-shaped (an ``index`` each).
+        finish_reason: normalized (:func:`normalize_finish_reason`), on the piece that ends the answer.
+        usage: the answer's usage, on the piece that reports it.
+        response_id: the gateway's response id, when this piece names it.
+        output_capped: the gateway lowered ``max_tokens`` and the answer stopped there.
+    """
+
+    text: str = ""
+    tool_calls: tuple[Mapping[str, Any], ...] | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    response_id: str | None = None
+    output_capped: bool = False
 
 
 @attrs.frozen

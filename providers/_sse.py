@@ -1,8 +1,9 @@
 """Server-sent events, as the WHATWG HTML standard defines them, for OpenAI-style streams.
 
-The decoder is pure: it takes lines and yields events. Lines come from aiohttp's
-own ``StreamReader`` line iteration (which does the buffering, so an event split
-across network reads arrives whole). Per the standard:
+The decoder is pure: it takes lines and yields events. :func:`split_lines` cuts
+a body's pieces, as the network delivers them, into lines (so an event split
+across network reads arrives whole), and refuses a line over a size limit rather
+than buffering without bound. Per the standard:
 
 - ``data:`` lines of one event are joined with newlines (multi-line data);
 - a line starting with ``:`` is a comment (OneRouter's ``: OPENROUTER PROCESSING``
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 
 import attrs
 
-__all__ = ["SSEDecoder", "SSEEvent", "sse_events"]
+__all__ = ["LineSplitter", "LineTooLong", "SSEDecoder", "SSEEvent", "split_lines"]
 
 
 @attrs.frozen
@@ -98,13 +99,71 @@ class SSEDecoder:
             self._data = []
 
 
-async def sse_events(
-    lines: AsyncIterable[bytes], decoder: SSEDecoder | None = None
-) -> AsyncIterator[SSEEvent]:
-    """The events in a stream of lines (e.g. ``async for line in response.content``)."""
-    decoder = SSEDecoder() if decoder is None else decoder
-    async for line in lines:
-        event = decoder.feed(line)
-        if event is not None:
-            yield event
-    decoder.close()
+class LineTooLong(Exception):
+    """A line longer than the limit (internal; the adapter turns it into its own error)."""
+
+
+class LineSplitter:
+    """Cuts a body that arrives in pieces into lines, each with its ``\\n`` (the last may have none).
+
+    Synchronous, so a reader handles every line of a piece in one loop, without an
+    async generator step per line.
+
+    Raises:
+        LineTooLong: (from :meth:`feed`) at a line longer than ``limit`` bytes, once
+            it is known to be.
+    """
+
+    __slots__ = ("_limit", "_pending", "_size")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._pending: list[bytes] = []  # the start of a line that has not ended yet
+        self._size = 0
+
+    def feed(self, piece: bytes) -> list[bytes]:
+        """The lines ``piece`` completes."""
+        lines = []
+        start = 0
+        end = piece.find(b"\n")
+        limit = self._limit
+        while end >= 0:
+            line = piece[start : end + 1]
+            if self._pending:
+                line = b"".join((*self._pending, line))
+                self._pending = []
+                self._size = 0
+            if len(line) > limit:
+                raise LineTooLong(limit)
+            lines.append(line)
+            start = end + 1
+            end = piece.find(b"\n", start)
+        if start < len(piece):
+            self._pending.append(piece[start:] if start else piece)
+            self._size += len(piece) - start
+            if self._size > limit:
+                raise LineTooLong(limit)
+        return lines
+
+    def close(self) -> bytes | None:
+        """The last line, when the body did not end with a line ending."""
+        if not self._pending:
+            return None
+        line = b"".join(self._pending)
+        self._pending = []
+        return line
+
+
+async def split_lines(pieces: AsyncIterable[bytes], limit: int) -> AsyncIterator[bytes]:
+    """The lines of a body that arrives in ``pieces``, each with its ``\\n`` (the last may have none).
+
+    Raises:
+        LineTooLong: at a line longer than ``limit`` bytes, once it is known to be.
+    """
+    splitter = LineSplitter(limit)
+    async for piece in pieces:
+        for line in splitter.feed(piece):
+            yield line
+    last = splitter.close()
+    if last is not None:
+        yield last

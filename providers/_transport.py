@@ -1,26 +1,30 @@
 """The transport: the one place requests meet the network.
 
-:class:`AiohttpTransport` owns (or borrows) one ``aiohttp.ClientSession`` and maps
-every aiohttp and timeout exception to switchyard's error tree, once, here, chained
-to a key-free stand-in (:class:`TransportFailure`). Its in-memory double for tests,
-:class:`~providers.MockTransport`, is in ``_mock.py``.
+A transport has one call, :meth:`Transport.request`: it sends a
+:class:`WireRequest` and gives back the :class:`Response` once its headers
+arrive, with the body as a stream to read whole or as it comes (httpx's
+``handle_async_request`` is the model). :class:`AiohttpTransport` owns (or
+borrows) one ``aiohttp.ClientSession`` and maps every aiohttp and timeout
+exception to switchyard's error tree, once, here, chained to a key-free stand-in
+(:class:`TransportFailure`). Its in-memory double for tests,
+:class:`~switchyard.providers.MockTransport`, is in ``_mock.py``.
 
 Timeouts per attempt (:class:`Timeouts`): ``connect`` bounds the TCP/TLS
 connect, ``first_byte`` bounds the wait for the response headers, ``total`` bounds
-the whole exchange. Redirects are never followed, so a key never leaves its
-gateway's origin.
+the whole exchange of a complete answer, body included. A stream is not held to
+``total``: its headers are due within ``first_token``, and the router holds its
+body to the first-token and stall limits. Redirects are never followed, so a key
+never leaves its gateway's origin.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
 from typing import Any, Final, Protocol
 
 import aiohttp
 import attrs
-from aiohttp.http_exceptions import LineTooLong
 
 from ._body import BodyTooLarge, read_body
 from ._errors import (
@@ -32,10 +36,10 @@ from ._errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from ._exchange import RawResponse, StreamResponse, WireRequest
+from ._exchange import Response, WireRequest
 from ._standin import chained as _chained
 
-__all__ = ["AiohttpTransport", "StreamResponse", "Timeouts", "Transport", "check_origin"]
+__all__ = ["AiohttpTransport", "Timeouts", "Transport", "check_origin"]
 
 _MAX_BODY: Final = 64 * 1024 * 1024
 
@@ -91,17 +95,16 @@ class Transport(Protocol):
         """The most connections to one host (None: no limit)."""
         ...
 
-    async def send(self, wire: WireRequest, timeouts: Timeouts) -> RawResponse:
-        """Send and read the complete answer.
+    async def request(self, wire: WireRequest, timeouts: Timeouts) -> Response:
+        """Send ``wire``; the :class:`Response` once its headers arrive, the body still to read.
+
+        The caller reads the body (whole, or as it arrives for a ``wire.stream``)
+        and then closes the response, whatever happened.
 
         Raises:
-            UpstreamTimeout, UpstreamConnectionError: when no complete answer arrived.
+            UpstreamTimeout, UpstreamConnectionError: when no response arrived.
+            ConfigError: when the key would go to another origin than its own.
         """
-        ...
-
-    def stream(self, wire: WireRequest, timeouts: Timeouts) -> AbstractAsyncContextManager[StreamResponse]:
-        """An async context manager giving the :class:`StreamResponse` once headers arrive;
-        leaving it closes the response."""
         ...
 
     async def aclose(self) -> None:
@@ -169,7 +172,7 @@ class AiohttpTransport:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 cookie_jar=aiohttp.DummyCookieJar(),
-                read_bufsize=2**20,  # lines (SSE events) up to 2 MiB, twice this, before they are malformed
+                read_bufsize=2**20,  # buffers up to 2 MiB (one SSE line's limit) before pausing the socket
             )
         return self._session
 
@@ -180,7 +183,10 @@ class AiohttpTransport:
             await self._session.close()
         self._session = None
 
-    def _timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
+    def _timeout(self, timeouts: Timeouts, stream: bool) -> aiohttp.ClientTimeout:
+        if stream:
+            # No total for a stream (the router holds it to first-token, stall and the deadline).
+            return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect)
         cached = self._client_timeouts.get(timeouts)
         if cached is None:
             cached = aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect)
@@ -188,117 +194,41 @@ class AiohttpTransport:
                 self._client_timeouts[timeouts] = cached
         return cached
 
-    def _stream_timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
-        # No total for a stream (the router holds it to first-token, stall and the deadline).
-        return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect)
-
-    def _request(
-        self, wire: WireRequest, timeout: aiohttp.ClientTimeout
-    ) -> Awaitable[aiohttp.ClientResponse]:
-        """The request, once its key is known to go to its own origin; awaiting it sends it."""
+    async def request(self, wire: WireRequest, timeouts: Timeouts) -> Response:
+        """Send ``wire`` and wait for the headers: under the first-byte limit when it is tighter
+        than the total (a stream's headers are due within ``first_token``), else under aiohttp's
+        own total timeout, which goes on to bound the body of a complete answer (at most 64 MiB)."""
         check_origin(wire)
-        return self.session.request(
+        stream = wire.stream
+        request = self.session.request(
             wire.method,
             wire.url,
             data=wire.body,
             headers=wire.headers,
             allow_redirects=False,
             raise_for_status=False,
-            timeout=timeout,
-        )
-
-    async def _open(self, wire: WireRequest, timeouts: Timeouts) -> aiohttp.ClientResponse:
-        """Send and wait for the headers, under the first-byte limit when it is tighter than the total."""
-        request = self._request(
-            wire, self._stream_timeout(timeouts) if wire.stream else self._timeout(timeouts)
+            timeout=self._timeout(timeouts, stream),
         )
         first_byte = timeouts.first_byte
-        if wire.stream and first_byte is None:
+        if stream and first_byte is None:
             first_byte = timeouts.first_token  # a stream's headers come before its first token
+        timed = first_byte is not None and (stream or first_byte < timeouts.total)
         failed: UpstreamError
         try:
-            if first_byte is None or (first_byte >= timeouts.total and not wire.stream):
-                # aiohttp's own total timeout bounds the wait for the headers.
+            if not timed:
                 response: aiohttp.ClientResponse = await request
             else:
                 async with asyncio.timeout(first_byte) as scope:
                     response = await request
-            return response
+            return Response(response.status, response.headers, _AiohttpBody(wire, response, timeouts))
         except TimeoutError as exc:
-            expired = (
-                first_byte is not None and (first_byte < timeouts.total or wire.stream) and scope.expired()
-            )
+            expired = timed and scope.expired()
             failed = _chained(
                 _timeout_error(wire, exc, expired, first_byte or timeouts.total, timeouts), exc, wire
             )
         except aiohttp.ClientError as exc:
             failed = _chained(_client_error(wire, exc), exc, wire)
         raise failed
-
-    async def send(self, wire: WireRequest, timeouts: Timeouts) -> RawResponse:
-        """POST and read the whole answer (at most 64 MiB)."""
-        first_byte = timeouts.first_byte
-        if first_byte is None or first_byte >= timeouts.total:
-            # The common case, inline (one coroutine less per request): aiohttp's own
-            # total timeout bounds the wait for the headers.
-            request = self._request(wire, self._timeout(timeouts))
-            failed: UpstreamError | None = None
-            try:
-                response = await request
-            except TimeoutError as exc:
-                failed = _chained(_timeout_error(wire, exc, False, timeouts.total, timeouts), exc, wire)
-            except aiohttp.ClientError as exc:
-                failed = _chained(_client_error(wire, exc), exc, wire)
-            if failed is not None:
-                raise failed
-        else:
-            response = await self._open(wire, timeouts)
-        try:
-            async with response:
-                length = response.content_length
-                if length is not None and length <= _MAX_BODY:
-                    body = await response.read()  # aiohttp checks the length it was promised
-                else:
-                    body = await read_body(response, _MAX_BODY)
-            return RawResponse(status=response.status, headers=response.headers, body=body)
-        except BodyTooLarge:
-            raise MalformedReply(
-                wire.gateway, status=response.status, detail="the reply is larger than 64 MiB"
-            ) from None
-        except TimeoutError as exc:
-            failed = _chained(
-                UpstreamTimeout(
-                    wire.gateway,
-                    status=response.status,
-                    detail=f"the reply did not finish within {timeouts.total:g}s",
-                ),
-                exc,
-                wire,
-            )
-        except aiohttp.ClientPayloadError as exc:
-            failed = _chained(
-                UpstreamConnectionError(
-                    wire.gateway,
-                    status=response.status,
-                    detail="the connection broke while reading the reply",
-                ),
-                exc,
-                wire,
-            )
-        except aiohttp.ClientError as exc:
-            failed = _chained(_client_error(wire, exc), exc, wire)
-        raise failed
-
-    @asynccontextmanager
-    async def stream(self, wire: WireRequest, timeouts: Timeouts) -> AsyncIterator[StreamResponse]:
-        """Open a streamed response; leaving the block closes it at once."""
-        response = await self._open(wire, timeouts)
-        try:
-            yield _AiohttpStream(wire, response, timeouts)
-        finally:
-            # close(), not release(): a consumer that stopped early must not leave the
-            # rest of a stream to be drained into a pooled connection.
-            response.close()
 
 
 def _timeout_error(
@@ -325,70 +255,85 @@ def _client_error(wire: WireRequest, exc: aiohttp.ClientError) -> UpstreamError:
     return UpstreamConnectionError(wire.gateway, detail=f"connection failed ({type(exc).__name__})")
 
 
-class _AiohttpStream:
-    """A :class:`StreamResponse` over an aiohttp response."""
+class _AiohttpBody:
+    """The :class:`ByteStream` of an aiohttp response: every aiohttp error mapped, once, here."""
+
+    __slots__ = ("_response", "_timeouts", "_wire")
 
     def __init__(self, wire: WireRequest, response: aiohttp.ClientResponse, timeouts: Timeouts) -> None:
         self._wire = wire
-        self._gateway = wire.gateway
         self._response = response
         self._timeouts = timeouts
-        self.status = response.status
-        self.headers: Mapping[str, str] = response.headers
 
     async def read(self) -> bytes:
+        """The whole body, at most 64 MiB."""
+        response, wire = self._response, self._wire
         failed: UpstreamError
         try:
-            return await read_body(self._response, _MAX_BODY)
+            length = response.content_length
+            if length is not None and length <= _MAX_BODY:
+                return await response.read()  # aiohttp checks the length it was promised
+            return await read_body(response, _MAX_BODY)
         except BodyTooLarge:
             raise MalformedReply(
-                self._gateway, status=self.status, detail="the error body is over 64 MiB"
+                wire.gateway, status=response.status, detail="the reply is larger than 64 MiB"
             ) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TimeoutError as exc:
+            failed = _chained(self._unfinished(), exc, wire)
+        except aiohttp.ClientPayloadError as exc:
             failed = _chained(
-                UpstreamConnectionError(self._gateway, status=self.status, detail="the error body was cut"),
+                UpstreamConnectionError(
+                    wire.gateway,
+                    status=response.status,
+                    detail="the connection broke while reading the reply",
+                ),
                 exc,
-                self._wire,
+                wire,
             )
+        except aiohttp.ClientError as exc:
+            failed = _chained(_client_error(wire, exc), exc, wire)
         raise failed
 
-    async def lines(self) -> AsyncIterator[bytes]:
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """The body as it arrives; a break is a :class:`StreamCut`."""
         content = self._response.content
-        gateway, status = self._gateway, self.status
+        wire, status = self._wire, self._response.status
         while True:
             failed: UpstreamError | None = None
             try:
-                line = await content.readline()
+                piece = await content.readany()
             except TimeoutError as exc:
-                failed = _chained(
-                    UpstreamTimeout(
-                        gateway,
-                        status=status,
-                        detail=f"the stream did not finish within {self._timeouts.total:g}s",
-                    ),
-                    exc,
-                    self._wire,
-                )
-            except (ValueError, LineTooLong) as exc:  # a line longer than aiohttp's read limit
-                failed = _chained(
-                    MalformedReply(
-                        gateway, status=status, detail="a stream line longer than the 2 MiB read limit"
-                    ),
-                    exc,
-                    self._wire,
-                )
+                failed = _chained(self._unfinished(), exc, wire)
             except aiohttp.ClientPayloadError as exc:
                 failed = _chained(
-                    StreamCut(gateway, status=status, detail="the stream broke mid-transfer"), exc, self._wire
+                    StreamCut(wire.gateway, status=status, detail="the stream broke mid-transfer"), exc, wire
                 )
             except aiohttp.ClientError as exc:
                 failed = _chained(
-                    StreamCut(gateway, status=status, detail=f"the stream broke ({type(exc).__name__})"),
+                    StreamCut(wire.gateway, status=status, detail=f"the stream broke ({type(exc).__name__})"),
                     exc,
-                    self._wire,
+                    wire,
                 )
             if failed is not None:
                 raise failed
-            if not line:
+            if not piece:
                 return
-            yield line
+            yield piece
+
+    def _unfinished(self) -> UpstreamTimeout:
+        what = "stream" if self._wire.stream else "reply"
+        return UpstreamTimeout(
+            self._wire.gateway,
+            status=self._response.status,
+            detail=f"the {what} did not finish within {self._timeouts.total:g}s",
+        )
+
+    async def aclose(self) -> None:
+        """Release a complete answer's connection to the pool; close a stream's, so that a consumer
+        that stopped early never leaves the rest of a stream to be drained into a pooled connection."""
+        response = self._response
+        if self._wire.stream:
+            response.close()
+        else:
+            response.release()
+            await response.wait_for_close()

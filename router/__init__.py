@@ -51,6 +51,11 @@ from ._budget import RetryBudget
 from ._events import Event, Hook
 from ._explain import Excluded, Explanation, Ranked
 from ._health import Health
+from ._hedge import Hedge
+from ._logs import Logs
+from ._otel import OpenTelemetry
+from ._outliers import Outliers
+from ._prometheus import Prometheus
 from ._redis import RedisStore
 from ._router import Router
 from ._store import Account, Admitted, BreakerView, MemoryStore, Notice, Permit, Reported, Store, Verdict
@@ -82,18 +87,23 @@ __all__ = [
     "Excluded",
     "Explanation",
     "Health",
+    "Hedge",
     "Hook",
     "InsufficientBalance",
+    "Logs",
     "MalformedReply",
     "MemoryStore",
     "ModelUnavailable",
     "NoCandidatesError",
     "NonRetryableError",
     "Notice",
+    "OpenTelemetry",
+    "Outliers",
     "Overloaded",
     "Permission",
     "PermissionDenied",
     "Permit",
+    "Prometheus",
     "PromptTooLong",
     "Ranked",
     "RateLimited",

@@ -18,7 +18,7 @@ ask it. Ranking reads it through :meth:`Admission.deferral` (the view
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Final
 
 from ..policies import AccountSnapshot, Deferral, RequestContext, Reservation
@@ -89,23 +89,25 @@ class Admission:
 
     def deferral(self, offer: Offer, ctx: RequestContext) -> Deferral | None:
         """Why ``offer``'s account cannot take this request now, or None (no I/O)."""
-        return self.store.peek(self.account(offer.gateway or ""), ctx.tokens, ctx.now)
+        account = self._accounts.get(offer.gateway or "")
+        if account is None:
+            account = self.account(offer.gateway or "")
+        return self.store.peek(account, ctx.prompt_tokens + ctx.output_tokens, ctx.now)
 
     def snapshot(self, gateway: str, now: float) -> AccountSnapshot:
         """What ``gateway``'s account holds now (slots, reserved tokens, levels, closure)."""
         return self.store.snapshot(self.account(gateway), now)
 
-    async def admit(self, offer: Offer, tokens: int, breakers: BreakerConfig, now: float) -> Admitted:
-        """Reserve for one attempt at ``offer`` and take its breakers' permission, or say why not."""
-        return await self.store.admit(
-            self.account(offer.gateway or ""), tokens, offer.gateway_model, breakers, now
-        )
+    def admit(self, offer: Offer, tokens: int, breakers: BreakerConfig, now: float) -> Awaitable[Admitted]:
+        """Reserve for one attempt at ``offer`` and take its breakers' permission, or say why not
+        (the store's operation, awaited by the caller: no coroutine of its own on the hot path)."""
+        return self.store.admit(self.account(offer.gateway or ""), tokens, offer.gateway_model, breakers, now)
 
-    async def settle(
+    def settle(
         self, reservation: Reservation, used_tokens: int | None, headers: Mapping[str, str] | None, now: float
-    ) -> None:
+    ) -> Awaitable[None]:
         """End ``reservation`` with the real usage (None refunds it), reading the gateway's counts."""
-        await self.store.settle(reservation, used_tokens, remaining(headers), now)
+        return self.store.settle(reservation, used_tokens, remaining(headers), now)
 
     async def rate_limited(self, offer: Offer, retry_after: float | None, now: float) -> float:
         """A 429: close ``offer``'s account until its Retry-After; returns that time."""

@@ -15,16 +15,8 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from ..policies import Deferral, Outcome, Reservation
-from ..providers import (
-    Adapter,
-    Attempt,
-    Closes,
-    DeadlineExceeded,
-    Gateway,
-    Reply,
-    RouterError,
-    UpstreamError,
-)
+from ..providers import Closes, DeadlineExceeded, Gateway, Reply, Route, RouterError, UpstreamError
+from ..providers.wire import Adapter
 from ._loop import failover
 from ._plan import Candidate, Plan
 from ._run import BudgetSpent, Deferred, Run, Skipped
@@ -151,6 +143,8 @@ class Ticket:
         run, rt = self.run, self.run.rt
         latency = ended - self.started
         run.transitions(await rt.health.record(self.permit, None, ttft or latency, ended))
+        if rt.hedging is not None:
+            rt.hedging.observe(self.offer, ttft or latency)
         await rt.admission.settle(self.reservation, used_tokens, headers, ended)
         if rt.policy_learns:
             rt.policy.observe(Outcome(offer=self.offer, ok=True, latency=latency, now=ended, ttft=ttft))
@@ -227,27 +221,30 @@ class Ticket:
 
 
 async def attempt(run: Run, index: int, candidate: Candidate) -> Reply:
-    """One plain attempt: send, read the whole reply, parse, and attach the route."""
+    """One plain attempt: send, read the whole answer, and attach the route."""
     async with await Ticket.take(run, candidate) as ticket:
         rt = run.rt
-        wire = ticket.adapter.build(run.request, ticket.offer, ticket.gateway)
-        raw = await rt.transport.send(wire, rt.attempt_timeouts(run.limit - ticket.started))
-        ended = run.now()
         offer = ticket.offer
-        # The route lists this attempt too: it goes into the trace only if the reply parses.
-        done = Attempt(
-            offer.gateway or "", offer.gateway_model, offer.model, "ok", ended - ticket.started, raw.status
-        )
+        wire = ticket.adapter.build(run.request, offer, ticket.gateway)
+        response = await rt.transport.request(wire, rt.attempt_timeouts(run.limit - ticket.started))
         try:
-            reply = ticket.adapter.parse(
-                raw, wire, offer, ticket.gateway, wall_now=rt.wall(), attempts=(*run.attempts, done)
-            )
+            answer = await ticket.adapter.answer(response, wire, offer, ticket.gateway, wall_now=rt.wall())
         except UpstreamError as exc:
-            await ticket.failed(exc, raw.headers)
+            await ticket.failed(exc, response.headers)
             raise
-        run.attempts.append(done)
-        await ticket.ok(reply.usage.total_tokens, raw.headers, ended, None)
-        return reply
+        finally:
+            await response.aclose()
+        ended = run.now()
+        run.record(offer, "ok", ended - ticket.started, response.status, None)
+        await ticket.ok(answer.usage.total_tokens, response.headers, ended, None)
+        route = Route(
+            offer.gateway or "",
+            offer.gateway_model,
+            offer.model,
+            tuple(run.attempts),
+            output_capped=answer.output_capped,
+        )
+        return answer.reply(route)
 
 
 async def complete(run: Run, plan: Plan) -> Reply:
@@ -278,5 +275,5 @@ async def complete(run: Run, plan: Plan) -> Reply:
     except BaseException as exc:
         run.finish(exc)
         raise
-    run.finish(None)
+    run.finish(None, answer=reply, text=reply.text)
     return reply

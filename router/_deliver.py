@@ -7,34 +7,23 @@ that ends before any content) is a failed attempt like any other, and the loop
 moves on. Once the first chunk is handed to the caller, :func:`deliver` streams
 the rest; a failure from then on is an interruption, which the router turns into
 :class:`StreamInterrupted` or, in restart mode, into a restart marker and a fresh
-answer from the next candidate. The gateway's adapter owns the wire: it refuses
-with a typed error and turns the body into deltas; nothing here decodes SSE.
+answer from the next candidate. The gateway's adapter owns the wire: it turns the
+response into deltas (a gateway that does not stream gives one), refuses with a
+typed error, and ends the deltas only when the answer is complete; nothing here
+decodes SSE, reads a status or knows a wire format.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 
-import attrs
-
-from ..providers import (
-    ChatRequest,
-    MalformedReply,
-    Message,
-    Route,
-    StreamChunk,
-    StreamCut,
-    StreamDelta,
-    UpstreamError,
-    UpstreamTimeout,
-    Usage,
-    normalize_finish_reason,
-)
+from ..providers import Route, StreamChunk, UpstreamError, UpstreamTimeout, Usage
+from ..providers.wire import Delta
 from ._attempt import Ticket
 from ._plan import Candidate
 from ._run import Run
+from ._watchdog import Stalled, Watchdog
 
 __all__ = ["Upstream", "deliver", "open_stream"]
 
@@ -55,30 +44,41 @@ class Upstream:
         "pending",
         "prefilled",
         "stack",
+        "status",
         "ticket",
         "ttft",
         "usage",
+        "watchdog",
     )
 
     def __init__(self, ticket: Ticket, stack: contextlib.AsyncExitStack) -> None:
         self.ticket = ticket
         self.stack = stack
         self.ttft = 0.0
-        self.events: AsyncIterator[StreamDelta] | None = None
-        self.pending: list[StreamDelta] = []
+        self.events: AsyncIterator[Delta] | None = None
+        self.pending: list[Delta] = []
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
-        self.done = False  # [DONE] seen, or the whole reply known (a gateway that does not stream)
+        self.done = False  # the adapter's deltas ended: the answer is complete
         self.id: str | None = None
         self.prefilled = ""  # text the target was asked to continue from
         self.capped = False  # the gateway lowered max_tokens and the answer stopped there
+        self.status = 200  # the response's, for a timeout's report
+        self.watchdog: Watchdog | None = None  # times the reads, once there is a limit
 
     async def aclose(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.close()
         await self.stack.aclose()
 
-    def take(self, delta: StreamDelta) -> None:
-        """Fold one delta into the upstream's state."""
-        if delta.done:
+    async def discard(self) -> None:
+        """Close it unread and give its attempt back (a hedge's twin that answered second)."""
+        await self.aclose()
+        await self.ticket.cancelled()
+
+    def take(self, delta: Delta | None) -> None:
+        """Fold one delta into the upstream's state (None: the deltas ended)."""
+        if delta is None:
             self.done = True
             return
         if delta.response_id and self.id is None:
@@ -87,30 +87,10 @@ class Upstream:
             self.usage = delta.usage
         if delta.finish_reason is not None:
             self.finish_reason = delta.finish_reason
+        if delta.output_capped:
+            self.capped = True
         if delta.text or delta.tool_calls:
             self.pending.append(delta)
-
-
-def _fields(request: ChatRequest) -> dict[str, object]:
-    """A request's init arguments, for a copy with other messages."""
-    return {f.alias or f.name: getattr(request, f.name) for f in attrs.fields(ChatRequest) if f.init}
-
-
-async def _whole(run: Run, ticket: Ticket, stack: contextlib.AsyncExitStack) -> Upstream:
-    """A gateway that does not stream: its whole reply arrives as one chunk."""
-    rt = run.rt
-    wire = ticket.adapter.build(run.request, ticket.offer, ticket.gateway)
-    raw = await rt.transport.send(wire, rt.attempt_timeouts(run.limit - ticket.started))
-    reply = ticket.adapter.parse(raw, wire, ticket.offer, ticket.gateway, wall_now=rt.wall())
-    upstream = Upstream(ticket, stack)
-    upstream.ttft = run.now() - ticket.started
-    upstream.pending = [StreamDelta(text=reply.text, tool_calls=reply.tool_calls)]
-    upstream.finish_reason = reply.finish_reason
-    upstream.usage = reply.usage
-    upstream.done = True
-    upstream.id = reply.id
-    upstream.capped = reply.output_capped
-    return upstream
 
 
 async def open_stream(run: Run, index: int, candidate: Candidate) -> Upstream:
@@ -120,40 +100,32 @@ async def open_stream(run: Run, index: int, candidate: Candidate) -> Upstream:
     stack = contextlib.AsyncExitStack()
     try:
         adapter, offer = ticket.adapter, ticket.offer
-        if not adapter.streams:
-            return await _whole(run, ticket, stack)
-        request = run.request
+        # After an interruption, a target that takes it continues what was delivered.
         prefill = run.prefill if offer.capabilities.assistant_prefill is True else None
-        if prefill:
-            # The target continues a final assistant message: it carries on from
-            # what was delivered instead of starting the answer again.
-            fields = _fields(run.request)
-            fields["messages"] = (*request.messages, Message("assistant", prefill))
-            request = ChatRequest(**fields)  # type: ignore[arg-type]
         timeouts = rt.attempt_timeouts(run.limit - ticket.started)
-        wire = adapter.build(request, offer, ticket.gateway, stream=True)
-        response = await stack.enter_async_context(rt.transport.stream(wire, timeouts))
-        if response.status != 200:
-            body = await response.read()
-            raise adapter.refusal(response.status, response.headers, body, ticket.gateway, wall_now=rt.wall())
+        wire = adapter.build(run.request, offer, ticket.gateway, stream=True, prefill=prefill)
+        response = await rt.transport.request(wire, timeouts)
+        stack.push_async_callback(response.aclose)
         upstream = Upstream(ticket, stack)
-        upstream.prefilled = prefill or ""
-        upstream.events = adapter.deltas(response, ticket.gateway, wall_now=rt.wall())
+        upstream.status = response.status
+        upstream.prefilled = wire.prefilled
+        upstream.events = adapter.deltas(response, wire, offer, ticket.gateway, wall_now=rt.wall())
         stack.push_async_callback(_close_events, upstream)
-        # Before the first content, the time to first token is the limit on each read.
+        # Before the first content of a stream, the time to first token is the limit on each read;
+        # a complete answer (a gateway that does not stream) is held to the transport's limits.
         first_token_by = ticket.started + timeouts.first_token
         while not upstream.pending and not upstream.done:
-            limit = first_token_by - run.now()
-            if limit <= 0:
-                raise UpstreamTimeout(
-                    ticket.gateway.name, status=200, detail=f"no first token within {timeouts.first_token:g}s"
-                )
-            delta = await _next_delta(run, upstream, run.read_limit(limit), "first token")
-            if delta is None:
-                break
-            upstream.take(delta)
-        if not upstream.pending and not (upstream.prefilled and upstream.finish_reason is not None):
-            raise _empty(ticket.gateway.name, upstream)
+            limit = None
+            if wire.stream:
+                left = first_token_by - run.now()
+                if left <= 0:
+                    raise UpstreamTimeout(
+                        ticket.gateway.name,
+                        status=upstream.status,
+                        detail=f"no first token within {timeouts.first_token:g}s",
+                    )
+                limit = run.read_limit(left)
+            upstream.take(await _next_delta(run, upstream, limit, "first token"))
         upstream.ttft = run.now() - ticket.started
         return upstream
     except UpstreamError as exc:
@@ -166,34 +138,31 @@ async def open_stream(run: Run, index: int, candidate: Candidate) -> Upstream:
         raise
 
 
-def _empty(gateway: str, upstream: Upstream) -> UpstreamError:
-    """The failure of a 200 stream that ended before any content: nothing reached the caller,
-    so it fails over like any failure before the first chunk."""
-    if upstream.done or upstream.finish_reason is not None:
-        return MalformedReply(gateway, status=200, detail="the stream finished without any content")
-    return StreamCut(gateway, status=200, detail="the stream ended before any content")
-
-
-async def _next_delta(run: Run, upstream: Upstream, limit: float, waiting_for: str) -> StreamDelta | None:
-    """The next delta within ``limit`` seconds; None when the stream ended."""
-    assert upstream.events is not None
+async def _next_delta(run: Run, upstream: Upstream, limit: float | None, waiting_for: str) -> Delta | None:
+    """The next delta within ``limit`` seconds (None: no limit of its own); None when the deltas ended."""
+    events = upstream.events
+    assert events is not None
     try:
-        async with asyncio.timeout(limit):
-            return await anext(upstream.events)
+        if limit is None:
+            return await anext(events)
+        watchdog = upstream.watchdog
+        if watchdog is None:
+            watchdog = upstream.watchdog = Watchdog()
+        return await watchdog.read(events, limit)
     except StopAsyncIteration:
         return None
-    except TimeoutError as exc:
+    except Stalled:
         what = "no first token" if waiting_for == "first token" else "the stream stalled"
         raise UpstreamTimeout(
-            upstream.ticket.gateway.name, status=200, detail=f"{what} within {limit:.3g}s"
-        ) from exc
+            upstream.ticket.gateway.name, status=upstream.status, detail=f"{what} within {limit:.3g}s"
+        ) from None
 
 
-async def deliver(run: Run, upstream: Upstream) -> AsyncIterator[StreamChunk]:
+async def deliver(run: Run, upstream: Upstream) -> AsyncGenerator[StreamChunk, None]:
     """Hand the answer to the caller chunk by chunk, ending with its usage, cost and route.
 
-    A stream that ends without ``[DONE]`` and without a finish reason did not
-    finish: that is a :class:`StreamCut`, never a short answer passed off as whole.
+    The adapter's deltas end only when the answer is complete; one that did not
+    finish raises (a :class:`StreamCut`), never a short answer passed off as whole.
     """
     ticket = upstream.ticket
     rt = run.rt
@@ -208,18 +177,9 @@ async def deliver(run: Run, upstream: Upstream) -> AsyncIterator[StreamChunk]:
                 delta = upstream.pending.pop(0)
                 parts.append(delta.text)
                 yield StreamChunk(text=delta.text, tool_calls=delta.tool_calls)
-            if upstream.done or upstream.events is None:
+            if upstream.done:
                 break
-            delta_or_end = await _next_delta(run, upstream, run.read_limit(rt.timeouts.stall), "stall")
-            if delta_or_end is None:
-                if upstream.finish_reason is None:
-                    raise StreamCut(
-                        ticket.gateway.name,
-                        status=200,
-                        detail=f"ended without [DONE] or a finish reason after {len(parts)} chunks",
-                    )
-                break  # a finish reason then the end, without [DONE]: finished
-            upstream.take(delta_or_end)
+            upstream.take(await _next_delta(run, upstream, run.read_limit(rt.timeouts.stall), "stall"))
     except UpstreamError as exc:
         await upstream.aclose()
         await ticket.failed(exc)
@@ -244,7 +204,7 @@ async def deliver(run: Run, upstream: Upstream) -> AsyncIterator[StreamChunk]:
     run.record(offer, "ok", ended - ticket.started, 200, None)
     await ticket.ok(usage.total_tokens, None, ended, upstream.ttft)
     yield StreamChunk(
-        finish_reason=normalize_finish_reason(upstream.finish_reason),
+        finish_reason=upstream.finish_reason or "stop",  # a complete answer that gave no reason
         usage=usage,
         cost_usd=cost,
         route=Route(

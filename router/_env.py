@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from ..providers import BUILTIN_GATEWAYS, ConfigError, Gateway, Tier, env_var
+from ..providers import BUILTIN_GATEWAYS, ConfigError, Gateway, Tier
+from ..providers.wire import env_var
 
 __all__ = ["gateways_from_env"]
 

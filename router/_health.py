@@ -21,6 +21,7 @@ state lives in the router's store (``_store.py``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Final
 
 from ..providers import Breaker, Offer, UpstreamError
@@ -64,8 +65,7 @@ class Health:
     def exclusion(self, offer: Offer, now: float) -> str | None:
         """Why a breaker would refuse ``offer`` now, or None."""
         gateway = offer.gateway or ""
-        g_breaker = self.store.breaker(gateway, None, self.config)
-        m_breaker = self.store.breaker(gateway, offer.gateway_model, self.config)
+        g_breaker, m_breaker = self.store.breakers(gateway, offer.gateway_model, self.config)
         if g_breaker.state is BreakerState.CLOSED and m_breaker.state is BreakerState.CLOSED:
             return None
         for breaker, what in ((g_breaker, gateway), (m_breaker, f"{gateway}:{offer.gateway_model}")):
@@ -75,17 +75,18 @@ class Health:
                 return f"circuit half-open for {what}, its probe in flight"
         return None
 
-    async def record(
+    def record(
         self, permit: Permit, error: BaseException | None, latency: float, now: float
-    ) -> list[Reported]:
-        """End ``permit`` with the call's outcome (None: success), as the failure table says."""
+    ) -> Awaitable[list[Reported]]:
+        """End ``permit`` with the call's outcome (None: success), as the failure table says
+        (the store's operation, for the caller to await)."""
         if error is None:
-            return await self.store.record(permit, self.config, _SUCCESS, now, latency, "")
+            return self.store.record(permit, self.config, _SUCCESS, now, latency, "")
         if not isinstance(error, UpstreamError):
-            return await self.release(permit, now)
+            return self.release(permit, now)
         verdicts = _VERDICTS[error.failure.breaker]
-        return await self.store.record(permit, self.config, verdicts, now, latency, type(error).__name__)
+        return self.store.record(permit, self.config, verdicts, now, latency, type(error).__name__)
 
-    async def release(self, permit: Permit, now: float) -> list[Reported]:
+    def release(self, permit: Permit, now: float) -> Awaitable[list[Reported]]:
         """End ``permit`` without a verdict (the call was cancelled or never sent)."""
-        return await self.store.record(permit, self.config, _NEUTRAL, now, 0.0, "")
+        return self.store.record(permit, self.config, _NEUTRAL, now, 0.0, "")

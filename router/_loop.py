@@ -29,6 +29,7 @@ from ..providers import (
     Retry,
     UpstreamError,
 )
+from ._hedge import race, with_route
 from ._plan import Candidate, Plan
 from ._run import BudgetSpent, Deferred, Run, Skipped
 
@@ -36,6 +37,7 @@ __all__ = ["failover"]
 
 T = TypeVar("T")
 Attempt = Callable[[Run, int, Candidate], Awaitable[T]]
+Discard = Callable[[T], Awaitable[None]]
 
 _MIN_WAIT: Final = 0.001  # the least a re-deferred request waits before asking again
 
@@ -86,15 +88,17 @@ def _retry_of(run: Run, index: int, error: UpstreamError, retries: int = 0) -> _
 class _Loop(Generic[T]):
     """One request's pass over its plan."""
 
-    __slots__ = ("attempt", "context_floor", "plan", "revisits", "run", "skipped")
+    __slots__ = ("attempt", "context_floor", "discard", "plan", "revisits", "run", "skipped", "twins")
 
-    def __init__(self, run: Run, plan: Plan, attempt: Attempt[T]) -> None:
+    def __init__(self, run: Run, plan: Plan, attempt: Attempt[T], discard: Discard[T] | None) -> None:
         self.run = run
         self.plan = plan
         self.attempt = attempt
+        self.discard = discard
         self.revisits: list[_Revisit] = []
         self.skipped: list[tuple[Offer, str]] = []
         self.context_floor: int | None = None
+        self.twins: set[int] = set()  # candidates already sent as a hedge's twin
 
     def _fits(self, offer: Offer) -> bool:
         return self.context_floor is None or (offer.context_window or 0) > self.context_floor
@@ -118,12 +122,14 @@ class _Loop(Generic[T]):
                 if found is not None:
                     return found
                 tier = candidate.tier
-            if not self._fits(candidate.offer):
+            if index in self.twins or not self._fits(candidate.offer):
                 continue
             retries = 0
             while True:
                 try:
-                    return _Found(await self.attempt(run, index, candidate))
+                    if run.rt.hedging is None:
+                        return _Found(await self.attempt(run, index, candidate))
+                    return _Found(await self._send(index, candidate))
                 except Deferred as deferred:
                     run.deferred[index] = deferred.deferral
                     self.revisits.append(_Revisit(index, deferred.deferral.until, deferred.deferral, None))
@@ -158,6 +164,56 @@ class _Loop(Generic[T]):
                             self.revisits.append(_retry_of(run, index, exc))
                 break
         return _Exhausted("no candidate is left")
+
+    async def _send(self, index: int, candidate: Candidate) -> T:
+        """One attempt at ``candidate``; hedged, when the router hedges and it is slow to answer."""
+        run = self.run
+        hedging = run.rt.hedging
+        delay = None if hedging is None else hedging.delay(candidate.offer)
+        if delay is None or self._partner(index) is None:
+            return await self.attempt(run, index, candidate)
+        value = await race(
+            lambda i, c: self.attempt(run, i, c),
+            (index, candidate),
+            lambda: self._twin(index),
+            delay,
+            self.discard,
+        )
+        return with_route(value, tuple(run.attempts))  # type: ignore[no-any-return]
+
+    def _partner(self, index: int) -> int | None:
+        """The candidate a hedge of ``index`` would go to: the next of the same model not yet
+        tried, whose expected cost with the first's fits under ``max_cost_usd``."""
+        run, plan = self.run, self.plan
+        first = plan[index]
+        for j in range(index + 1, len(plan)):
+            other = plan[j]
+            if other.tier != first.tier:
+                return None
+            if j in self.twins or not self._fits(other.offer) or j in run.deferred:
+                continue
+            cap = run.request.max_cost_usd
+            if cap is not None:
+                ctx = run.ctx
+                costs = [c.offer.cost_usd(ctx.prompt_tokens, ctx.output_tokens) for c in (first, other)]
+                if None in costs or sum(c or 0.0 for c in costs) > cap:
+                    continue
+            return j
+        return None
+
+    def _twin(self, index: int) -> tuple[int, Candidate] | None:
+        """Pick the hedge's candidate, drawing on the retry budget and the hedged share."""
+        run = self.run
+        rt, now = run.rt, run.now()
+        j = self._partner(index)
+        if j is None or rt.hedging is None or not rt.hedging.allow(now) or not rt.budget.try_withdraw(now):
+            return None
+        self.twins.add(j)
+        if run.hooks is not None:
+            run.emit(
+                "hedge", self.plan[j].offer, detail=f"{self.plan[index].offer.gateway} is slow to answer"
+            )
+        return j, self.plan[j]
 
     async def _back_off(self, candidate: Candidate, error: UpstreamError, retries: int) -> bool:
         """Wait out the backoff before the ``retries``-th retry in place; False when the deadline
@@ -273,7 +329,7 @@ class _Loop(Generic[T]):
         return _Exhausted(reason)
 
 
-async def failover(run: Run, plan: Plan, attempt: Attempt[T]) -> T:
+async def failover(run: Run, plan: Plan, attempt: Attempt[T], discard: Discard[T] | None = None) -> T:
     """The answer of the first candidate that gives one; else the error that says why none did.
 
     Raises:
@@ -281,8 +337,11 @@ async def failover(run: Run, plan: Plan, attempt: Attempt[T]) -> T:
         SaturatedError: when the request only ever waited for a limit.
         DeadlineExceeded, NoCandidatesError, AllCandidatesFailed: otherwise.
     """
-    run.rt.budget.deposit(run.now())
-    loop = _Loop(run, plan, attempt)
+    now = run.now()
+    run.rt.budget.deposit(now)
+    if run.rt.hedging is not None:
+        run.rt.hedging.started(now)
+    loop = _Loop(run, plan, attempt, discard)
     result = await loop.first_pass()
     if isinstance(result, _Exhausted) and loop.revisits:
         result = await loop.revisit(result.reason)

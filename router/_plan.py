@@ -15,20 +15,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
 from ..policies import RequestContext
-from ..providers import (
-    ChatRequest,
-    LoopClock,
-    ModelOffers,
-    NoCandidatesError,
-    Offer,
-    PromptTooLong,
-    UnsupportedFeature,
-    dropped_count,
-    env_var,
-    may_drop,
-    unmet_needs,
-)
+from ..providers import ChatRequest, LoopClock, NoCandidatesError, Offer, PromptTooLong, UnsupportedFeature
+from ..providers.wire import ModelOffers, env_var, may_drop
 from ._explain import Excluded, Explanation, Ranked
+from ._outliers import ejected
 from ._runtime import Runtime
 
 __all__ = ["Candidate", "Plan", "Planner"]
@@ -104,7 +94,7 @@ class Planner:
         if unhealthy is not None:
             return "health", unhealthy
         if needs:
-            unmet = unmet_needs(needs, gateway.wire, offer.capabilities)
+            unmet = rt.adapters[gateway.name].unmet(request, offer)
             if unmet:
                 return "feature", f"cannot carry {', '.join(sorted(unmet))}"
         window = offer.context_window
@@ -142,18 +132,13 @@ class Planner:
         needs = request.needs
         sampling = request.sampling()
         droppable = bool(sampling) and may_drop(sampling)
-        gateways = self._rt.gateways
+        adapters = self._rt.adapters
         usable_tiers = []
         for tier in tiers:
             offers = tier.offers
             usable = []
             if sampling and len(offers) > 1 and (droppable or self._drops_some(offers, sampling)):
-                offers = tuple(
-                    sorted(
-                        offers,
-                        key=lambda o: dropped_count(request, gateways[o.gateway or ""].wire, o.capabilities),
-                    )
-                )
+                offers = tuple(sorted(offers, key=lambda o: adapters[o.gateway or ""].drops(request, o)))
             for offer in offers:
                 excluded = self._exclusion(offer, request, ctx, needs)
                 if excluded is None:
@@ -184,11 +169,17 @@ class Planner:
         tiers, found = self._usable(walk, request, ctx)
         plan: Plan = []
         rank = self._rt.policy.rank
+        outliers = self._rt.outliers
         for tier, (_, usable) in enumerate(tiers):
             if len(usable) == 1:
                 plan.append(Candidate(tier, usable[0]))
             elif usable:
-                plan.extend(Candidate(tier, o) for o in rank(usable, ctx))
+                ranked = rank(usable, ctx)
+                if outliers is not None:
+                    out = ejected(outliers, self._rt.health, usable, ctx.now)
+                    if out:
+                        ranked = [o for o in ranked if o not in out] + [o for o in ranked if o in out]
+                plan.extend(Candidate(tier, o) for o in ranked)
         if not plan:
             total = len(found.items)
             reasons = [(o.gateway or "", o.gateway_model, why) for o, why in found.items]
@@ -209,8 +200,19 @@ class Planner:
         ctx = self.context(request, False)
         tiers, found = self._usable(self.tiers(canonical), request, ctx)
         ranked: list[Ranked] = []
+        outliers = self._rt.outliers
         for tier, (tier_model, usable) in enumerate(tiers):
-            for offer, reason in self._rt.policy.explain(usable, ctx):
+            explained = self._rt.policy.explain(usable, ctx)
+            out = (
+                {}
+                if outliers is None or len(usable) < 2
+                else ejected(outliers, self._rt.health, usable, ctx.now)
+            )
+            if out:
+                explained = [(o, r) for o, r in explained if o not in out] + [
+                    (o, f"{out[o]}; {r}") for o, r in explained if o in out
+                ]
+            for offer, reason in explained:
                 ranked.append(
                     Ranked(
                         rank=len(ranked) + 1,

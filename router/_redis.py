@@ -56,9 +56,7 @@ What this costs in exactness, knowingly:
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import math
 import random
 import uuid
 from collections.abc import Callable, Mapping
@@ -71,21 +69,12 @@ from ._breaker import BreakerConfig, BreakerState, Permission
 from ._redis_link import Link, Unavailable
 from ._redis_mirror import Mirrors
 from ._redis_ops import admit, close, record, settle
-from ._redis_parts import Held, Leases, Parts, Pass
+from ._redis_parts import Held, Leases, Parts, Pass, check, seconds
 from ._store import Account, Admitted, BreakerView, MemoryStore, Permit, Reported, Verdict
 
 __all__ = ["RedisStore"]
 
 _NONE: list[Reported] = []  # shared and never appended to: "no transitions"
-
-
-def _seconds(name: str, value: object, *, zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value < math.inf:
-        value = math.nan
-    if not (value >= 0 if zero else value > 0):
-        what = "zero or more" if zero else "a positive number of"
-        raise ConfigError(f"RedisStore {name} must be {what} seconds, not {value!r}")
-    return float(value)
 
 
 class RedisStore:
@@ -128,25 +117,12 @@ class RedisStore:
         refresh: float = 1.0,
         seed: int | None = None,
     ) -> None:
-        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError("RedisStore url must start with redis://, rediss:// or unix://")
-        if (
-            not isinstance(namespace, str)
-            or not namespace
-            or any(c.isspace() or c in "{}" for c in namespace)
-        ):
-            raise ConfigError(
-                f"RedisStore namespace must be a non-empty name without spaces or braces, not {namespace!r}"
-            )
-        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
-            raise ConfigError(f"RedisStore replicas must be a whole number, at least 1, not {replicas!r}")
-        if importlib.util.find_spec("redis") is None:
-            raise ConfigError("RedisStore needs redis-py: pip install 'switchyard[redis]'")
+        check(url, namespace, replicas)
         self.namespace = namespace
         self.replicas = replicas
-        self._refresh = _seconds("refresh", refresh, zero=True)
+        self._refresh = seconds("refresh", refresh, zero=True)
         try:
-            link = Link(url, _seconds("timeout", timeout))
+            link = Link(url, seconds("timeout", timeout))
         except ValueError as exc:  # redis-py's word on a malformed URL
             raise ConfigError(f"RedisStore url is not one redis-py can use: {exc}") from None
         self._link = link
@@ -154,8 +130,8 @@ class RedisStore:
             namespace=namespace,
             link=link,
             mirrors=Mirrors(self._opened),
-            leases=Leases(link, _seconds("lease", lease)),
-            poll=_seconds("poll", poll),
+            leases=Leases(link, seconds("lease", lease)),
+            poll=seconds("poll", poll),
             rng=random.Random(seed),
         )
         self._fallback = MemoryStore(seed=seed)
@@ -260,6 +236,14 @@ class RedisStore:
         if self._link.down:
             return self._fallback.breaker(gateway, gateway_model, config)
         return self._parts.mirrors.breaker(gateway, gateway_model, config)
+
+    def breakers(
+        self, gateway: str, gateway_model: str, config: BreakerConfig
+    ) -> tuple[BreakerView, BreakerView]:
+        """The gateway's breaker and the model's there, as last known (the local ones while Redis is down)."""
+        if self._link.down:
+            return self._fallback.breakers(gateway, gateway_model, config)
+        return self._parts.mirrors.pair(gateway, gateway_model, config)
 
     def on_release(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener`` whenever a slot of this process frees."""

@@ -34,15 +34,40 @@ def seconds(value: bytes) -> float:
 class BreakerMirror:
     """A breaker as this process last learned it (a ``BreakerView``)."""
 
-    __slots__ = ("epoch", "open_until", "probes", "probes_in_flight", "seen", "state")
+    __slots__ = (
+        "_calls",
+        "_counted",
+        "_failures",
+        "epoch",
+        "open_until",
+        "probes",
+        "probes_in_flight",
+        "seen",
+        "state",
+        "window",
+    )
 
-    def __init__(self, probes: int) -> None:
+    def __init__(self, probes: int, window: float) -> None:
         self.probes = probes
+        self.window = window
         self.state = BreakerState.CLOSED
         self.open_until = 0.0
         self.probes_in_flight = 0
         self.epoch = 0
         self.seen = -math.inf  # loop time of the last answer that told its state
+        self._calls = self._failures = 0
+        self._counted = -math.inf
+
+    def window_counts(self, now: float) -> tuple[int, int]:
+        """(calls, failures) in the fleet's window as the last record told them (none once a
+        window's length has passed since)."""
+        if now - self._counted > self.window:
+            return 0, 0
+        return self._calls, self._failures
+
+    def count(self, calls: bytes, failures: bytes, now: float) -> None:
+        """Take a record's window counts."""
+        self._calls, self._failures, self._counted = int(calls), int(failures), now
 
     def would_allow(self, now: float) -> bool:
         """Whether Redis would grant a call now, as last known."""
@@ -184,9 +209,15 @@ class Mirrors:
         """A breaker (``gateway_model`` None: the gateway's)."""
         view = self.breakers.get((gateway, gateway_model))
         if view is None:
-            view = self.breakers[(gateway, gateway_model)] = BreakerMirror(config.probes)
-        view.probes = config.probes
+            view = self.breakers[(gateway, gateway_model)] = BreakerMirror(config.probes, config.window)
+        view.probes, view.window = config.probes, config.window
         return view
+
+    def pair(
+        self, gateway: str, gateway_model: str, config: BreakerConfig
+    ) -> tuple[BreakerMirror, BreakerMirror]:
+        """The gateway's breaker and the model's there."""
+        return self.breaker(gateway, None, config), self.breaker(gateway, gateway_model, config)
 
     def learn(self, gateway: str, model: str, config: BreakerConfig, g: Reply, m: Reply, at: float) -> None:
         """Take both breakers' fields from a script's answer."""

@@ -25,6 +25,7 @@ from ..providers import (
     ChatRequest,
     ConfigError,
     HeuristicEstimator,
+    NoCandidatesError,
     ProviderGraph,
     Reply,
     RouterError,
@@ -32,8 +33,8 @@ from ..providers import (
     TokenEstimator,
     Transport,
     ValidationError,
-    adapter_for,
 )
+from ..providers.wire import adapter_for
 from ._admission import Admission
 from ._attempt import complete
 from ._backoff import Backoff
@@ -44,8 +45,10 @@ from ._env import gateways_from_env
 from ._events import Hook, Hooks
 from ._explain import Explanation
 from ._health import Health
+from ._hedge import Hedge, Hedging
+from ._outliers import Outliers
 from ._plan import Plan, Planner
-from ._run import Run
+from ._run import Run, rejected
 from ._runtime import Capacity, Runtime, check_settings
 from ._store import MemoryStore, Store
 from ._stream import Stream
@@ -98,6 +101,10 @@ class Router:
             breakers just opened) admits this many requests in flight; each answer
             widens it by one (doubling per round of answers) up to its cap. None
             turns slow start off.
+        hedge: send a slow request's twin to the next candidate and take the first
+            answer (:class:`Hedge`; off by default).
+        outliers: rank last a target failing far more often than the other candidates
+            of its model (:class:`Outliers`; off by default).
 
     A router belongs to the event loop it is first used on; using it from another
     loop raises :class:`RouterError` (make one router per loop).
@@ -131,6 +138,8 @@ class Router:
         max_retry_after: float = 120.0,
         unavailable_for: float = 300.0,
         slow_start: int | None = 4,
+        hedge: Hedge | None = None,
+        outliers: Outliers | None = None,
     ) -> None:
         if not isinstance(graph, ProviderGraph):
             raise ConfigError(f"Router takes a ProviderGraph, not {type(graph).__name__}")
@@ -143,6 +152,10 @@ class Router:
             default_output_tokens=default_output_tokens,
             slow_start=slow_start,
         )
+        if hedge is not None and not isinstance(hedge, Hedge):
+            raise ConfigError(f"hedge takes a Hedge(...), not {hedge!r}")
+        if outliers is not None and not isinstance(outliers, Outliers):
+            raise ConfigError(f"outliers takes an Outliers(...), not {outliers!r}")
         if transport is not None and session is not None:
             raise ConfigError("pass a transport or a session, not both")
         # Rate-limit awareness is always on: a tier given to a gateway, or a 429's
@@ -184,6 +197,8 @@ class Router:
             # A policy that learns nothing is not told about attempts (no Outcome per attempt).
             policy_learns=ranking.learns,
             retry_same=ranking.retry_same,
+            hedging=None if hedge is None else Hedging(hedge),
+            outliers=outliers,
             honours_timeouts=chosen.honours_timeouts,
         )
         self._planner = Planner(self._rt)
@@ -300,7 +315,11 @@ class Router:
                 param="stream",
             )
         request = ChatRequest.create(model, messages, **params)
-        plan, ctx = self._planner.plan(request, stream=stream)
+        try:
+            plan, ctx = self._planner.plan(request, stream=stream)
+        except (NoCandidatesError, ValidationError) as exc:  # every candidate excluded: nothing sent
+            rejected(self._rt, request, exc, stream=stream)
+            raise
         limit = self._deadline if deadline is None else deadline
         if isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
             raise ConfigError(f"deadline must be a positive number of seconds, not {deadline!r}")

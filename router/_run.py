@@ -12,13 +12,22 @@ import math
 from typing import Any
 
 from ..policies import Deferral, RequestContext
-from ..providers import Attempt, ChatRequest, Offer, SaturatedError, UpstreamError
+from ..providers import (
+    Attempt,
+    ChatRequest,
+    Offer,
+    Reply,
+    RouterError,
+    SaturatedError,
+    StreamChunk,
+    UpstreamError,
+)
 from ._breaker import BreakerState
 from ._events import Event, Hooks
 from ._runtime import Runtime
 from ._store import Reported
 
-__all__ = ["BudgetSpent", "Deferred", "Run", "Skipped"]
+__all__ = ["BudgetSpent", "Deferred", "Run", "Skipped", "rejected"]
 
 
 class Deferred(Exception):
@@ -93,7 +102,11 @@ class Run:
             fields.setdefault("gateway", offer.gateway)
             fields.setdefault("gateway_model", offer.gateway_model)
             fields.setdefault("model", offer.model)
-        self.hooks.emit(Event(name=name, request_id=self.id, **fields))
+        gateway = fields.get("gateway")
+        if gateway is not None and "server" not in fields:
+            known = self.rt.gateways.get(gateway)
+            fields["server"] = None if known is None else known.origin
+        self.hooks.emit(Event(name=name, request_id=self.id, request=self.request, **fields))
 
     def transitions(self, reported: list[Reported]) -> None:
         """Report breaker transitions as events."""
@@ -112,17 +125,47 @@ class Run:
     def started_event(self) -> None:
         """Emit ``request.started``."""
         if self.hooks is not None:
-            self.emit("request.started", detail=self.request.model)
+            self.emit("request.started", detail=self.request.model, stream=self.ctx.stream)
 
-    def finish(self, error: BaseException | None, *, cancelled: bool = False) -> None:
-        """Emit ``request.finished``: outcome ``ok``, ``cancelled``, or the error's class."""
-        if self.hooks is not None:
-            self.emit(
-                "request.finished",
-                outcome="cancelled" if cancelled else "ok" if error is None else type(error).__name__,
-                attempt=len(self.attempts),
-                latency=self.now() - self.start,
+    def finish(
+        self,
+        error: BaseException | None,
+        *,
+        cancelled: bool = False,
+        answer: Reply | StreamChunk | None = None,
+        text: str | None = None,
+        ttft: float | None = None,
+    ) -> None:
+        """Emit ``request.finished``: outcome ``ok``, ``cancelled``, or the error's class.
+
+        ``answer`` (the reply, or a stream's last chunk) and ``text`` describe a
+        successful answer; ``ttft`` is a stream's time to its first chunk.
+        """
+        if self.hooks is None:
+            return
+        now = self.now()
+        fields: dict[str, Any] = {}
+        if answer is not None and answer.route is not None and error is None and not cancelled:
+            route = answer.route
+            fields.update(
+                gateway=route.gateway,
+                gateway_model=route.gateway_model,
+                model=route.model,
+                usage=answer.usage,
+                cost_usd=answer.cost_usd,
+                finish_reason=answer.finish_reason,
+                text=text,
             )
+        self.emit(
+            "request.finished",
+            outcome="cancelled" if cancelled else "ok" if error is None else type(error).__name__,
+            attempt=len(self.attempts),
+            latency=now - self.start,
+            detail=self.request.model,
+            ttft=ttft,
+            retry_budget=self.rt.budget.balance(now),
+            **fields,
+        )
 
     def record(
         self, offer: Offer, outcome: str, latency: float, status: int | None, error: str | None
@@ -157,3 +200,24 @@ class Run:
     def read_limit(self, limit: float) -> float:
         """``limit`` seconds, or what is left of the deadline when that is less (at least a moment)."""
         return max(min(limit, self.limit - self.now()), 0.001)
+
+
+def rejected(rt: Runtime, request: ChatRequest, error: RouterError, *, stream: bool) -> None:
+    """Report a request refused while planning (nothing was sent): ``request.started``, then
+    ``request.finished`` with the error's class and no attempt."""
+    if not rt.hooks:
+        return
+    request_id = next(rt.ids)
+    model = request.model
+    rt.hooks.emit(Event("request.started", request_id, detail=model, request=request, stream=stream))
+    rt.hooks.emit(
+        Event(
+            "request.finished",
+            request_id,
+            outcome=type(error).__name__,
+            attempt=0,
+            latency=0.0,
+            detail=model,
+            request=request,
+        )
+    )

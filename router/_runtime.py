@@ -21,13 +21,16 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from ..policies import Policy
-from ..providers import Adapter, ConfigError, Gateway, ProviderGraph, Timeouts, TokenEstimator, Transport
+from ..providers import ConfigError, Gateway, ProviderGraph, Timeouts, TokenEstimator, Transport
+from ..providers.wire import Adapter
 from ._admission import Admission
 from ._backoff import Backoff
 from ._budget import RetryBudget
 from ._closures import Closures
 from ._events import Hooks
 from ._health import Health
+from ._hedge import Hedging
+from ._outliers import Outliers
 
 __all__ = ["Capacity", "Runtime", "check_settings"]
 
@@ -109,6 +112,8 @@ class Runtime:
     unavailable_for: float
     policy_learns: bool
     retry_same: int
+    hedging: Hedging | None
+    outliers: Outliers | None
     honours_timeouts: bool
 
     def attempt_timeouts(self, remaining: float) -> Timeouts:

@@ -126,6 +126,10 @@ class BreakerView(Protocol):
 
     def would_allow(self, now: float) -> bool: ...
 
+    def window_counts(self, now: float) -> tuple[int, int]:
+        """(calls, failures) in the breaker's window as of ``now``."""
+        ...
+
 
 class Store(Protocol):
     """The state of admission and health, changed only by the atomic operations above."""
@@ -140,6 +144,12 @@ class Store(Protocol):
 
     def breaker(self, gateway: str, gateway_model: str | None, config: BreakerConfig) -> BreakerView:
         """A breaker (``gateway_model`` None: the gateway's), as last known; no I/O."""
+        ...
+
+    def breakers(
+        self, gateway: str, gateway_model: str, config: BreakerConfig
+    ) -> tuple[BreakerView, BreakerView]:
+        """The gateway's breaker and the model's there, as last known; no I/O."""
         ...
 
     async def admit(
@@ -199,6 +209,7 @@ class MemoryStore:
         self._rng = random.Random(seed)
         self._accounts: dict[str, AccountLimits] = {}
         self._breakers: dict[tuple[str, str | None], CircuitBreaker] = {}
+        self._pairs: dict[tuple[str, str], tuple[CircuitBreaker, CircuitBreaker]] = {}
         self._listeners: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
@@ -274,6 +285,18 @@ class MemoryStore:
             breaker = self._breakers[key] = CircuitBreaker(config, self._rng)
         return breaker
 
+    def breakers(
+        self, gateway: str, gateway_model: str, config: BreakerConfig
+    ) -> tuple[CircuitBreaker, CircuitBreaker]:
+        """The gateway's breaker and the model's there, found together (the hot path's one lookup)."""
+        pair = self._pairs.get((gateway, gateway_model))
+        if pair is None:
+            pair = self._pairs[(gateway, gateway_model)] = (
+                self.breaker(gateway, None, config),
+                self.breaker(gateway, gateway_model, config),
+            )
+        return pair
+
     async def admit(
         self, account: Account, tokens: int, gateway_model: str, config: BreakerConfig, now: float
     ) -> Admitted:
@@ -283,8 +306,7 @@ class MemoryStore:
         if isinstance(held, Deferral):
             return Admitted(None, None, held, _NONE)
         gateway = account.gateway
-        g_breaker = self.breaker(gateway, None, config)
-        m_breaker = self.breaker(gateway, gateway_model, config)
+        g_breaker, m_breaker = self.breakers(gateway, gateway_model, config)
         g_permission, g_transition = g_breaker.acquire(now)
         m_permission = m_transition = None
         if g_permission is not None:
@@ -315,19 +337,18 @@ class MemoryStore:
             return _NONE
         permit.ended = True
         account = self._accounts.get(permit.gateway)
-        g = _apply(
-            self.breaker(permit.gateway, None, config), permit.gateway_permission, verdicts[0], config, now,
-            latency, reason,
-        )  # fmt: skip
-        m = _apply(
-            self.breaker(permit.gateway, permit.gateway_model, config), permit.model_permission, verdicts[1],
-            config, now, latency, reason,
-        )  # fmt: skip
+        g_breaker, m_breaker = self.breakers(permit.gateway, permit.gateway_model, config)
+        g = _apply(g_breaker, permit.gateway_permission, verdicts[0], config, now, latency, reason)
+        m = _apply(m_breaker, permit.model_permission, verdicts[1], config, now, latency, reason)
         if account is not None:
-            if verdicts[0] is Verdict.SUCCESS:
+            if verdicts[0] is Verdict.SUCCESS and account.ramp is not None:
                 account.succeeded()
-            if any(t is not None and t.after is BreakerState.OPEN for t in (g, m)):
+            if (g is not None and g.after is BreakerState.OPEN) or (
+                m is not None and m.after is BreakerState.OPEN
+            ):
                 account.restart()
+        if g is None and m is None:
+            return _NONE
         return _reports(permit.gateway, permit.gateway_model, g, m)
 
     def __len__(self) -> int:

@@ -18,16 +18,9 @@ from collections.abc import AsyncGenerator, Callable
 import attrs
 
 from ..policies import RequestContext
-from ..providers import (
-    ChatRequest,
-    Reply,
-    RouterError,
-    StreamChunk,
-    StreamInterrupted,
-    ToolCallAssembler,
-    UpstreamError,
-)
-from ._deliver import deliver, open_stream
+from ..providers import ChatRequest, Reply, RouterError, StreamChunk, StreamInterrupted, UpstreamError
+from ..providers.wire import ToolCallAssembler
+from ._deliver import Upstream, deliver, open_stream
 from ._loop import failover
 from ._plan import Plan
 from ._run import Run
@@ -52,10 +45,13 @@ async def chunks(start: Callable[[], Run], plan: Plan, *, restart: bool) -> Asyn
     cause: UpstreamError | None = None
     delivered: list[str] = []
     complete = False
+    final: StreamChunk | None = None
+    ttft: float | None = None  # for the hooks: until the first chunk reached a streaming caller
+    timed = run.hooks is not None and run.ctx.stream
     try:
         while True:
             try:
-                upstream = await failover(run, remaining, open_stream)
+                upstream = await failover(run, remaining, open_stream, Upstream.discard)
             except RouterError:
                 if cause is None:
                     raise
@@ -64,12 +60,18 @@ async def chunks(start: Callable[[], Run], plan: Plan, *, restart: bool) -> Asyn
                     run.canonical, cause, "".join(delivered), run.attempts, run.errors
                 ) from cause
             try:
-                async for chunk in deliver(run, upstream):
-                    if chunk.done:
-                        complete = True
-                    else:
-                        delivered.append(chunk.text)
-                    yield chunk
+                # aclosing: a consumer that stops reading closes the delivery (and its attempt)
+                # here and now, before this request finishes, not whenever it is collected.
+                async with contextlib.aclosing(deliver(run, upstream)) as delivery:
+                    async for chunk in delivery:
+                        if chunk.done:
+                            complete = True
+                            final = chunk
+                        else:
+                            delivered.append(chunk.text)
+                            if timed and ttft is None:
+                                ttft = run.now() - run.start
+                        yield chunk
                 break
             except UpstreamError as exc:
                 if cause is None:
@@ -87,19 +89,24 @@ async def chunks(start: Callable[[], Run], plan: Plan, *, restart: bool) -> Asyn
                 delivered = []
     except (asyncio.CancelledError, GeneratorExit):
         # The consumer stopped reading (or was cancelled) before the answer's end.
-        run.finish(None, cancelled=not complete)
+        if complete:
+            run.finish(
+                None, answer=final, text="".join(delivered) if run.hooks is not None else None, ttft=ttft
+            )
+        else:
+            run.finish(None, cancelled=True, ttft=ttft)
         raise
     except BaseException as exc:
-        run.finish(exc)
+        run.finish(exc, ttft=ttft)
         raise
-    run.finish(None)
+    run.finish(None, answer=final, text="".join(delivered) if run.hooks is not None else None, ttft=ttft)
 
 
 async def assemble(rt: Runtime, run: Run, plan: Plan) -> Reply:
     """chat() over a streaming upstream: restart on interruption, return one complete reply.
 
     Tool-call pieces are assembled as the OpenAI SDK's stream accumulator does
-    (:class:`~providers.ToolCallAssembler`).
+    (:class:`~switchyard.providers.wire.ToolCallAssembler`).
     """
     parts: list[str] = []
     calls = ToolCallAssembler()

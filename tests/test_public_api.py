@@ -25,7 +25,7 @@ ALLOWED = {
 LONG_ALLOWED: dict[str, int] = {}
 
 
-@pytest.mark.parametrize("name", PACKAGES)
+@pytest.mark.parametrize("name", [*PACKAGES, "providers.wire"])
 def test_all_matches_public_names(name: str) -> None:
     """__all__ lists exactly the public, non-module names of the package, and each exists."""
     module = importlib.import_module(f"switchyard.{name}")
@@ -34,6 +34,102 @@ def test_all_matches_public_names(name: str) -> None:
     } - {"annotations"}
     assert set(module.__all__) == public
     assert len(module.__all__) == len(set(module.__all__))
+
+
+# What a user of switchyard.providers needs: the values, the graph, the transport seam and
+# its two implementations, clocks, estimators, and the error tree with its failure table.
+# The wire adapters and the router's other needs are in switchyard.providers.wire.
+PROVIDERS_PUBLIC = [
+    "BUILTIN_GATEWAYS",
+    "AccountError",
+    "AiohttpTransport",
+    "AllCandidatesFailed",
+    "Attempt",
+    "AuthenticationError",
+    "BadRequest",
+    "Breaker",
+    "Capabilities",
+    "CatalogConflictWarning",
+    "CatalogError",
+    "ChatRequest",
+    "Clock",
+    "Closes",
+    "ConfigError",
+    "Conflict",
+    "ContentFiltered",
+    "ContextLengthExceeded",
+    "DeadlineExceeded",
+    "EndpointError",
+    "Failover",
+    "Failure",
+    "FakeClock",
+    "Gateway",
+    "HeuristicEstimator",
+    "InsufficientBalance",
+    "LoopClock",
+    "MalformedReply",
+    "Message",
+    "MockTransport",
+    "ModelUnavailable",
+    "MonotonicClock",
+    "NoCandidatesError",
+    "NonRetryableError",
+    "Offer",
+    "Overloaded",
+    "PermissionDenied",
+    "PriceSource",
+    "PromptTooLong",
+    "ProviderGraph",
+    "RateLimited",
+    "RefreshReport",
+    "Reply",
+    "Response",
+    "Retry",
+    "RetryableError",
+    "Route",
+    "RouterError",
+    "SaturatedError",
+    "Secret",
+    "ServerError",
+    "StreamChunk",
+    "StreamCut",
+    "StreamInterrupted",
+    "Tier",
+    "Timeouts",
+    "TokenEstimator",
+    "Transport",
+    "TransportFailure",
+    "UnknownModelError",
+    "UnsupportedFeature",
+    "UpstreamConnectionError",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "Usage",
+    "ValidationError",
+    "WireRequest",
+]
+WIRE_INTERNAL = [
+    "Adapter",
+    "Answer",
+    "ByteStream",
+    "Delta",
+    "ModelOffers",
+    "ToolCallAssembler",
+    "Wire",
+    "adapter_for",
+    "env_var",
+    "may_drop",
+]
+
+
+def test_providers_exports_what_users_need() -> None:
+    """switchyard.providers exports exactly the names a user needs; the router's others are in .wire."""
+    from switchyard import providers
+    from switchyard.providers import wire
+
+    assert sorted(providers.__all__) == sorted(PROVIDERS_PUBLIC)
+    assert sorted(wire.__all__) == sorted(WIRE_INTERNAL)
+    assert wire.__doc__ is not None and "not a stable API" in wire.__doc__
 
 
 def _modules() -> dict[str, pathlib.Path]:
@@ -154,8 +250,25 @@ def test_no_module_is_over_400_lines() -> None:
 
 
 def test_the_router_holds_no_wire_code() -> None:
-    """SSE decoding, status classification and wire kinds belong to the adapters, not router/."""
-    wire_names = {"sse_events", "SSEDecoder", "classify", "Wire", "OpenAIAdapter", "OneLLMAdapter"}
+    """SSE decoding, status classification and wire kinds belong to the adapters, not router/: it
+    imports none of their parts, reads no gateway's wire kind, and compares no status."""
+    wire_names = {
+        "sse_events",
+        "split_lines",
+        "SSEDecoder",
+        "SSEEvent",
+        "classify",
+        "parse_retry_after",
+        "STATUS_CLASSES",
+        "normalize_finish_reason",
+        "Wire",
+        "Dialect",
+        "OpenAIAdapter",
+        "OneLLMAdapter",
+        "unmet_needs",
+        "dropped_count",
+        "PARAMS",
+    }
     found = []
     for module, path in _modules().items():
         if not module.startswith("switchyard.router"):
@@ -164,6 +277,12 @@ def test_the_router_holds_no_wire_code() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 found += [f"{module}: {a.name}" for a in node.names if a.name in wire_names]
+            elif isinstance(node, ast.Attribute) and node.attr == "wire":
+                found.append(f"{module}:{node.lineno}: .wire")
+            elif isinstance(node, ast.Compare):
+                operands = [node.left, *node.comparators]
+                if any(isinstance(o, ast.Attribute) and o.attr == "status" for o in operands):
+                    found.append(f"{module}:{node.lineno}: compares a status")
     assert not found, found
 
 

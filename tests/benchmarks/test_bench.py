@@ -17,50 +17,36 @@ import signal
 import subprocess
 import sys
 
-import looptime
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from switchyard.benchmarks._bench import QUICK, cells_planned, run
 from switchyard.benchmarks._driver import Settings
 from switchyard.benchmarks._emuthread import InLoopEmulator
-from switchyard.benchmarks._metrics import CellResult, _move_times, _percentiles, _shares
-from switchyard.benchmarks._report import cpu_ratio, tables, write_plots
-from switchyard.benchmarks._scenarios import GATEWAYS, POLICIES, SCENARIOS, scenarios
+from switchyard.benchmarks._metrics import HOLD, CellResult, _move_times, _percentiles, _shares
+from switchyard.benchmarks._plots import write_plots
+from switchyard.benchmarks._scenarios import GATEWAYS, POLICIES, SCENARIOS, Impairment, scenarios
+from switchyard.benchmarks._tables import cpu_ratio, tables
 from switchyard.providers.emulator import Emulator
 
 from .._redis import MISSING
+from ._quick import Run
 
 Loop = asyncio.AbstractEventLoop
-
-
-Run = tuple[list[CellResult], dict[str, list[float]]]
-
-
-@pytest.fixture(scope="module")
-def quick_run() -> Run:
-    """Every scenario under every policy at the --quick settings, on fake time (run once per module)."""
-
-    async def go() -> Run:
-        async with Emulator(seed=0) as emulator:
-            return await run(SCENARIOS, POLICIES, QUICK, InLoopEmulator(emulator))
-
-    loop = looptime.new_event_loop(_enabled=False)
-    try:
-        with loop.looptime_enabled():
-            return loop.run_until_complete(go())
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
 
 
 def test_every_cell_runs_and_its_counts_agree_with_the_emulator(
     quick_run: Run,
 ) -> None:
-    """21 cells; each one's attempts that reached a gateway are exactly what the emulator received."""
+    """Every cell runs; each one's attempts that reached a gateway are exactly what the emulator received."""
     cells, bare = quick_run
     assert [(c.scenario, c.policy) for c in cells] == [(s, p) for s in SCENARIOS for p in POLICIES]
     assert set(bare) == {"chat", "stream"} and all(len(runs) == 2 for runs in bare.values())
+    world = scenarios(QUICK.scale)
     for c in cells:
-        assert c.requests == QUICK.requests == 120
+        scenario = world[c.scenario]
+        assert c.requests == round(QUICK.requests * scenario.length) + scenario.burst
+        assert QUICK.requests == 120
         assert c.counts_agree, (c.scenario, c.policy, c.counts_router, c.counts_emulator)
         assert sum(c.counts_emulator.values()) > 0
         assert c.attempts >= c.succeeded
@@ -113,7 +99,7 @@ async def test_a_subset_runs_healthy_first_for_the_move_times(fake_time: Loop) -
     assert [(c.scenario, c.policy) for c in cells] == [("healthy", "latency"), ("brownout", "latency")]
     assert set(bare) == {"chat"}
     assert cells_planned(["brownout"], ["latency"]) == (2, 2)
-    assert cells_planned(list(SCENARIOS), list(POLICIES)) == (21, 4)
+    assert cells_planned(list(SCENARIOS), list(POLICIES)) == (len(SCENARIOS) * len(POLICIES), 4)
 
 
 def test_shares_and_move_times() -> None:
@@ -135,14 +121,72 @@ def test_shares_and_move_times() -> None:
         "under half of 0.9 from the window 0.06-0.15 (4 of 10) on; a probe is 1"
     )
     assert back == pytest.approx(0.15), "after 0.5, the first window back over half: 0.56-0.65, 5 of 10"
-    blips = [(at, "oneai" if 0.2 <= at < 0.25 else name) for at, name in started]  # back to half, briefly
-    assert _move_times(recovering, blips, 1.0, {"oneai": 0.9}, window=10)[0] == pytest.approx(0.31)
+    # Moving off must hold for a tenth of the degraded period (0.05 s here). Back over half during the hold
+    # (0.16-0.21): the fall at 0.15 did not last, the one after the blip did.
+    dip = [(at, "oneai" if 0.16 <= at < 0.21 else name) for at, name in started]
+    assert _move_times(recovering, dip, 1.0, {"oneai": 0.9}, window=10)[0] == pytest.approx(0.26)
+    # Back over half after the move held (a probe that succeeds, a rate limit's refill): the move stands.
+    late = [(at, "oneai" if 0.26 <= at < 0.3 else name) for at, name in started]
+    assert _move_times(recovering, late, 1.0, {"oneai": 0.9}, window=10)[0] == pytest.approx(0.15)
     never = [(i / 100, "oneai" if i % 10 < 7 else "onerouter") for i in range(100)]  # fails over, stays on
     assert _move_times(world["brownout"], never, 1.0, {"oneai": 1.0}, window=10) == (None, None)
     assert _move_times(recovering, started, 1.0, {"oneai": 0.01}) == (None, None), (
         "never used: nothing to move"
     )
     assert _move_times(world["healthy"], started, 1.0, {"oneai": 0.9}) == (None, None)
+
+
+def test_moving_off_cannot_be_the_end_of_the_cell() -> None:
+    """A share that falls under half only in the degraded period's last tenth has not moved off (the brownout
+    cell that once reported "off 29.87" of 30 s): it cannot hold; one that falls earlier and stays has."""
+    brownout = scenarios(1.0)["brownout"]  # OneAI degraded from 0 s to the end, 30 s
+
+    def attempts(last_oneai: int) -> list[tuple[float, str]]:
+        # 40 a second; OneAI takes 7 in 10 (its healthy share 1.0: half is 0.5) until attempt last_oneai.
+        return [(i / 40, "oneai" if i < last_oneai and i % 10 < 7 else "onerouter") for i in range(1200)]
+
+    assert _move_times(brownout, attempts(1195), 30.0, {"oneai": 1.0}) == (None, None)
+    assert _move_times(brownout, attempts(1100), 30.0, {"oneai": 1.0}) == (None, None), "2.5 s < a tenth"
+    off, _ = _move_times(brownout, attempts(1040), 30.0, {"oneai": 1.0})
+    assert off is not None and 26.0 < off < 26.5, "under half from 26 s on: 4 s, over a tenth of 30 s"
+    assert _move_times(brownout, attempts(1200), 30.0, {"oneai": 1.0}) == (None, None), "never moved"
+
+
+@given(
+    st.lists(st.sampled_from(["oneai", "onerouter"]), min_size=0, max_size=300),
+    st.floats(min_value=0.05, max_value=1.0),
+)
+def test_off_is_never_in_the_last_tenth_of_the_degraded_period(names: list[str], healthy: float) -> None:
+    """Whatever the attempts, off falls within the degraded period, before its last tenth."""
+    world = scenarios(0.1)
+    started = [(3.0 * i / max(len(names), 1), name) for i, name in enumerate(names)]
+    for name in ("brownout", "down-recovering", "latency-shift"):
+        scenario = world[name]
+        assert scenario.degraded is not None
+        _, begin, end = scenario.degraded
+        since, until = begin * 3.0, (1.0 if end is None else end) * 3.0
+        off, _ = _move_times(scenario, started, 3.0, {"oneai": healthy, "onetoken": healthy}, window=5)
+        assert off is None or 0.0 <= off <= (until - since) * (1 - HOLD) + 1e-9
+
+
+def test_impairments_say_what_breaks_when() -> None:
+    """Each scenario's impaired gateways and spans, in seconds of the run, for the plots."""
+    world = scenarios(1.0)
+    assert world["healthy"].impairments(30.0) == ()
+    assert world["down-recovering"].impairments(30.0) == (
+        Impairment("oneai", "refuses connections", 0.0, 15.0),
+    )
+    assert world["latency-shift"].impairments(30.0) == (Impairment("onetoken", "turns 6x slower", 7.5, 15.0),)
+    storm = world["429-storm"].impairments(3.0)
+    assert [(i.gateway, i.start, i.end) for i in storm] == [("oneai", 0.0, 3.0)], "a tier impairs too"
+    assert [i.gateway for i in world["stalled-cut-streams"].impairments(30.0)] == ["oneai", "onerouter"]
+
+
+def test_a_cell_round_trips_through_json(quick_run: Run) -> None:
+    """CellResult.from_json(cell.to_json()) is the same cell, so a results file redraws the same report."""
+    cells, _ = quick_run
+    for cell in cells:
+        assert CellResult.from_json(json.loads(json.dumps(cell.to_json()))) == cell
 
 
 def test_percentiles() -> None:
@@ -185,7 +229,8 @@ def test_tables_fit_80_columns_and_plots_are_written(quick_run: Run, tmp_path: p
 
 
 def test_the_command_end_to_end(tmp_path: pathlib.Path) -> None:
-    """`switchyard bench` (short cells) exits 0, writes results.json and the plots, counts agree."""
+    """`switchyard bench` (short cells) exits 0, writes results.json (with its command and machine), the plots
+    and report.html; counts agree."""
     out = tmp_path / "out"
     exe = pathlib.Path(sys.executable).parent / "switchyard"
     done = subprocess.run(
@@ -217,6 +262,14 @@ def test_the_command_end_to_end(tmp_path: pathlib.Path) -> None:
         ("stalled-cut-streams", "cheapest"),
     ]
     assert all(c["counts_agree"] for c in report["cells"])
+    assert report["command"] == (
+        "switchyard bench --scenario gateway-down --scenario stalled-cut-streams --policy cheapest "
+        "--duration 0.4 --rate 40"
+    )
+    assert report["machine"]["cores"] >= 1 and report["machine"]["python"]
+    assert report["subset"] is True and report["interrupted"] is False
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "gateway-down" in page and "stalled-cut-streams" in page and '="http' not in page
     assert set(report["baseline"]) == {"chat", "stream"}
     assert all(c["cpu_ratio_to_bare"] > 0 for c in report["cells"])
     assert len(list(out.glob("*.png"))) >= 3

@@ -9,19 +9,24 @@ import pytest
 from multidict import CIMultiDict
 from openai.types.chat import ChatCompletion
 from switchyard.providers import (
+    Capabilities,
     ChatRequest,
     Gateway,
     MalformedReply,
-    OneLLMAdapter,
-    OpenAIAdapter,
+    Offer,
     ProviderGraph,
     RateLimited,
-    RawResponse,
+    Reply,
+    Response,
+    Route,
     ServerError,
+    StreamCut,
     UnsupportedFeature,
     UpstreamError,
-    adapter_for,
 )
+from switchyard.providers._onellm import OneLLMAdapter
+from switchyard.providers._openai import OpenAIAdapter
+from switchyard.providers.wire import Delta, adapter_for
 
 NOW = 1_700_000_000.0
 ALL_PARAMS: dict[str, Any] = {
@@ -115,11 +120,11 @@ def test_each_gateway_gets_its_own_body(
 
 
 def test_onellm_never_gets_stream_or_stop(graph: ProviderGraph) -> None:
-    """OneLLM's body has stop_sequences, never stop or stream; asking it to stream is refused."""
+    """OneLLM gets stop_sequences, never stop or stream; asked to stream, it is asked for the whole answer."""
     body, _ = _build(graph, "onellm", "Sonnet-3.7", stop="###")
     assert body["stop_sequences"] == ["###"] and "stop" not in body and "stream" not in body
-    with pytest.raises(UnsupportedFeature, match="does not stream"):
-        _build(graph, "onellm", "Sonnet-3.7", stream=True)
+    streamed, wire = _build(graph, "onellm", "Sonnet-3.7", stream=True, stop="###")
+    assert streamed == body and not wire.stream and wire.headers["Accept"] == "application/json"
     assert str(graph.gateway("onellm").chat_url) == "https://onellm.dev/api"
 
 
@@ -222,39 +227,43 @@ FORMATS = [
 ]
 
 
-def _parse(
+async def _parse(
     graph: ProviderGraph, gateway: str, model: str, body: Any, status: int = 200, **headers: str
-) -> Any:
+) -> Reply:
+    """The adapter's answer to a complete response, with the route the router would attach."""
     gw, offer = graph.gateway(gateway), graph.offer(gateway, model)
     adapter = adapter_for(gw)
     request = ChatRequest.create(offer.model, [{"role": "user", "content": "hi"}], seed=1)
     wire = adapter.build(request, offer, gw)
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return adapter.parse(RawResponse(status, CIMultiDict(headers), raw), wire, offer, gw, wall_now=NOW)
+    answer = await adapter.answer(Response(status, CIMultiDict(headers), raw), wire, offer, gw, wall_now=NOW)
+    route = Route(gw.name, offer.gateway_model, offer.model, output_capped=answer.output_capped)
+    return answer.reply(route)
 
 
 @pytest.mark.parametrize(("gateway", "model", "body"), FORMATS, ids=[f[0] for f in FORMATS])
-def test_every_format_normalizes_to_one_reply_the_sdk_accepts(
+async def test_every_format_normalizes_to_one_reply_the_sdk_accepts(
     graph: ProviderGraph, gateway: str, model: str, body: dict[str, Any]
 ) -> None:
     """A reply in each of the four formats becomes the same Reply; to_openai() validates as ChatCompletion."""
-    reply = _parse(graph, gateway, model, body)
+    reply = await _parse(graph, gateway, model, body)
     assert (reply.text, reply.finish_reason) == ("Hello!", "stop")
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens, reply.usage.total_tokens) == (12, 3, 15)
-    assert (reply.route.gateway, reply.route.gateway_model) == (gateway, model)
     completion = ChatCompletion.model_validate(reply.to_openai())
     assert completion.choices[0].message.content == "Hello!"
     assert completion.usage is not None and completion.usage.total_tokens == 15
     assert reply.dropped_params == (("seed",) if gateway == "onellm" else ())
 
 
-def test_cost_comes_from_the_gateway_or_the_catalog(graph: ProviderGraph) -> None:
+async def test_cost_comes_from_the_gateway_or_the_catalog(graph: ProviderGraph) -> None:
     """OneRouter's reported cost wins; OneAI's is published price times usage; an unknown price is None."""
-    assert _parse(graph, "onerouter", "claude-3-5-sonnet@20240620", ONEROUTER_REPLY).cost_usd == 0.000081
-    assert _parse(graph, "oneai", "deepseek-v3", OPENAI_REPLY).cost_usd == pytest.approx(
+    assert (
+        await _parse(graph, "onerouter", "claude-3-5-sonnet@20240620", ONEROUTER_REPLY)
+    ).cost_usd == 0.000081
+    assert (await _parse(graph, "oneai", "deepseek-v3", OPENAI_REPLY)).cost_usd == pytest.approx(
         (12 * 0.5 + 3 * 2.19) / 1e6
     )
-    assert _parse(graph, "onellm", "GPT-4.1", ONELLM_REPLY).cost_usd is None
+    assert (await _parse(graph, "onellm", "GPT-4.1", ONELLM_REPLY)).cost_usd is None
 
 
 @pytest.mark.parametrize(
@@ -268,14 +277,14 @@ def test_cost_comes_from_the_gateway_or_the_catalog(graph: ProviderGraph) -> Non
         ("weird", "stop"),
     ],
 )
-def test_finish_reasons_normalize(graph: ProviderGraph, raw: str | None, normalized: str) -> None:
+async def test_finish_reasons_normalize(graph: ProviderGraph, raw: str | None, normalized: str) -> None:
     """OneLLM passes its provider's finish reason; it maps onto OpenAI's four and the raw word is kept."""
-    reply = _parse(graph, "onellm", "GPT-4.1", {**ONELLM_REPLY, "finish_reason": raw})
+    reply = await _parse(graph, "onellm", "GPT-4.1", {**ONELLM_REPLY, "finish_reason": raw})
     assert (reply.finish_reason, reply.raw_finish_reason) == (normalized, raw)
     ChatCompletion.model_validate(reply.to_openai())
 
 
-def test_tool_calls_survive_to_openai(graph: ProviderGraph) -> None:
+async def test_tool_calls_survive_to_openai(graph: ProviderGraph) -> None:
     """A tool-call reply with no content validates as a ChatCompletion with tool_calls."""
     call = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": 1}'}}
     body = {
@@ -288,7 +297,7 @@ def test_tool_calls_survive_to_openai(graph: ProviderGraph) -> None:
             }
         ],
     }
-    reply = _parse(graph, "oneai", "kimi", body)
+    reply = await _parse(graph, "oneai", "kimi", body)
     completion = ChatCompletion.model_validate(reply.to_openai())
     assert completion.choices[0].message.tool_calls is not None
     assert completion.choices[0].finish_reason == "tool_calls"
@@ -308,22 +317,24 @@ def test_tool_calls_survive_to_openai(graph: ProviderGraph) -> None:
         ("onellm", "GPT-4o", {**ONELLM_REPLY, "usage": {"prompt_tokens": 1}}, "input_tokens"),
     ],
 )
-def test_malformed_200s_are_typed(
+async def test_malformed_200s_are_typed(
     graph: ProviderGraph, gateway: str, model: str, body: Any, why: str
 ) -> None:
     """A 200 that is not a reply is MalformedReply (retryable), never a reply."""
     with pytest.raises(MalformedReply, match=why) as info:
-        _parse(graph, gateway, model, body)
+        await _parse(graph, gateway, model, body)
     assert info.value.retryable and info.value.status == 200
 
 
-def test_error_inside_a_200_body(graph: ProviderGraph) -> None:
+async def test_error_inside_a_200_body(graph: ProviderGraph) -> None:
     """OneRouter may answer 200 with an error object; it becomes the typed error it stands for."""
     with pytest.raises(RateLimited, match="inside a 200"):
-        _parse(graph, "onerouter", "claude-3-5-sonnet@20240620", {"error": {"code": 429, "message": "busy"}})
+        await _parse(
+            graph, "onerouter", "claude-3-5-sonnet@20240620", {"error": {"code": 429, "message": "busy"}}
+        )
 
 
-def test_finish_reason_error_is_a_failure(graph: ProviderGraph) -> None:
+async def test_finish_reason_error_is_a_failure(graph: ProviderGraph) -> None:
     """A reply whose finish_reason is 'error' is a server error, not an answer."""
     body = {
         **OPENAI_REPLY,
@@ -332,29 +343,108 @@ def test_finish_reason_error_is_a_failure(graph: ProviderGraph) -> None:
         ],
     }
     with pytest.raises(ServerError):
-        _parse(graph, "onerouter", "claude-3-5-sonnet@20240620", body)
+        await _parse(graph, "onerouter", "claude-3-5-sonnet@20240620", body)
 
 
 # -- stream events -------------------------------------------------------------------------
 
 
-def test_stream_events_parse_to_deltas(graph: ProviderGraph) -> None:
-    """Content, finish reason, the final usage chunk and [DONE] each parse to a delta."""
-    gw = graph.gateway("onerouter")
+def _sse(*events: object) -> bytes:
+    return b"".join(f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n".encode() for e in events)
+
+
+async def _deltas(
+    graph: ProviderGraph, gateway: str, model: str, body: bytes, status: int = 200, prefill: str | None = None
+) -> list[Delta]:
+    gw, offer = graph.gateway(gateway), graph.offer(gateway, model)
     adapter = adapter_for(gw)
-    assert isinstance(adapter, OpenAIAdapter)
-    chunk = {"id": "c1", "choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}]}
-    assert adapter.parse_event(json.dumps(chunk), gw, wall_now=NOW).text == "Hel"
-    last = {"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-    assert adapter.parse_event(json.dumps(last), gw, wall_now=NOW).finish_reason == "stop"
-    usage = {
-        "id": "c1",
-        "choices": [],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7, "cost": 0.001},
+    request = ChatRequest.create(offer.model, [{"role": "user", "content": "hi"}])
+    wire = adapter.build(request, offer, gw, stream=True, prefill=prefill)
+    return [d async for d in adapter.deltas(Response(status, {}, body), wire, offer, gw, wall_now=NOW)]
+
+
+CHUNK = {"id": "c1", "choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}]}
+LAST = {"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+USAGE = {
+    "id": "c1",
+    "choices": [],
+    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7, "cost": 0.001},
+}
+
+
+async def test_stream_events_parse_to_deltas(graph: ProviderGraph) -> None:
+    """Content, finish reason and the final usage chunk each parse to a delta; [DONE] ends them."""
+    body = _sse(CHUNK, LAST, USAGE, "[DONE]", CHUNK)
+    text, last, usage = await _deltas(graph, "onerouter", "claude-3-5-sonnet@20240620", body)
+    assert (text.text, text.response_id) == ("Hel", "c1")
+    assert last.finish_reason == "stop"
+    assert usage.usage is not None and usage.usage.reported_cost_usd == 0.001 and usage.text == ""
+
+
+async def test_a_refused_stream_is_its_typed_error(graph: ProviderGraph) -> None:
+    """A stream answered with a status other than 200 raises what the status and body say."""
+    with pytest.raises(RateLimited):
+        await _deltas(graph, "oneai", "kimi", b'{"error": {"message": "slow down"}}', status=429)
+
+
+@pytest.mark.parametrize(
+    ("body", "cls", "match"),
+    [
+        (_sse(CHUNK), StreamCut, "without \\[DONE\\] or a finish reason after 1 chunks"),
+        (_sse(USAGE), StreamCut, "ended before any content"),
+        (_sse(LAST, "[DONE]"), MalformedReply, "finished without any content"),
+        (_sse(LAST), MalformedReply, "finished without any content"),
+        (b": keep-alive\n\n", MalformedReply, "held no server-sent events \\(1 comment lines\\)"),
+    ],
+    ids=["cut", "cut-before-content", "empty-done", "empty-finished", "no-events"],
+)
+async def test_a_stream_ends_only_when_complete(
+    graph: ProviderGraph, body: bytes, cls: type[UpstreamError], match: str
+) -> None:
+    """Deltas end only for a finished answer with content: a cut or an empty stream raises its error."""
+    with pytest.raises(cls, match=match):
+        await _deltas(graph, "oneai", "kimi", body)
+
+
+async def test_an_empty_continuation_of_a_prefill_is_complete() -> None:
+    """A target continuing a prefill may add nothing, provided it says why it stopped."""
+    gw = Gateway.openai_compatible(
+        "p",
+        "https://p.example/v1",
+        "key-p",
+        offers=[Offer("m", capabilities=Capabilities(assistant_prefill=True))],
+    )
+    graph = ProviderGraph.from_catalogs([gw])
+    wire = adapter_for(gw).build(
+        ChatRequest.create("m", [{"role": "user", "content": "hi"}]),
+        graph.offer("p", "m"),
+        gw,
+        prefill="Once",
+    )
+    assert wire.prefilled == "Once" and wire.json()["messages"][-1] == {
+        "role": "assistant",
+        "content": "Once",
     }
-    delta = adapter.parse_event(json.dumps(usage), gw, wall_now=NOW)
-    assert delta.usage is not None and delta.usage.reported_cost_usd == 0.001 and delta.text == ""
-    assert adapter.parse_event("[DONE]", gw, wall_now=NOW).done
+    deltas = await _deltas(graph, "p", "m", _sse(LAST, "[DONE]"), prefill="Once")
+    assert [d.finish_reason for d in deltas] == ["stop"]
+    with pytest.raises(MalformedReply, match="without any content"):
+        await _deltas(graph, "p", "m", _sse("[DONE]"), prefill="Once")
+
+
+async def test_a_prefill_goes_only_where_it_is_taken(graph: ProviderGraph) -> None:
+    """A target not marked assistant_prefill (and OneLLM) gets no prefill, and says so."""
+    for gateway, model in (("oneai", "kimi"), ("onellm", "GPT-4.1")):
+        gw, offer = graph.gateway(gateway), graph.offer(gateway, model)
+        request = ChatRequest.create(offer.model, [{"role": "user", "content": "hi"}])
+        wire = adapter_for(gw).build(request, offer, gw, stream=True, prefill="Once")
+        assert wire.prefilled == "" and wire.json()["messages"][-1]["role"] == "user"
+
+
+async def test_onellm_gives_its_whole_answer_as_one_delta(graph: ProviderGraph) -> None:
+    """OneLLM does not stream: its complete reply is one delta with everything in it."""
+    (delta,) = await _deltas(graph, "onellm", "GPT-4.1", json.dumps(ONELLM_REPLY).encode())
+    assert (delta.text, delta.finish_reason) == ("Hello!", "stop")
+    assert delta.usage is not None and delta.usage.total_tokens == 15 and delta.response_id
 
 
 @pytest.mark.parametrize(

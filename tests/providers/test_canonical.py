@@ -5,16 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from switchyard.providers import (
-    Canonicalizer,
-    ConfigError,
-    Gateway,
-    ProviderGraph,
-    UnknownModelError,
-    known_models,
-    shipped_canonicalizer,
-)
-from switchyard.providers._catalog import moving_aliases, snapshot
+from switchyard.providers import ConfigError, Gateway, ProviderGraph, UnknownModelError
+from switchyard.providers._canonical import Canonicalizer
+from switchyard.providers._catalog import known_models, moving_aliases, shipped_canonicalizer, snapshot
 
 GATEWAYS = ["onellm", "oneai", "onetoken", "onerouter"]
 SHIPPED_IDS = [(g, o.gateway_model) for g in GATEWAYS for o in snapshot(g)]

@@ -22,10 +22,8 @@ from switchyard.providers import (
     ServerError,
     UpstreamError,
     UpstreamTimeout,
-    classify,
-    parse_retry_after,
 )
-from switchyard.providers._classify import error_from_object
+from switchyard.providers._classify import classify, error_from_object, parse_retry_after
 
 NOW = 1_700_000_000.0  # a fixed wall-clock reading
 KEY = Secret("sk-live-abcdefghijklmnop")

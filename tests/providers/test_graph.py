@@ -21,14 +21,14 @@ from switchyard.providers import (
     FakeClock,
     Gateway,
     MockTransport,
-    ModelOffers,
     Offer,
     PriceSource,
     ProviderGraph,
-    RawResponse,
+    Response,
     UnknownModelError,
     WireRequest,
 )
+from switchyard.providers.wire import ModelOffers
 
 
 def test_graph_joins_one_model_across_gateways(graph: ProviderGraph) -> None:
@@ -503,8 +503,8 @@ async def test_tiers_leave_out_a_fallback_no_gateway_serves_any_more() -> None:
     """A fallback only a past live listing had is skipped, never raised, once the next listing drops it."""
     listings = [{"data": [{"id": "vendor/new-model"}]}, {"data": []}]
 
-    def handler(wire: WireRequest) -> RawResponse:
-        return RawResponse(status=200, headers={}, body=json.dumps(listings.pop(0)).encode())
+    def handler(wire: WireRequest) -> Response:
+        return Response(status=200, headers={}, content=json.dumps(listings.pop(0)).encode())
 
     gw = Gateway.openai_compatible(
         "g", "http://127.0.0.1:1/v1", "k", offers=[Offer("m")], models_path="/models"

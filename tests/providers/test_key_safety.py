@@ -13,13 +13,12 @@ from switchyard.providers import (
     AiohttpTransport,
     ChatRequest,
     Gateway,
-    OpenAIAdapter,
     ProviderGraph,
+    Response,
     Timeouts,
     UpstreamError,
-    adapter_for,
-    sse_events,
 )
+from switchyard.providers.wire import adapter_for
 
 from .._loopback import closed_port, read_request, response_head, serve
 
@@ -46,9 +45,12 @@ async def _fail(base: str, gateway_name: str = "oneai", *, timeouts: Timeouts | 
     assert KEY not in repr(wire) and KEY not in repr(gw) and KEY not in repr(offer)
     transport = AiohttpTransport()
     try:
-        raw = await transport.send(wire, timeouts or Timeouts())
-        assert KEY not in repr(raw)
-        adapter.parse(raw, wire, offer, gw, wall_now=0)
+        response = await transport.request(wire, timeouts or Timeouts())
+        assert KEY not in repr(response)
+        try:
+            await adapter.answer(response, wire, offer, gw, wall_now=0)
+        finally:
+            await response.aclose()
     except UpstreamError as exc:
         return exc
     finally:
@@ -120,15 +122,15 @@ async def test_stream_errors_show_no_key(fake_time: asyncio.AbstractEventLoop) -
     """An error event echoing the key inside a 200 stream is scrubbed."""
     gw = Gateway.onerouter(KEY)
     adapter = adapter_for(gw)
-    assert isinstance(adapter, OpenAIAdapter)
-
-    async def lines() -> Any:
-        yield f'data: {{"error": {{"code": 401, "message": "bad key {KEY}"}}}}\n'.encode()
-        yield b"\n"
+    offer = ProviderGraph.from_catalogs([gw]).offer("onerouter", MODEL["onerouter"])
+    wire = adapter.build(
+        ChatRequest.create(offer.model, [{"role": "user", "content": "hi"}]), offer, gw, stream=True
+    )
+    body = f'data: {{"error": {{"code": 401, "message": "bad key {KEY}"}}}}\n\n'.encode()
 
     async def consume() -> None:
-        async for event in sse_events(lines()):
-            adapter.parse_event(event.data, gw, wall_now=0)
+        async for _ in adapter.deltas(Response(200, {}, body), wire, offer, gw, wall_now=0):
+            pass
 
     with pytest.raises(UpstreamError) as info:
         await consume()
@@ -166,7 +168,7 @@ async def test_each_key_goes_only_to_its_own_gateway() -> None:
                 wire = adapter_for(gw).build(
                     ChatRequest.create(offer.model, [{"role": "user", "content": "hi"}]), offer, gw
                 )
-                await transport.send(wire, Timeouts())
+                await (await transport.request(wire, Timeouts())).aclose()
     finally:
         await transport.aclose()
     assert seen == {n: [f"Bearer key-of-{n}"] for n in names}

@@ -21,7 +21,7 @@ from switchyard.providers import (
     Offer,
     PriceSource,
     ProviderGraph,
-    RawResponse,
+    Response,
     Secret,
     UpstreamConnectionError,
     UpstreamError,
@@ -342,13 +342,13 @@ def _serving(listings: dict[str, Any]) -> tuple[MockTransport, list[WireRequest]
     """A MockTransport answering GET requests for the given URLs with those listings, 404 otherwise."""
     seen: list[WireRequest] = []
 
-    def handler(wire: WireRequest) -> RawResponse:
+    def handler(wire: WireRequest) -> Response:
         seen.append(wire)
         payload = listings.get(str(wire.url)) if wire.method == "GET" else None
         if payload is None:
-            return RawResponse(status=404, headers={}, body=b'{"error": "not found"}')
-        return RawResponse(
-            status=200, headers={"Content-Type": "application/json"}, body=json.dumps(payload).encode()
+            return Response(status=404, headers={}, content=b'{"error": "not found"}')
+        return Response(
+            status=200, headers={"Content-Type": "application/json"}, content=json.dumps(payload).encode()
         )
 
     return MockTransport(handler), seen
@@ -423,7 +423,7 @@ async def test_the_transports_errors_become_catalog_errors_chained_to_them(
 ) -> None:
     """The transport maps network failures once; the listing reports them, chained to the UpstreamError."""
 
-    def failing(wire: WireRequest) -> RawResponse:
+    def failing(wire: WireRequest) -> Response:
         raise error
 
     graph = _graph()
@@ -437,7 +437,7 @@ async def test_the_transports_errors_become_catalog_errors_chained_to_them(
 async def test_a_listing_that_never_answers_times_out(fake_time: asyncio.AbstractEventLoop) -> None:
     """A transport that never answers is bounded by refresh()'s timeout, on fake time."""
 
-    async def stalled(wire: WireRequest) -> RawResponse:
+    async def stalled(wire: WireRequest) -> Response:
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 

@@ -9,15 +9,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from switchyard.providers import (
-    ChatRequest,
-    Gateway,
-    Offer,
-    ProviderGraph,
-    ValidationError,
-    Wire,
-    adapter_for,
-)
+from switchyard.providers import ChatRequest, Gateway, Offer, ProviderGraph, ValidationError
+from switchyard.providers.wire import Wire, adapter_for
 
 GATEWAYS = ("onellm", "oneai", "onetoken", "onerouter")
 

@@ -13,11 +13,11 @@ from switchyard.providers import (
     MockTransport,
     Offer,
     ProviderGraph,
-    RawResponse,
+    Response,
     ValidationError,
     WireRequest,
-    adapter_for,
 )
+from switchyard.providers.wire import adapter_for
 from switchyard.router import Router
 
 HI = [{"role": "user", "content": "hi"}]
@@ -273,7 +273,7 @@ def _router() -> tuple[Router, MockTransport]:
         "a", "http://a.test/v1", "k", offers=[Offer("m", input_price=0.1, output_price=0.1)]
     )
 
-    def handler(wire: WireRequest) -> RawResponse:
+    def handler(wire: WireRequest) -> Response:
         raise AssertionError("nothing may be sent for a malformed call")
 
     transport = MockTransport(handler)

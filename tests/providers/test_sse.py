@@ -12,17 +12,14 @@ from switchyard.providers import (
     AiohttpTransport,
     Gateway,
     MalformedReply,
-    OpenAIAdapter,
+    ProviderGraph,
     ServerError,
-    SSEDecoder,
-    SSEEvent,
-    StreamDelta,
     Timeouts,
     UpstreamError,
     WireRequest,
-    adapter_for,
-    sse_events,
 )
+from switchyard.providers._sse import LineTooLong, SSEDecoder, SSEEvent, split_lines
+from switchyard.providers.wire import Delta, adapter_for
 from yarl import URL
 
 from .._loopback import read_request, response_head, serve
@@ -70,6 +67,27 @@ def test_an_event_open_at_the_end_is_discarded() -> None:
     assert events == [] and decoder.discarded == 1
 
 
+async def _split(pieces: list[bytes], limit: int = 16) -> list[bytes]:
+    async def chunks() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
+
+    return [line async for line in split_lines(chunks(), limit)]
+
+
+async def test_lines_are_cut_from_pieces_as_they_arrive() -> None:
+    """Lines keep their ending, join across pieces, and the last may end without one."""
+    assert await _split([b"ab", b"c\nd", b"\n\n", b"e"]) == [b"abc\n", b"d\n", b"\n", b"e"]
+    assert await _split([]) == [] and await _split([b"x\n"]) == [b"x\n"]
+
+
+@pytest.mark.parametrize("pieces", [[b"x" * 17 + b"\n"], [b"x" * 9, b"x" * 9], [b"x" * 10, b"x" * 7 + b"\n"]])
+async def test_a_line_over_the_limit_is_refused(pieces: list[bytes]) -> None:
+    """A line longer than the limit is refused, whole or while it is still arriving."""
+    with pytest.raises(LineTooLong):
+        await _split(pieces)
+
+
 # -- OpenAI-style streams over loopback ---------------------------------------------------
 
 GATEWAY = Gateway.onerouter("sse-key-000111")
@@ -107,9 +125,11 @@ def _pieces(data: bytes, sizes: list[int]) -> list[bytes]:
     return [p for p in out if p]
 
 
-async def _stream(pieces: list[bytes]) -> AsyncIterator[bytes]:
-    """Serve one chunked SSE response written in ``pieces``, and yield the client's lines."""
+async def _deltas(pieces: list[bytes]) -> list[Delta]:
+    """Serve one chunked SSE response written in ``pieces``; the deltas the adapter reads from it."""
     transport = AiohttpTransport()
+    adapter = adapter_for(GATEWAY)
+    offer = ProviderGraph.from_catalogs([GATEWAY]).offer("onerouter", "claude-3-5-sonnet@20240620")
 
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
@@ -137,22 +157,13 @@ async def _stream(pieces: list[bytes]) -> AsyncIterator[bytes]:
                 body=b"{}",
                 stream=True,
             )
-            async with transport.stream(wire, Timeouts()) as response:
-                assert response.status == 200
-                async for line in response.lines():
-                    yield line
+            response = await transport.request(wire, Timeouts())
+            try:
+                return [d async for d in adapter.deltas(response, wire, offer, GATEWAY, wall_now=0)]
+            finally:
+                await response.aclose()
     finally:
         await transport.aclose()
-
-
-async def _deltas(pieces: list[bytes]) -> tuple[list[StreamDelta], SSEDecoder]:
-    adapter = adapter_for(GATEWAY)
-    assert isinstance(adapter, OpenAIAdapter)
-    decoder = SSEDecoder()
-    deltas = [
-        adapter.parse_event(e.data, GATEWAY, wall_now=0) async for e in sse_events(_stream(pieces), decoder)
-    ]
-    return deltas, decoder
 
 
 @pytest.mark.parametrize(
@@ -171,19 +182,19 @@ async def test_events_split_across_reads_arrive_whole(
 ) -> None:
     """However the bytes are split (mid-line, mid-field, mid-character), the deltas are the same."""
     data = STREAM.encode()
-    deltas, decoder = await _deltas(_pieces(data, sizes))
+    deltas = await _deltas(_pieces(data, sizes))
     assert "".join(d.text for d in deltas) == "Héllo, wörld"
     assert [d.finish_reason for d in deltas if d.finish_reason] == ["stop"]
     (usage,) = [d.usage for d in deltas if d.usage]
     assert usage.total_tokens == 7 and usage.reported_cost_usd == 0.00002
-    assert deltas[-1].done and decoder.comments == 1
+    assert len(deltas) == 5, "one delta per chunk: the comment is none, and [DONE] ends them"
 
 
 async def test_a_multibyte_character_split_between_reads(fake_time: asyncio.AbstractEventLoop) -> None:
     """A UTF-8 character split over two network reads is decoded whole."""
     data = STREAM.encode()
     cut = data.index("ö".encode()) + 1  # between the two bytes of 'ö'
-    deltas, _ = await _deltas([data[:cut], data[cut:]])
+    deltas = await _deltas([data[:cut], data[cut:]])
     assert "".join(d.text for d in deltas) == "Héllo, wörld"
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from switchyard.providers import Capabilities, ConfigError, Gateway, Offer, PriceSource, Secret, Tier, Wire
+from switchyard.providers import Capabilities, ConfigError, Gateway, Offer, PriceSource, Secret, Tier
+from switchyard.providers.wire import Wire
 
 
 def test_tier_presets_are_oneais_published_numbers() -> None:

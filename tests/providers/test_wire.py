@@ -23,11 +23,12 @@ from switchyard.providers import (
     ProviderGraph,
     RateLimited,
     Reply,
+    Route,
     ServerError,
     Timeouts,
     UpstreamError,
-    adapter_for,
 )
+from switchyard.providers.wire import adapter_for
 
 NOW = 1_700_000_000.0
 GATEWAYS = ("onellm", "oneai", "onetoken", "onerouter")
@@ -90,8 +91,12 @@ async def _call(transport: AiohttpTransport, graph: ProviderGraph, gateway: str,
     adapter = adapter_for(gw)
     request = ChatRequest.create(offer.model, [{"role": "user", "content": "hi"}], **params)
     wire = adapter.build(request, offer, gw)
-    raw = await transport.send(wire, Timeouts())
-    return adapter.parse(raw, wire, offer, gw, wall_now=NOW)
+    response = await transport.request(wire, Timeouts())
+    try:
+        answer = await adapter.answer(response, wire, offer, gw, wall_now=NOW)
+    finally:
+        await response.aclose()
+    return answer.reply(Route(gw.name, offer.gateway_model, offer.model))
 
 
 # The union of the four seeds' error tables (OneLLM: 400 401 403 404 405 422 429 500;

@@ -15,7 +15,7 @@ from switchyard.providers import (
     MockTransport,
     Offer,
     ProviderGraph,
-    RawResponse,
+    Response,
 )
 from switchyard.router import Router
 
@@ -95,7 +95,7 @@ async def test_fifty_thousand_healthy_requests_leave_bounded_state(
     fake_time: looptime.LoopTimeEventLoop,
 ) -> None:
     """Retry budget, breakers, latency statistics and limits hold as much after 50k requests as after 5k."""
-    transport = MockTransport(lambda wire: RawResponse(200, {"content-type": "application/json"}, _BODY))
+    transport = MockTransport(lambda wire: Response(200, {"content-type": "application/json"}, _BODY))
     policy = LowestLatency(seed=0)
     sizes: list[dict[str, int]] = []
     async with Router(_graph(), policy=policy, transport=transport, seed=0) as router:
@@ -140,7 +140,7 @@ async def test_routers_sharing_one_store_let_go_of_it_when_closed() -> None:
     )
     for _ in range(100):
         async with Router(
-            graph, policy=policy, store=store, transport=MockTransport(lambda wire: RawResponse(500, {}, b""))
+            graph, policy=policy, store=store, transport=MockTransport(lambda wire: Response(500, {}, b""))
         ):
             pass
     assert store._listeners == []

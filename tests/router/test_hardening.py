@@ -25,7 +25,7 @@ from switchyard.providers import (
     NoCandidatesError,
     Offer,
     ProviderGraph,
-    RawResponse,
+    Response,
     RouterError,
     StreamCut,
     Tier,
@@ -38,7 +38,7 @@ from switchyard.router import Backoff, Event, Router, SaturatedError
 
 from .conftest import HI
 
-Handler = Callable[[WireRequest], RawResponse | Awaitable[RawResponse]]
+Handler = Callable[[WireRequest], Response | Awaitable[Response]]
 
 
 def _graph(
@@ -92,8 +92,8 @@ OK_REPLY = json.dumps(
 ).encode()
 
 
-def _ok(wire: WireRequest) -> RawResponse:
-    return RawResponse(200, {}, OK_STREAM if wire.stream else OK_REPLY)
+def _ok(wire: WireRequest) -> Response:
+    return Response(200, {}, OK_STREAM if wire.stream else OK_REPLY)
 
 
 # -- 2: tool calls assembled from a streaming upstream ---------------------------------------------
@@ -142,7 +142,7 @@ def _sdk_calls(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def test_chat_over_a_streaming_upstream_keeps_tool_calls_as_the_sdk_assembles_them() -> None:
     """Interleaved tool-call deltas with split arguments become the SDK's calls; to_openai() validates."""
     body = _sse(*TOOL_CHUNKS, "[DONE]")
-    transport = MockTransport(lambda wire: RawResponse(200, {}, body))
+    transport = MockTransport(lambda wire: Response(200, {}, body))
     async with Router(_graph("a"), transport=transport) as router:
         reply = await router.chat("m", HI, tools=TOOLS, tool_choice="required", stream_upstream=True)
     assert reply.finish_reason == "tool_calls"
@@ -155,7 +155,7 @@ async def test_chat_over_a_streaming_upstream_keeps_tool_calls_as_the_sdk_assemb
 async def test_stream_passes_tool_call_pieces_through() -> None:
     """stream() hands each tool-call piece to the caller as it came."""
     body = _sse(*TOOL_CHUNKS, "[DONE]")
-    transport = MockTransport(lambda wire: RawResponse(200, {}, body))
+    transport = MockTransport(lambda wire: Response(200, {}, body))
     async with Router(_graph("a"), transport=transport) as router:
         pieces = [c.tool_calls async for c in router.stream("m", HI, tools=TOOLS) if c.tool_calls]
     assert len(pieces) == 6 and pieces[0][0]["id"] == "call_a"
@@ -212,8 +212,8 @@ EMPTY_BODIES = {
 async def test_a_200_stream_with_no_content_fails_over(body: bytes, mode: str) -> None:
     """Nothing reached the caller, so an empty or garbage 200 stream moves on to the next candidate."""
 
-    def handler(wire: WireRequest) -> RawResponse:
-        return RawResponse(200, {}, body) if wire.gateway == "a" else _ok(wire)
+    def handler(wire: WireRequest) -> Response:
+        return Response(200, {}, body) if wire.gateway == "a" else _ok(wire)
 
     async with Router(_graph("a", "b"), transport=MockTransport(handler)) as router:
         if mode == "stream":
@@ -234,9 +234,9 @@ async def test_a_200_stream_with_no_content_fails_over(body: bytes, mode: str) -
 async def test_retry_after_is_clamped_to_max_retry_after(fake_time: looptime.LoopTimeEventLoop) -> None:
     """A Retry-After of a billion seconds closes the account for max_retry_after, not for ever."""
 
-    def handler(wire: WireRequest) -> RawResponse:
+    def handler(wire: WireRequest) -> Response:
         if wire.gateway == "a":
-            return RawResponse(429, {"retry-after": "1000000000"}, b"{}")
+            return Response(429, {"retry-after": "1000000000"}, b"{}")
         return _ok(wire)
 
     async with Router(_graph("a", "b"), transport=MockTransport(handler), max_retry_after=30) as router:
@@ -248,7 +248,7 @@ async def test_retry_after_is_clamped_to_max_retry_after(fake_time: looptime.Loo
 
 async def test_retry_after_zero_is_no_value(fake_time: looptime.LoopTimeEventLoop) -> None:
     """A 429 with Retry-After: 0 and no other candidate is not hammered: about one try a second."""
-    transport = MockTransport(lambda wire: RawResponse(429, {"retry-after": "0"}, b"{}"))
+    transport = MockTransport(lambda wire: Response(429, {"retry-after": "0"}, b"{}"))
     async with Router(_graph("a"), transport=transport, deadline=5) as router:
         with pytest.raises(RouterError):
             await router.chat("m", HI)
@@ -269,7 +269,7 @@ async def test_repeated_retries_of_one_target_back_off_exponentially(
 ) -> None:
     """Each further retry of the same target takes the next step of the full-jitter backoff."""
     backoff = _RecordingBackoff()
-    transport = MockTransport(lambda wire: RawResponse(429, {"retry-after-ms": "1"}, b"{}"))
+    transport = MockTransport(lambda wire: Response(429, {"retry-after-ms": "1"}, b"{}"))
     async with Router(_graph("a"), transport=transport, backoff=backoff, deadline=20) as router:
         with pytest.raises(RouterError):
             await router.chat("m", HI)
@@ -280,11 +280,11 @@ async def test_a_503_with_retry_after_closes_its_target(fake_time: looptime.Loop
     """OneAI's 503 'model overloaded' with Retry-After keeps the next request off that target until then."""
     calls = {"a": 0}
 
-    def handler(wire: WireRequest) -> RawResponse:
+    def handler(wire: WireRequest) -> Response:
         if wire.gateway == "a":
             calls["a"] += 1
             if calls["a"] == 1:
-                return RawResponse(503, {"retry-after": "10"}, b'{"error": {"message": "Model overloaded"}}')
+                return Response(503, {"retry-after": "10"}, b'{"error": {"message": "Model overloaded"}}')
         return _ok(wire)
 
     async with Router(_graph("a", "b"), transport=MockTransport(handler)) as router:
@@ -305,7 +305,7 @@ async def test_waiting_for_a_slot_in_vain_is_saturated_naming_the_limit(
     """A request that waited for a concurrency slot and never got one says which limit it waited on."""
     release = asyncio.Event()
 
-    async def handler(wire: WireRequest) -> RawResponse:
+    async def handler(wire: WireRequest) -> Response:
         await release.wait()
         return _ok(wire)
 
@@ -409,9 +409,9 @@ async def test_an_unknown_model_answer_fails_over_and_leaves_the_offer_out(
 ) -> None:
     """A gateway's 'Unknown model' (stale snapshot) is no caller error: next gateway, then left out."""
 
-    def handler(wire: WireRequest) -> RawResponse:
+    def handler(wire: WireRequest) -> Response:
         if wire.gateway == "a":
-            return RawResponse(400, {}, b'{"error": "Unknown model \'m\'."}')
+            return Response(400, {}, b'{"error": "Unknown model \'m\'."}')
         return _ok(wire)
 
     transport = MockTransport(handler)
@@ -428,7 +428,7 @@ async def test_an_unknown_model_answer_fails_over_and_leaves_the_offer_out(
 
 async def test_only_unavailable_offers_left_is_no_candidates(fake_time: looptime.LoopTimeEventLoop) -> None:
     """When every gateway says it does not serve the model, the caller hears that, not a 400."""
-    transport = MockTransport(lambda wire: RawResponse(404, {}, b'{"error": {"code": "model_not_found"}}'))
+    transport = MockTransport(lambda wire: Response(404, {}, b'{"error": {"code": "model_not_found"}}'))
     async with Router(_graph("a"), transport=transport) as router:
         with pytest.raises(AllCandidatesFailed):
             await router.chat("m", HI)
@@ -466,7 +466,7 @@ async def test_a_cancelled_request_emits_request_finished(mode: str) -> None:
     """Cancelling a request (or abandoning its stream) still ends it with request.finished 'cancelled'."""
     hang = asyncio.Event()
 
-    async def handler(wire: WireRequest) -> RawResponse:
+    async def handler(wire: WireRequest) -> Response:
         await hang.wait()
         return _ok(wire)
 

@@ -14,7 +14,7 @@ from switchyard.providers import (
     MockTransport,
     Offer,
     ProviderGraph,
-    RawResponse,
+    Response,
     WireRequest,
 )
 from switchyard.router import Event, Router
@@ -48,16 +48,16 @@ def _graph() -> ProviderGraph:
     )
 
 
-def _script(answers: dict[str, list[tuple[int, dict[str, str]]]]) -> Callable[[WireRequest], RawResponse]:
+def _script(answers: dict[str, list[tuple[int, dict[str, str]]]]) -> Callable[[WireRequest], Response]:
     """Each gateway answers its list of (status, headers) in turn, then 200s."""
 
-    def handler(wire: WireRequest) -> RawResponse:
+    def handler(wire: WireRequest) -> Response:
         gateway = (wire.url.host or "").split(".")[0]
         queue = answers.get(gateway, [])
         if queue:
             status, headers = queue.pop(0)
-            return RawResponse(status, {**_JSON, **headers}, b'{"error": {"message": "busy"}}')
-        return RawResponse(200, _JSON, _OK)
+            return Response(status, {**_JSON, **headers}, b'{"error": {"message": "busy"}}')
+        return Response(200, _JSON, _OK)
 
     return handler
 

@@ -171,7 +171,7 @@ async def test_every_failover_event_in_order(emu: Emulator, graph: ProviderGraph
         ("failover", "onetoken", None),
         ("attempt.started", "onetoken", None),
         ("attempt.finished", "onetoken", "ok"),
-        ("request.finished", None, "ok"),
+        ("request.finished", "onetoken", "ok"),  # the target that answered
     ]
     assert {e.request_id for e in events} == {1}
     assert events[0].detail == "gpt-4o-mini" and events[3].detail == "from onellm:GPT-4o-mini"

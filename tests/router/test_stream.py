@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from switchyard.policies import LowestLatency
 from switchyard.providers import (
+    AllCandidatesFailed,
     Capabilities,
     Gateway,
     MockTransport,
     Offer,
     ProviderGraph,
-    RawResponse,
+    Response,
     ServerError,
     StreamChunk,
     StreamCut,
@@ -284,7 +286,7 @@ def _mock_graph(*names: str, prefill: bool = False) -> ProviderGraph:
 async def test_missing_usage_is_estimated_and_marked() -> None:
     """A stream without a usage chunk ends with an estimate, marked as one."""
     transport = MockTransport(
-        lambda wire: RawResponse(200, {}, _sse(_delta("Hello there"), _delta(None, "stop"), "[DONE]"))
+        lambda wire: Response(200, {}, _sse(_delta("Hello there"), _delta(None, "stop"), "[DONE]"))
     )
     async with Router(_mock_graph("a"), transport=transport) as router:
         chunks = await _collect(router, "m")
@@ -304,7 +306,7 @@ async def test_missing_usage_is_estimated_and_marked() -> None:
 )
 async def test_a_stream_is_complete_only_with_done_or_a_finish_reason(body: bytes, complete: bool) -> None:
     """Ending with neither [DONE] nor a finish reason is a cut, never a short answer passed off as whole."""
-    transport = MockTransport(lambda wire: RawResponse(200, {}, body))
+    transport = MockTransport(lambda wire: Response(200, {}, body))
     async with Router(_mock_graph("a"), transport=transport) as router:
         if complete:
             assert _text(await _collect(router, "m")) == "Hello"
@@ -318,11 +320,11 @@ async def test_a_restart_continues_from_the_delivered_text_where_the_target_take
     """The next target takes an assistant prefill: it continues, and the caller gets the whole answer."""
     sent: list[WireRequest] = []
 
-    def handler(wire: WireRequest) -> RawResponse:
+    def handler(wire: WireRequest) -> Response:
         sent.append(wire)
         if wire.gateway == "a":
-            return RawResponse(200, {}, _sse(_delta("Once "), _delta("upon ")))  # cut: no end
-        return RawResponse(200, {}, _sse(_delta("a time."), _delta(None, "stop"), "[DONE]"))
+            return Response(200, {}, _sse(_delta("Once "), _delta("upon ")))  # cut: no end
+        return Response(200, {}, _sse(_delta("a time."), _delta(None, "stop"), "[DONE]"))
 
     async with Router(_mock_graph("a", "b", prefill=True), transport=MockTransport(handler)) as router:
         chunks = await _collect(router, "m", restart=True)
@@ -336,10 +338,10 @@ async def test_a_restart_continues_from_the_delivered_text_where_the_target_take
 async def test_a_failed_restart_raises_the_first_interruption() -> None:
     """When the restart finds nothing either, the error is the interruption, not the later failure."""
 
-    def handler(wire: WireRequest) -> RawResponse:
+    def handler(wire: WireRequest) -> Response:
         if wire.gateway == "a":
-            return RawResponse(200, {}, _sse(_delta("Half")))
-        return RawResponse(503, {}, b'{"error": {"message": "overloaded"}}')
+            return Response(200, {}, _sse(_delta("Half")))
+        return Response(503, {}, b'{"error": {"message": "overloaded"}}')
 
     async with Router(_mock_graph("a", "b"), transport=MockTransport(handler)) as router:
         with pytest.raises(StreamInterrupted) as info:
@@ -350,6 +352,36 @@ async def test_a_failed_restart_raises_the_first_interruption() -> None:
 
 def test_bad_input_raises_when_the_stream_is_made() -> None:
     """stream() validates at once, before anything is sent."""
-    router = Router(_mock_graph("a"), transport=MockTransport(lambda wire: RawResponse(500, {}, b"")))
+    router = Router(_mock_graph("a"), transport=MockTransport(lambda wire: Response(500, {}, b"")))
     with pytest.raises(Exception, match="temperature"):
         router.stream("m", HI, temperature=9)
+
+
+class _UnfinishedBody:
+    """A complete answer's body that the transport could not read in time."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._pieces()
+
+    async def _pieces(self) -> AsyncIterator[bytes]:
+        raise UpstreamTimeout("onellm", status=200, detail="the reply did not finish within 5s")
+        yield b""  # an async generator
+
+    async def read(self) -> bytes:
+        raise UpstreamTimeout("onellm", status=200, detail="the reply did not finish within 5s")
+
+    async def aclose(self) -> None:
+        """Nothing to let go of."""
+
+
+async def test_a_whole_answer_served_as_a_stream_keeps_the_transports_own_error() -> None:
+    """OneLLM's complete answer read as a stream: a body that timed out is the transport's timeout."""
+    graph = ProviderGraph.from_catalogs([Gateway.onellm("k", base_url="http://onellm.test")])
+    transport = MockTransport(lambda wire: Response(200, {}, _UnfinishedBody()))
+    async with Router(graph, transport=transport) as router:
+        with pytest.raises(AllCandidatesFailed) as info:
+            await _collect(router, "gpt-4o-mini")
+    assert info.value.attempts and all(
+        a.outcome == "UpstreamTimeout" and a.error is not None and "the reply did not finish" in a.error
+        for a in info.value.attempts
+    )

@@ -7,7 +7,8 @@ import asyncio
 import aiohttp
 import pytest
 from multidict import CIMultiDict
-from switchyard.providers import Tier, parse_retry_after
+from switchyard.providers import Tier
+from switchyard.providers._classify import parse_retry_after
 from switchyard.providers.emulator import Emulator, Faults
 
 from .conftest import post

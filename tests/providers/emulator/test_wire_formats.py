@@ -187,7 +187,8 @@ def test_gateways_point_at_the_emulator() -> None:
 @pytest.mark.parametrize("gateway", ["onellm", *OPENAI_GATEWAYS])
 async def test_our_own_adapters_read_the_emulator(emu: Emulator, gateway: str) -> None:
     """switchyard's adapters and transport get a normalized reply from each emulated gateway."""
-    from switchyard.providers import AiohttpTransport, ChatRequest, Timeouts, adapter_for
+    from switchyard.providers import AiohttpTransport, ChatRequest, Timeouts
+    from switchyard.providers.wire import adapter_for
 
     graph = ProviderGraph.from_catalogs(emu.gateways())
     gw, offer = graph.gateway(gateway), graph.offer(gateway, MODEL[gateway])
@@ -195,7 +196,9 @@ async def test_our_own_adapters_read_the_emulator(emu: Emulator, gateway: str) -
     wire = adapter.build(ChatRequest.create(offer.model, HI, max_tokens=6), offer, gw)
     transport = AiohttpTransport()
     try:
-        reply = adapter.parse(await transport.send(wire, Timeouts()), wire, offer, gw, wall_now=0)
+        response = await transport.request(wire, Timeouts())
+        reply = await adapter.answer(response, wire, offer, gw, wall_now=0)
+        await response.aclose()
     finally:
         await transport.aclose()
     assert reply.usage.completion_tokens == 6 and reply.finish_reason == "length"

@@ -1,0 +1,271 @@
+"""The README's sentences of figures: the full run's headlines, the overhead, the emulator, telemetry.
+
+Each sentence is worded from the figures themselves: a move that never happened
+says so, one that happened in some runs says in how many (see ``_figures`` for
+how a figure over several runs reads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ._figures import Figures, Report, Span, latency, machine_line, runs
+
+__all__ = ["emulator_block", "full_summary", "overhead_block", "telemetry_block"]
+
+
+def _when(span: Span, done: str, never: str) -> str:
+    """How a move off or back reads over the runs: ``done`` (``{s}``: its seconds) when it always happened,
+    ``never`` when it never did, and ``done`` in so many of the runs otherwise."""
+    if span.never:
+        return never
+    if span.always:
+        return done.format(s=span.text(".2f"))
+    shown = span.text(".2f").removesuffix(" or -")
+    return done.format(s=shown) + f" in {len(span.numbers)} of {len(span.values)} runs (never in the others)"
+
+
+def _off(c: Mapping[str, Any]) -> float | None:
+    value: float | None = c["move_off_s"]
+    return value
+
+
+def _back(c: Mapping[str, Any]) -> float | None:
+    value: float | None = c["move_back_s"]
+    return value
+
+
+def _share(cell: Mapping[str, Any], gateway: str, impaired: bool) -> float | None:
+    """``gateway``'s mean share of the cell's attempts: over the whole cell, or (``impaired``) over the
+    bins inside its impairment after the first (the policy's time to react left out)."""
+    shares: Sequence[float] = cell["shares"][gateway]
+    if not impaired:
+        return sum(shares) / len(shares)
+    width = cell["bin_seconds"]
+    span = next((i for i in cell["impairments"] if i["gateway"] == gateway), None)
+    if span is None:
+        return None
+    inside = [
+        v
+        for k, v in enumerate(shares)
+        if k * width >= span["start"] + width and (k + 1) * width <= span["end"]
+    ]
+    return sum(inside) / len(inside) if inside else None
+
+
+def _cut(f: Figures, scenario: str, gateway: str, name: str) -> str:
+    """How the latency policy cut ``gateway``'s share of its attempts while it was impaired."""
+    healthy = f.span("healthy", "latency", lambda c: _share(c, gateway, impaired=False))
+    degraded = f.span(scenario, "latency", lambda c: _share(c, gateway, impaired=True))
+    if healthy.never or degraded.never:
+        return ""
+    return f", cutting {name}'s share of its attempts from {healthy.text('.0%')} to {degraded.text('.0%')}"
+
+
+def _who(
+    f: Figures,
+    scenario: str,
+    policies: Sequence[str],
+    figure: Callable[[Mapping[str, Any]], float | None],
+    done: str,
+    never: str,
+) -> str:
+    """``"cheapest and failover <what>"`` when the policies' figures read the same, else one clause each."""
+    said = {p: _when(f.span(scenario, p, figure), done, never) for p in policies}
+    if len(set(said.values())) == 1:
+        return f"{' and '.join(policies)} {said[policies[0]]}"
+    return " and ".join(f"{p} {text}" for p, text in said.items())
+
+
+def full_summary(reports: Sequence[Report]) -> str:
+    """Sentences on the full runs' headline figures, each worded from the figures themselves."""
+    f = Figures(reports)
+    both = ("cheapest", "failover")
+    has = set(f.scenarios)
+    minutes = f.run(lambda r: r["elapsed_s"] / 60)
+    worst = min((c["success_rate"], s, p) for (s, p), cells in f.cells.items() for c in cells)
+    answered = (
+        "every cell answered every request in every run"
+        if worst[0] == 1.0
+        else f"the lowest success rate was {worst[0]:.1%} ({worst[1]} / {worst[2]})"
+    )
+    lines = [
+        "The full run (`switchyard bench`, 30 s cells, 1,200 requests each) took "
+        f"{minutes.text('.0f')} minutes; {answered}."
+    ]
+    if "gateway-down" in has:
+        trips = f.span("gateway-down", both, lambda c: c["breaker_trips"])
+        text = (
+            "With OneAI refusing connections, "
+            + _who(f, "gateway-down", both, _off, "left it within {s} s", "never left it")
+            + f" ({trips.text('d')} breaker trips, then only half-open probes), and the latency policy "
+            + _when(f.span("gateway-down", "latency", _off), "within {s} s", "never")
+            + _cut(f, "gateway-down", "oneai", "OneAI")
+        )
+        if "down-recovering" in has:
+            text += "; once it recovered, " + _who(
+                f, "down-recovering", both, _back, "came back to it {s} s later", "did not come back to it"
+            )
+        lines.append(text + ".")
+    if "brownout" in has:
+        att = f.span("brownout", both, lambda c: c["attempts_per_request"])
+        lines.append(
+            f"A 30% brownout of OneAI cost cheapest and failover {att.text('.2f')} attempts a request; "
+            + _who(
+                f,
+                "brownout",
+                both,
+                _off,
+                "left it within {s} s",
+                "never left it (its breaker opens at half the calls failing)",
+            )
+            + ", and the latency policy "
+            + _when(
+                f.span("brownout", "latency", _off),
+                "left it within {s} s",
+                "never moved off it (its share of twenty attempts kept coming back to half its healthy "
+                "share)",
+            )
+            + _cut(f, "brownout", "oneai", "OneAI")
+            + "."
+        )
+    if "429-storm" in has:
+        n429 = f.span("429-storm", both, lambda c: c["rate_limited"])
+        lines.append(
+            f"The 429 storm brought cheapest and failover {n429.text('d')} 429s; "
+            + _who(f, "429-storm", both, _off, "left OneAI within {s} s", "never left OneAI")
+            + "."
+        )
+    if "latency-shift" in has:
+        lines.append(
+            "The latency policy "
+            + _when(
+                f.span("latency-shift", "latency", _off),
+                "left the slowed Onetoken within {s} s",
+                "never moved off the slowed Onetoken",
+            )
+            + _cut(f, "latency-shift", "onetoken", "Onetoken")
+            + ", and, believing its recovery gradually (peak-EWMA, 10 s decay), "
+            + _when(
+                f.span("latency-shift", "latency", _back),
+                "came back to it {s} s after it recovered",
+                "did not come back to it within the cell",
+            )
+            + "."
+        )
+    if "stalled-cut-streams" in has:
+        p95 = f.span("stalled-cut-streams", both, latency("p95"))
+        latency_p95 = f.span("stalled-cut-streams", "latency", latency("p95"))
+        lines.append(
+            f"Stalled and cut streams had a p95 of {p95.text('.1f', 1 / 1000)} s under cheapest and failover "
+            f"(a stall waits out the 5 s stall limit) and {latency_p95.text('.1f', 1 / 1000)} s under the "
+            "latency policy."
+        )
+    plain = f.every(lambda c: c["cpu_ratio_to_bare"], stream=False)
+    streams = f.every(lambda c: c["cpu_ratio_to_bare"], stream=True)
+    lines.append(
+        f"Router CPU per request was {plain.text('.1f')}x bare aiohttp's for plain requests and "
+        f"{streams.text('.1f')}x for streams (every cell of every run)."
+    )
+    head, *rest = lines
+    return "\n".join([f"{head} {machine_line(reports)}", "", *(f"- {line}" for line in rest)]) + "\n"
+
+
+def _field(*path: str) -> Callable[[Report], float]:
+    def get(report: Report) -> float:
+        value: Any = report
+        for key in path:
+            value = value[key]
+        return float(value)
+
+    return get
+
+
+def _ratio(top: Callable[[Report], float], bottom: Callable[[Report], float]) -> Callable[[Report], float]:
+    return lambda r: top(r) / bottom(r)
+
+
+def overhead_block(reports: Sequence[Report]) -> str:
+    """The overhead benchmark's figures in a few sentences."""
+    cpu = runs(reports, _field("request_overhead", "cpu_ratio"))
+    tput = runs(reports, _field("request_overhead", "throughput_ratio"))
+    sizes = sorted(reports[0]["decision"], key=int)
+    smallest = runs(reports, _field("decision", sizes[0], "us_per_decision"))
+    # The sizes take turns within a run, so their ratio holds steadier than their microseconds.
+    larger = [
+        f"{runs(reports, _field('decision', n, 'ratio_to_smallest')).text('.1f')}x that with {int(n):,}"
+        for n in sizes[1:]
+    ]
+    ours_ms, aiohttp_ms = (
+        _field("imports", "router_policies_providers_extra_ms"),
+        _field("imports", "aiohttp_ms"),
+    )
+    ours_mib, aiohttp_mib = (
+        _field("imports", "router_policies_providers_extra_mib"),
+        _field("imports", "aiohttp_mib"),
+    )
+    return (
+        "From `python -m switchyard.benchmarks.overhead`: the router takes "
+        f"{cpu.text('.2f')}x bare aiohttp's client CPU per request, and its throughput is "
+        f"{tput.text('.2f')}x bare aiohttp's. A routing decision takes {smallest.text(',.0f')} µs with "
+        f"{int(sizes[0]):,} offers in the graph, and {' and '.join(larger)}. Importing the router, "
+        "policies and providers adds "
+        f"{runs(reports, _ratio(ours_ms, aiohttp_ms)).text('.0%')} to the time `import aiohttp` takes "
+        f"({runs(reports, ours_ms).text(',.0f')} ms to {runs(reports, aiohttp_ms).text(',.0f')} ms) and "
+        f"{runs(reports, _ratio(ours_mib, aiohttp_mib)).text('.0%')} to its memory "
+        f"({runs(reports, ours_mib).text('.1f')} MiB to {runs(reports, aiohttp_mib).text('.1f')} MiB). "
+        f"{machine_line(reports)}\n"
+    )
+
+
+def emulator_block(reports: Sequence[Report]) -> str:
+    """The emulator's throughput in one sentence."""
+    per_core = runs(reports, lambda r: round(r["replies_per_core_second"], -2))
+    observed = runs(reports, lambda r: round(r["observed_replies_per_s"], -2))
+    return (
+        f"One core of emulator serves {per_core.text(',.0f')} plain replies per second of its own CPU "
+        f"({observed.text(',.0f')} a second observed, with the client on the other core), from "
+        f"`python -m switchyard.benchmarks.emulator_throughput`. {machine_line(reports)}\n"
+    )
+
+
+def telemetry_block(reports: Sequence[Report]) -> str:
+    """The telemetry hooks' cost: per request against no hook (chat, and streams where run), and
+    each hook replaying one request's events.
+
+    Raises:
+        ValueError: no run measured ``chat()`` (``--stream`` runs alone).
+    """
+    chat = [r for r in reports if r["per_request"]["mode"] == "chat"]
+    streams = [r for r in reports if r["per_request"]["mode"] == "stream"]
+    if not chat:
+        raise ValueError("no telemetry_overhead run of chat(): run it without --stream too")
+
+    def x(runs_of: Sequence[Report], variant: str) -> str:
+        return runs(runs_of, _field("per_request", "variants", variant, "ratio_to_none")).text(".2f") + "x"
+
+    def cpu(runs_of: Sequence[Report]) -> str:
+        return runs(runs_of, _field("per_request", "variants", "none", "cpu_us_per_request")).text(",.0f")
+
+    def alone(hook: str) -> str:
+        return runs(reports, _field("hook_costs", f"{hook}_us")).text(",.0f") + " µs"
+
+    text = (
+        "From `python -m switchyard.benchmarks.telemetry_overhead` (client CPU per request, the median "
+        f"of interleaved rounds): a plain `chat()` takes {cpu(chat)} µs with no hook; with a hook that "
+        f"does nothing {x(chat, 'noop')} that, `Prometheus` {x(chat, 'prometheus')}, `Logs` "
+        f"{x(chat, 'logs')}, `OpenTelemetry` over the SDK with a no-op exporter {x(chat, 'otel')} "
+        f"({x(chat, 'otel-sampled')} with one trace in ten sampled), all three {x(chat, 'all')}."
+    )
+    if streams:
+        text += (
+            f" A stream takes {cpu(streams)} µs; with `OpenTelemetry` {x(streams, 'otel')}, all three "
+            f"{x(streams, 'all')}."
+        )
+    return (
+        f"{text} Replaying one failed-over request's events, which times the hooks alone: `Prometheus` "
+        f"{alone('prometheus_hook')}, `Logs` {alone('logs_hook')}, `OpenTelemetry` {alone('otel_hook')}, "
+        f"of which its own code is {alone('otel_hook_without_sdk')} (the same replay over the API's "
+        f"no-op providers). {machine_line(reports)}\n"
+    )
