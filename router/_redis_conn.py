@@ -59,28 +59,29 @@ class Connection:
         self._error = ResponseError
         self.loaded = False
 
-    async def call(self, commands: Sequence[Sequence[bytes | Arg]]) -> list[Any]:
-        """Send ``commands`` in one write and read their replies (an error reply as its exception),
-        connecting and loading the scripts first if need be."""
-        if not self.loaded:
-            await self._conn.connect()
-            self.loaded = True  # for the call below
-            try:
-                loaded = await self.call([(b"SCRIPT", b"LOAD", source) for source in SCRIPTS.values()])
-            finally:
-                self.loaded = False
-            failed = [reply for reply in loaded if isinstance(reply, Exception)]
-            if failed:
-                raise failed[0]
-            self.loaded = True
+    async def open(self) -> None:
+        """Connect and load the scripts (once; nothing else may be on the wire meanwhile)."""
+        if self.loaded:
+            return
+        await self._conn.connect()
+        await self.write([(b"SCRIPT", b"LOAD", source) for source in SCRIPTS.values()])
+        for _ in SCRIPTS:
+            reply = await self.read()
+            if isinstance(reply, Exception):
+                raise reply
+        self.loaded = True
+
+    async def write(self, commands: Sequence[Sequence[bytes | Arg]]) -> None:
+        """Send ``commands`` in one write, without waiting for any reply (RESP pipelining: Redis
+        answers the commands of one connection in the order they came)."""
         await self._conn.send_packed_command(b"".join(_pack(c) for c in commands), check_health=False)
-        replies: list[Any] = []
-        for _ in commands:
-            try:
-                replies.append(await self._conn.read_response())
-            except self._error as exc:
-                replies.append(exc)
-        return replies
+
+    async def read(self) -> Any:
+        """The next reply (an error reply as its exception)."""
+        try:
+            return await self._conn.read_response()
+        except self._error as exc:
+            return exc
 
     async def close(self) -> None:
         """Close the connection."""

@@ -1,15 +1,17 @@
-"""A :class:`~._redis.RedisStore`'s line to Redis: one client made on first use, the scripts
-loaded, and a lane that sends what is queued as one pipeline at a time.
+"""A :class:`~._redis.RedisStore`'s line to Redis: one connection made on first use, the scripts
+loaded, and a lane that writes what is queued and reads the answers in order.
 
-- **The lane.** Operations queue and go out together: whatever was queued while a
-  pipeline was out goes in the next one, in order. So a settle queued before an
-  admit reaches Redis before it, and the writes of many requests share one round
-  trip. An admission is its script plus whatever writes were waiting: one round trip.
-- **Bounded.** Each pipeline may take ``timeout`` seconds of Redis's time (a timer that
-  fires late because this process's loop was busy starts again, twice at most), so a
-  caller waits at most two pipelines' worth: the one out, then its own. Connecting (the
-  first call of a process, and each reconnection, which happens in the background)
-  gets ``connect_timeout``.
+- **The lane.** Operations queue, and what was queued in one turn of the event loop
+  goes out in one write, in order, without waiting for earlier answers (RESP
+  pipelining: Redis answers one connection's commands in the order they came, and
+  one reader takes the answers in that order). So a settle queued before an admit
+  reaches Redis before it, the writes of many requests share a write, and an
+  admission is one round trip whatever is out before it.
+- **Bounded.** Each answer may take ``timeout`` seconds from its write, of Redis's
+  time: a timer that fires late because this process's loop was busy (the answer may
+  be sitting unread) starts again, twice at most. Connecting (the first call of a
+  process, and each reconnection, which happens in the background) gets
+  ``connect_timeout``.
 - **Degrade, never fail.** When Redis does not answer in time, refuses the connection
   or has lost the scripts, the link goes *down*: it logs one warning (logger
   ``switchyard``), leaves a ``store.fallback`` notice for the next request to report,
@@ -23,11 +25,12 @@ loaded, and a lane that sends what is queued as one pipeline at a time.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import urllib.parse
-from collections.abc import Callable, Sequence
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final, TypeVar
 
 from ._redis_conn import SHAS, Arg, Connection, where
 from ._redis_mirror import Reply
@@ -39,6 +42,8 @@ logger: Final = logging.getLogger("switchyard")
 
 OnReply = Callable[[Reply, float], None]
 """Called with a script's answer and the loop time it arrived."""
+
+T = TypeVar("T")
 
 
 class Unavailable(Exception):
@@ -79,6 +84,11 @@ class _Op:
             self.future.set_result(None)
 
 
+def _fail(ops: Sequence[_Op]) -> None:
+    for op in ops:
+        op.fail()
+
+
 class Link:
     """The connection, the lane, and the up/down state (see the module docstring).
 
@@ -95,7 +105,9 @@ class Link:
         "_loop",
         "_password",
         "_queue",
+        "_reader",
         "_reconnector",
+        "_sent",
         "_url",
         "connect_timeout",
         "down",
@@ -119,8 +131,10 @@ class Link:
         self.connect_timeout = max(10 * timeout, 0.25)
         self._conn: Connection | None = None  # made on the loop that first uses it
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: list[_Op] = []
+        self._queue: list[_Op] = []  # to write
+        self._sent: collections.deque[tuple[_Op, float]] = collections.deque()  # written: answers due
         self._flusher: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
         self._reconnector: asyncio.Task[None] | None = None
         self.down = False
         self.round_trips = self.outages = self.fallbacks = self.dropped = 0
@@ -175,57 +189,75 @@ class Link:
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """First use, or use from another loop: a client belongs to one loop, so start afresh."""
         self._loop = loop
-        self._conn, self._queue = None, []
-        self._flusher = self._reconnector = None
+        self._conn, self._queue, self._sent = None, [], collections.deque()
+        self._flusher = self._reader = self._reconnector = None
         self.down = False
 
     async def _flush(self) -> None:
+        """Write what is queued, turn by turn; the reader takes the answers."""
+        loop = asyncio.get_running_loop()
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
-                await self._send(batch)
+                if self.down:
+                    _fail(batch)
+                    continue
+                try:
+                    if self._conn is None:
+                        self._conn = Connection(self._url)
+                    conn = self._conn
+                    if not conn.loaded:
+                        await self._within(
+                            conn.open(), loop.time() + self.connect_timeout, self.connect_timeout
+                        )
+                    commands = [
+                        (b"EVALSHA", SHAS[op.script], len(op.keys), *op.keys, *op.args) for op in batch
+                    ]
+                    await self._within(conn.write(commands), loop.time() + self.timeout, self.timeout)
+                except asyncio.CancelledError:
+                    _fail(batch)
+                    raise
+                except Exception as exc:  # a timeout, a refused or lost connection
+                    self.went_down(exc)
+                    _fail(batch)
+                    continue
+                sent = loop.time()
+                self._sent.extend((op, sent) for op in batch)
+                self.round_trips += 1
+                if self._reader is None:
+                    self._reader = loop.create_task(self._read(conn))
         finally:
             self._flusher = None
 
-    async def _send(self, batch: list[_Op]) -> None:
-        if self.down:
-            for op in batch:
-                op.fail()
-            return
+    async def _read(self, conn: Connection) -> None:
+        """Take the answers in the order of the writes, each within ``timeout`` of its write."""
+        loop = asyncio.get_running_loop()
         try:
-            replies = await self._within(batch, self._bound())
-        except asyncio.CancelledError:
-            for op in batch:
-                op.fail()
-            raise
-        except Exception as exc:  # a timeout, a refused or lost connection, a protocol error
-            self.went_down(exc)
-            for op in batch:
-                op.fail()
-            return
-        self.round_trips += 1
-        now = asyncio.get_running_loop().time()
-        for op, reply in zip(batch, replies, strict=True):
-            if isinstance(reply, bytes | str):
-                op.done(reply.split() if isinstance(reply, bytes) else reply.encode().split(), now)
-            else:
-                op.fail()
-                self.went_down(reply)  # NOSCRIPT (a restarted or flushed server), or a script error
+            while self._sent and conn is self._conn:
+                _, sent = self._sent[0]
+                try:
+                    reply = await self._within(conn.read(), sent + self.timeout, self.timeout)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a timeout, a lost connection
+                    self.went_down(exc)
+                    return
+                if not self._sent or conn is not self._conn:
+                    return  # gone down meanwhile: its operations have been failed
+                op, _ = self._sent.popleft()
+                if isinstance(reply, bytes):
+                    op.done(reply.split(), loop.time())
+                else:
+                    op.fail()
+                    self.went_down(reply)  # NOSCRIPT (a restarted or flushed server), or a script error
+        finally:
+            if self._reader is asyncio.current_task():
+                self._reader = None
 
-    def _bound(self) -> float:
-        return self.timeout if self._conn is not None and self._conn.loaded else self.connect_timeout
-
-    async def _pipeline(self, batch: list[_Op]) -> list[Any]:
-        if self._conn is None:
-            self._conn = Connection(self._url)
-        return await self._conn.call(
-            [(b"EVALSHA", SHAS[op.script], len(op.keys), *op.keys, *op.args) for op in batch]
-        )
-
-    async def _within(self, batch: list[_Op], bound: float) -> list[Any]:
-        """The batch's replies within ``bound`` seconds of Redis's time, not of this loop's: when the
-        timer itself fires late (the loop was busy; the answer may be sitting unread), the bound
-        starts again, twice at most. So a busy process does not take itself for a slow Redis.
+    async def _within(self, work: Awaitable[T], deadline: float, bound: float) -> T:
+        """``work``'s result by ``deadline``, in Redis's time, not this loop's: when the timer itself
+        fires late (the loop was busy; the answer may be sitting unread), the bound starts again,
+        twice at most. So a busy process does not take itself for a slow Redis.
 
         Raises:
             TimeoutError: no answer in time.
@@ -240,9 +272,9 @@ class Link:
                 else:
                     scope.reschedule(now)  # on time, or late too often: it is Redis
 
-            timer = [loop.call_at(loop.time() + bound, check, loop.time() + bound, 2)]
+            timer = [loop.call_at(deadline, check, deadline, 2)]
             try:
-                return await self._pipeline(batch)
+                return await work
             finally:
                 timer[0].cancel()
 
@@ -267,6 +299,12 @@ class Link:
         )
         logger.warning("switchyard: %s", detail)
         self.notices.append(Notice("store.fallback", detail))
+        # What was written and not answered never will be here: those callers go local now.
+        sent, self._sent = self._sent, collections.deque()
+        _fail([op for op, _ in sent])
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
         self._reconnector = asyncio.get_running_loop().create_task(self._reconnect())
 
     async def _reconnect(self, first: float = 0.05, most: float = 2.0) -> None:
@@ -279,7 +317,7 @@ class Link:
                 await self._close(old)
             try:
                 async with asyncio.timeout(self.connect_timeout):
-                    await self._conn.call([(b"PING",)])
+                    await self._conn.open()
             except Exception:
                 continue
             break
@@ -313,22 +351,20 @@ class Link:
         # undoing), and flush what they queued, within a bound.
         deadline = loop.time() + max(5 * self.timeout, 0.1)
         await asyncio.sleep(0)
-        while (self._flusher is not None or self._queue) and loop.time() < deadline:
-            flusher = self._flusher
-            if flusher is not None:
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        await asyncio.shield(flusher)
-                except TimeoutError:
-                    break
+        while self._flusher is not None or self._queue or self._sent:
+            pending = [task for task in (self._flusher, self._reader) if task is not None]
+            if loop.time() >= deadline or not pending:
+                break
+            await asyncio.wait(pending, timeout=deadline - loop.time())
             await asyncio.sleep(0)
-        flusher, self._flusher = self._flusher, None
-        if flusher is not None:
-            flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
-        for op in self._queue:
-            op.fail()
-        self._queue = []
+        for task in (self._flusher, self._reader):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._flusher = self._reader = None
+        _fail(self._queue)
+        _fail([op for op, _ in self._sent])
+        self._queue, self._sent = [], collections.deque()
         reconnector, self._reconnector = self._reconnector, None
         if reconnector is not None:
             reconnector.cancel()
