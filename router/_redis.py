@@ -17,13 +17,13 @@ keeps the others off. What is shared, and what stays in each process:
 **Time.** Scripts read the server's clock; durations go in and come back relative
 to it, and are turned into this process's loop time on arrival.
 
-**Cost.** One round trip per admission of a tiered account (its script, and any
-writes that were waiting, in one pipeline); none on an untiered account whose
+**Cost.** One round trip per admission of a tiered account (its script, written with
+whatever else that turn of the loop queued); none on an untiered account whose
 breakers were learned within ``refresh`` seconds and are closed (the fast path:
 the permission is granted from what this process last learned, and each outcome's
 record tells it what changed). Ending a call (settle, a success's record, a 429's
-closure) is queued and sent with the next pipeline; a record that may change a
-breaker's state is awaited, to report the transition.
+closure) is written without anyone waiting for its answer; a record that may
+change a breaker's state is awaited, to report the transition.
 
 **Ending is never lost to a cancellation**: an ending operation is queued before
 anything is awaited, and a queued operation is sent whatever happens to its caller.
@@ -330,7 +330,7 @@ class RedisStore:
         remaining: Mapping[str, float] | None,
         now: float,
     ) -> None:
-        """Free the slot here at once and in Redis with the next pipeline; correct the tokens."""
+        """Free the slot here at once and in Redis with the next write; correct the tokens."""
         if reservation.settled or not isinstance(reservation, Held):
             return
         reservation.settled = True
@@ -344,7 +344,7 @@ class RedisStore:
         self._notify()
 
     async def close_until(self, account: Account, until: float, now: float) -> None:
-        """Close the account here at once, and for the fleet with the next pipeline."""
+        """Close the account here at once, and for the fleet with the next write."""
         await self._fallback.close_until(self._local(account), until, now)
         close(self._parts, account, until, now)
 

@@ -5,8 +5,10 @@ loaded, and a lane that writes what is queued and reads the answers in order.
   goes out in one write, in order, without waiting for earlier answers (RESP
   pipelining: Redis answers one connection's commands in the order they came, and
   one reader takes the answers in that order). So a settle queued before an admit
-  reaches Redis before it, the writes of many requests share a write, and an
-  admission is one round trip whatever is out before it.
+  reaches Redis before it, and an admission is one round trip whatever is out before
+  it. Writes nobody waits for (settles, records of successes) wait while answers
+  are due, unless someone waits behind them: a busy lane gathers many requests'
+  writes into one (each write is a system call).
 - **Bounded.** Each answer may take ``timeout`` seconds from its write, of Redis's
   time: a timer that fires late because this process's loop was busy (the answer may
   be sitting unread) starts again, twice at most. Connecting (the first call of a
@@ -29,10 +31,10 @@ import collections
 import logging
 import random
 import urllib.parse
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Final, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Final
 
-from ._redis_conn import SHAS, Arg, Connection, where
+from ._redis_conn import Arg, Connection, evalsha, where
 from ._redis_mirror import Reply
 from ._store import Notice
 
@@ -42,8 +44,6 @@ logger: Final = logging.getLogger("switchyard")
 
 OnReply = Callable[[Reply, float], None]
 """Called with a script's answer and the loop time it arrived."""
-
-T = TypeVar("T")
 
 
 class Unavailable(Exception):
@@ -58,7 +58,7 @@ class _Op:
     def __init__(
         self,
         script: str,
-        keys: Sequence[str],
+        keys: tuple[str, ...],
         args: Sequence[Arg],
         on_reply: OnReply | None,
         future: asyncio.Future[Reply | None] | None,
@@ -109,6 +109,7 @@ class Link:
         "_reconnector",
         "_sent",
         "_url",
+        "_wake",
         "connect_timeout",
         "down",
         "dropped",
@@ -136,6 +137,7 @@ class Link:
         self._flusher: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._reconnector: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None  # the flusher's: someone waits, or answers are in
         self.down = False
         self.round_trips = self.outages = self.fallbacks = self.dropped = 0
         self.notices: list[Notice] = []
@@ -143,7 +145,7 @@ class Link:
     # -- sending -----------------------------------------------------------------------------
 
     def submit(
-        self, script: str, keys: Sequence[str], args: Sequence[Arg], on_reply: OnReply | None = None
+        self, script: str, keys: tuple[str, ...], args: Sequence[Arg], on_reply: OnReply | None = None
     ) -> None:
         """Queue one script call; nobody waits for it (its answer goes to ``on_reply``).
 
@@ -153,7 +155,7 @@ class Link:
         self._enqueue(_Op(script, keys, args, on_reply, None))
 
     def ask(
-        self, script: str, keys: Sequence[str], args: Sequence[Arg], on_reply: OnReply | None = None
+        self, script: str, keys: tuple[str, ...], args: Sequence[Arg], on_reply: OnReply | None = None
     ) -> asyncio.Future[Reply | None]:
         """Queue one script call; the future of its answer (None: Redis did not give one).
 
@@ -183,6 +185,8 @@ class Link:
         if self.down:
             raise Unavailable
         self._queue.append(op)
+        if op.future is not None and self._wake is not None:
+            self._wake.set()
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush())
 
@@ -191,6 +195,7 @@ class Link:
         self._loop = loop
         self._conn, self._queue, self._sent = None, [], collections.deque()
         self._flusher = self._reader = self._reconnector = None
+        self._wake = asyncio.Event()
         self.down = False
 
     async def _flush(self) -> None:
@@ -198,6 +203,18 @@ class Link:
         loop = asyncio.get_running_loop()
         try:
             while self._queue:
+                wake = self._wake
+                if (
+                    wake is not None
+                    and self._sent
+                    and not self.down
+                    and all(op.future is None for op in self._queue)
+                ):
+                    # Only writes nobody waits for, and answers still due: they gather until those
+                    # are in or someone waits (each write is a system call; a busy lane makes few).
+                    wake.clear()
+                    await wake.wait()
+                    continue
                 batch, self._queue = self._queue, []
                 if self.down:
                     _fail(batch)
@@ -206,14 +223,11 @@ class Link:
                     if self._conn is None:
                         self._conn = Connection(self._url)
                     conn = self._conn
-                    if not conn.loaded:
-                        await self._within(
-                            conn.open(), loop.time() + self.connect_timeout, self.connect_timeout
-                        )
-                    commands = [
-                        (b"EVALSHA", SHAS[op.script], len(op.keys), *op.keys, *op.args) for op in batch
-                    ]
-                    await self._within(conn.write(commands), loop.time() + self.timeout, self.timeout)
+                    # Connecting and writing are bounded plainly: a write waits only when the
+                    # socket's buffer is full, and connecting has connect_timeout to spare.
+                    async with asyncio.timeout(self.timeout if conn.loaded else self.connect_timeout):
+                        await conn.open()
+                        await conn.write(b"".join(evalsha(op.script, op.keys, op.args) for op in batch))
                 except asyncio.CancelledError:
                     _fail(batch)
                     raise
@@ -230,53 +244,48 @@ class Link:
             self._flusher = None
 
     async def _read(self, conn: Connection) -> None:
-        """Take the answers in the order of the writes, each within ``timeout`` of its write."""
+        """Take the answers in the order of the writes, each within ``timeout`` of its write (one
+        timer per write, not per answer: the answers of one write share its deadline)."""
         loop = asyncio.get_running_loop()
+        bound = self.timeout
         try:
-            while self._sent and conn is self._conn:
-                _, sent = self._sent[0]
-                try:
-                    reply = await self._within(conn.read(), sent + self.timeout, self.timeout)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # a timeout, a lost connection
-                    self.went_down(exc)
-                    return
-                if not self._sent or conn is not self._conn:
-                    return  # gone down meanwhile: its operations have been failed
-                op, _ = self._sent.popleft()
-                if isinstance(reply, bytes):
-                    op.done(reply.split(), loop.time())
-                else:
-                    op.fail()
-                    self.went_down(reply)  # NOSCRIPT (a restarted or flushed server), or a script error
+            async with asyncio.timeout(None) as scope:
+                timer: list[asyncio.TimerHandle | None] = [None]
+                armed = -1.0
+
+                def check(deadline: float, again: int) -> None:
+                    now = loop.time()
+                    if now - deadline > bound / 2 and again > 0:  # late: the loop was busy
+                        timer[0] = loop.call_at(now + bound, check, now + bound, again - 1)
+                    else:
+                        scope.reschedule(now)  # on time, or late too often: it is Redis
+
+                while self._sent and conn is self._conn:
+                    deadline = self._sent[0][1] + bound
+                    if deadline != armed:
+                        if timer[0] is not None:
+                            timer[0].cancel()
+                        timer[0], armed = loop.call_at(deadline, check, deadline, 2), deadline
+                    reply = await conn.read()
+                    if not self._sent or conn is not self._conn:
+                        return  # gone down meanwhile: its operations have been failed
+                    op, _ = self._sent.popleft()
+                    if not self._sent and self._wake is not None:
+                        self._wake.set()
+                    if isinstance(reply, bytes):
+                        op.done(reply.split(), loop.time())
+                    else:
+                        op.fail()
+                        self.went_down(reply)  # NOSCRIPT (a restarted or flushed server), or a script error
+                if timer[0] is not None:
+                    timer[0].cancel()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a timeout, a lost connection
+            self.went_down(exc)
         finally:
             if self._reader is asyncio.current_task():
                 self._reader = None
-
-    async def _within(self, work: Awaitable[T], deadline: float, bound: float) -> T:
-        """``work``'s result by ``deadline``, in Redis's time, not this loop's: when the timer itself
-        fires late (the loop was busy; the answer may be sitting unread), the bound starts again,
-        twice at most. So a busy process does not take itself for a slow Redis.
-
-        Raises:
-            TimeoutError: no answer in time.
-        """
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(None) as scope:
-
-            def check(deadline: float, again: int) -> None:
-                now = loop.time()
-                if now - deadline > bound / 2 and again > 0:
-                    timer[0] = loop.call_at(now + bound, check, now + bound, again - 1)
-                else:
-                    scope.reschedule(now)  # on time, or late too often: it is Redis
-
-            timer = [loop.call_at(deadline, check, deadline, 2)]
-            try:
-                return await work
-            finally:
-                timer[0].cancel()
 
     # -- down and up again -------------------------------------------------------------------
 
@@ -305,6 +314,8 @@ class Link:
         reader, self._reader = self._reader, None
         if reader is not None and reader is not asyncio.current_task():
             reader.cancel()
+        if self._wake is not None:
+            self._wake.set()
         self._reconnector = asyncio.get_running_loop().create_task(self._reconnect())
 
     async def _reconnect(self, first: float = 0.05, most: float = 2.0) -> None:

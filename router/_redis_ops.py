@@ -2,8 +2,8 @@
 and arguments, queues it on the lane, and reads its answer (``_redis_lua.py`` has the scripts).
 
 Admission and a record that may change a breaker's state wait for their answer (bounded
-by the link); a settle, a 429's closure and a record that cannot change a state are queued
-and go out with the next pipeline. Every answer also updates the mirrors.
+by the link); a settle, a 429's closure and a record that cannot change a state are written
+and nobody waits for them. Every answer also updates the mirrors.
 """
 
 from __future__ import annotations

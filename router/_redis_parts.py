@@ -143,7 +143,7 @@ class Parts:
         return prefix(self.namespace, gateway)
 
     def background(
-        self, script: str, keys: Sequence[str], args: Sequence[Arg], on_reply: OnReply | None = None
+        self, script: str, keys: tuple[str, ...], args: Sequence[Arg], on_reply: OnReply | None = None
     ) -> None:
         """Queue a write nobody waits for; count it dropped when Redis is down."""
         try:
