@@ -288,9 +288,9 @@ def main(args: argparse.Namespace) -> int:
         for kind, runs in bare.items()
         if runs
     )
+    done = f"{len(cells)} cells in {elapsed:.0f}s; bare aiohttp {runs}" if cells else f"{elapsed:.0f}s"
     console.print(
-        f"{len(cells)} cells in {elapsed:.0f}s; bare aiohttp {runs}; "
-        f"wrote {out / RESULTS} and {', '.join(p.name for p in drawn)}"
+        f"{done}; wrote {out / RESULTS}" + (f" and {', '.join(p.name for p in drawn)}" if drawn else "")
     )
     if interrupted:
         console.print(f"interrupted after {len(cells)} finished cells; their results are written")

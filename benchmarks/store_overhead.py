@@ -33,6 +33,8 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ._machine import provenance
+
 __all__ = ["main", "store_overhead"]
 
 MESSAGES = [{"role": "user", "content": "Say hello in five words."}]
@@ -151,13 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="concurrent requests per round and store")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--json", metavar="FILE", help="also write the figures here")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures here, with the machine")
     args = parser.parse_args(argv)
-    text = json.dumps(store_overhead(args.requests, args.concurrency, args.rounds), indent=2)
-    print(text)
+    head = provenance("store_overhead", argv, "python -m switchyard.benchmarks.store_overhead")
+    figures = store_overhead(args.requests, args.concurrency, args.rounds)
+    print(json.dumps(figures, indent=2))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+            f.write(json.dumps({**head, **figures}, indent=2) + "\n")
     return 0
 
 

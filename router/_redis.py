@@ -9,20 +9,21 @@ keeps the others off. What is shared, and what stays in each process:
   its requests in flight (slot leases), its 429 closure; each breaker's state,
   failure window, consecutive failures, slow trips in a row, period (epoch) and
   half-open probe permits (leases: one probe in flight across the fleet).
-- **Per process**: the connections-per-host cap and slow start (about this process's
-  pool and view of a gateway), latency statistics and the success rates outlier
-  ejection reads, and the break jitter (drawn here, passed into the script).
+- **Per process**: the cap at the HTTP client's connections per host and slow
+  start (both are about this process's connection pool and its own view of a
+  gateway), latency statistics (the policies learn them locally), and the
+  break jitter, drawn here and passed into the script.
 
 **Time.** Scripts read the server's clock; durations go in and come back relative
-to it, turned into this process's loop time on arrival.
+to it, and are turned into this process's loop time on arrival.
 
-**Cost.** One round trip per admission of a tiered account (its script, and any
-writes that were waiting, in one pipeline); none on an untiered account whose
+**Cost.** One round trip per admission of a tiered account (its script, written with
+whatever else that turn of the loop queued); none on an untiered account whose
 breakers were learned within ``refresh`` seconds and are closed (the fast path:
 the permission is granted from what this process last learned, and each outcome's
 record tells it what changed). Ending a call (settle, a success's record, a 429's
-closure) is queued and sent with the next pipeline; a record that may change a
-breaker's state is awaited, to report the transition.
+closure) is written without anyone waiting for its answer; a record that may
+change a breaker's state is awaited, to report the transition.
 
 **Ending is never lost to a cancellation**: an ending operation is queued before
 anything is awaited, and a queued operation is sent whatever happens to its caller.
@@ -31,7 +32,8 @@ anything is awaited, and a queued operation is sent whatever happens to its call
 waiting for one is deferred until the soonest lease expires or about ``poll``
 seconds (jittered), whichever is first, and asks again.
 
-**Reads** (``peek``, ``breaker``, ``snapshot``) never do I/O: "as last known" (``_redis_mirror.py``).
+**Reads** (``peek``, ``breaker``, ``snapshot``) never do I/O: they answer from what
+the last script told this process (``_redis_mirror.py``), "as last known".
 
 **Degrade, never fail.** Each call waits at most ``timeout``; when Redis is slow or
 down, operations are answered from a local :class:`MemoryStore` whose tiers are
@@ -54,9 +56,7 @@ What this costs in exactness, knowingly:
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import math
 import random
 import uuid
 from collections.abc import Callable, Mapping
@@ -69,21 +69,12 @@ from ._breaker import BreakerConfig, BreakerState, Permission
 from ._redis_link import Link, Unavailable
 from ._redis_mirror import Mirrors
 from ._redis_ops import admit, close, record, settle
-from ._redis_parts import Held, Leases, Parts, Pass
+from ._redis_parts import Held, Leases, Parts, Pass, check, seconds
 from ._store import Account, Admitted, BreakerView, MemoryStore, Permit, Reported, Verdict
 
 __all__ = ["RedisStore"]
 
 _NONE: list[Reported] = []  # shared and never appended to: "no transitions"
-
-
-def _seconds(name: str, value: object, *, zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value < math.inf:
-        value = math.nan
-    if not (value >= 0 if zero else value > 0):
-        what = "zero or more" if zero else "a positive number of"
-        raise ConfigError(f"RedisStore {name} must be {what} seconds, not {value!r}")
-    return float(value)
 
 
 class RedisStore:
@@ -126,25 +117,12 @@ class RedisStore:
         refresh: float = 1.0,
         seed: int | None = None,
     ) -> None:
-        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError("RedisStore url must start with redis://, rediss:// or unix://")
-        if (
-            not isinstance(namespace, str)
-            or not namespace
-            or any(c.isspace() or c in "{}" for c in namespace)
-        ):
-            raise ConfigError(
-                f"RedisStore namespace must be a non-empty name without spaces or braces, not {namespace!r}"
-            )
-        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
-            raise ConfigError(f"RedisStore replicas must be a whole number, at least 1, not {replicas!r}")
-        if importlib.util.find_spec("redis") is None:
-            raise ConfigError("RedisStore needs redis-py: pip install 'switchyard[redis]'")
+        check(url, namespace, replicas)
         self.namespace = namespace
         self.replicas = replicas
-        self._refresh = _seconds("refresh", refresh, zero=True)
+        self._refresh = seconds("refresh", refresh, zero=True)
         try:
-            link = Link(url, _seconds("timeout", timeout))
+            link = Link(url, seconds("timeout", timeout))
         except ValueError as exc:  # redis-py's word on a malformed URL
             raise ConfigError(f"RedisStore url is not one redis-py can use: {exc}") from None
         self._link = link
@@ -152,8 +130,8 @@ class RedisStore:
             namespace=namespace,
             link=link,
             mirrors=Mirrors(self._opened),
-            leases=Leases(link, _seconds("lease", lease)),
-            poll=_seconds("poll", poll),
+            leases=Leases(link, seconds("lease", lease)),
+            poll=seconds("poll", poll),
             rng=random.Random(seed),
         )
         self._fallback = MemoryStore(seed=seed)
@@ -262,8 +240,10 @@ class RedisStore:
     def breakers(
         self, gateway: str, gateway_model: str, config: BreakerConfig
     ) -> tuple[BreakerView, BreakerView]:
-        """Both breakers of a target, as last known."""
-        return self.breaker(gateway, None, config), self.breaker(gateway, gateway_model, config)
+        """The gateway's breaker and the model's there, as last known (the local ones while Redis is down)."""
+        if self._link.down:
+            return self._fallback.breakers(gateway, gateway_model, config)
+        return self._parts.mirrors.pair(gateway, gateway_model, config)
 
     def on_release(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener`` whenever a slot of this process frees."""
@@ -350,7 +330,7 @@ class RedisStore:
         remaining: Mapping[str, float] | None,
         now: float,
     ) -> None:
-        """Free the slot here at once and in Redis with the next pipeline; correct the tokens."""
+        """Free the slot here at once and in Redis with the next write; correct the tokens."""
         if reservation.settled or not isinstance(reservation, Held):
             return
         reservation.settled = True
@@ -364,7 +344,7 @@ class RedisStore:
         self._notify()
 
     async def close_until(self, account: Account, until: float, now: float) -> None:
-        """Close the account here at once, and for the fleet with the next pipeline."""
+        """Close the account here at once, and for the fleet with the next write."""
         await self._fallback.close_until(self._local(account), until, now)
         close(self._parts, account, until, now)
 
@@ -384,7 +364,6 @@ class RedisStore:
         gate = self._gates.get(permit.gateway)
         if gate is not None and verdicts[0] is Verdict.SUCCESS:
             gate.succeeded()
-        self._parts.mirrors.count(permit.gateway, permit.gateway_model, config, verdicts, now)
         if permit.local is not None:
             reported = await self._fallback.record(permit.local, config, verdicts, now, latency, reason)
         else:

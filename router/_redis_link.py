@@ -1,15 +1,19 @@
-"""A :class:`~._redis.RedisStore`'s line to Redis: one client made on first use, the scripts
-loaded, and a lane that sends what is queued as one pipeline at a time.
+"""A :class:`~._redis.RedisStore`'s line to Redis: one connection made on first use, the scripts
+loaded, and a lane that writes what is queued and reads the answers in order.
 
-- **The lane.** Operations queue and go out together: whatever was queued while a
-  pipeline was out goes in the next one, in order. So a settle queued before an
-  admit reaches Redis before it, and the writes of many requests share one round
-  trip. An admission is its script plus whatever writes were waiting: one round trip.
-- **Bounded.** Each pipeline may take ``timeout`` seconds of Redis's time (a timer that
-  fires late because this process's loop was busy starts again, twice at most), so a
-  caller waits at most two pipelines' worth: the one out, then its own. Connecting (the
-  first call of a process, and each reconnection, which happens in the background)
-  gets ``connect_timeout``.
+- **The lane.** Operations queue, and what was queued in one turn of the event loop
+  goes out in one write, in order, without waiting for earlier answers (RESP
+  pipelining: Redis answers one connection's commands in the order they came, and
+  one reader takes the answers in that order). So a settle queued before an admit
+  reaches Redis before it, and an admission is one round trip whatever is out before
+  it. Writes nobody waits for (settles, records of successes) wait while answers
+  are due, unless someone waits behind them: a busy lane gathers many requests'
+  writes into one (each write is a system call).
+- **Bounded.** Each answer may take ``timeout`` seconds from its write, of Redis's
+  time: a timer that fires late because this process's loop was busy (the answer may
+  be sitting unread) starts again, twice at most. Connecting (the first call of a
+  process, and each reconnection, which happens in the background) gets
+  ``connect_timeout``.
 - **Degrade, never fail.** When Redis does not answer in time, refuses the connection
   or has lost the scripts, the link goes *down*: it logs one warning (logger
   ``switchyard``), leaves a ``store.fallback`` notice for the next request to report,
@@ -23,13 +27,14 @@ loaded, and a lane that sends what is queued as one pipeline at a time.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import urllib.parse
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Final
 
-from ._redis_conn import SHAS, Arg, Connection, where
+from ._redis_conn import Arg, Connection, evalsha, where
 from ._redis_mirror import Reply
 from ._store import Notice
 
@@ -53,7 +58,7 @@ class _Op:
     def __init__(
         self,
         script: str,
-        keys: Sequence[str],
+        keys: tuple[str, ...],
         args: Sequence[Arg],
         on_reply: OnReply | None,
         future: asyncio.Future[Reply | None] | None,
@@ -79,6 +84,11 @@ class _Op:
             self.future.set_result(None)
 
 
+def _fail(ops: Sequence[_Op]) -> None:
+    for op in ops:
+        op.fail()
+
+
 class Link:
     """The connection, the lane, and the up/down state (see the module docstring).
 
@@ -95,8 +105,11 @@ class Link:
         "_loop",
         "_password",
         "_queue",
+        "_reader",
         "_reconnector",
+        "_sent",
         "_url",
+        "_wake",
         "connect_timeout",
         "down",
         "dropped",
@@ -119,9 +132,12 @@ class Link:
         self.connect_timeout = max(10 * timeout, 0.25)
         self._conn: Connection | None = None  # made on the loop that first uses it
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: list[_Op] = []
+        self._queue: list[_Op] = []  # to write
+        self._sent: collections.deque[tuple[_Op, float]] = collections.deque()  # written: answers due
         self._flusher: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
         self._reconnector: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None  # the flusher's: someone waits, or answers are in
         self.down = False
         self.round_trips = self.outages = self.fallbacks = self.dropped = 0
         self.notices: list[Notice] = []
@@ -129,7 +145,7 @@ class Link:
     # -- sending -----------------------------------------------------------------------------
 
     def submit(
-        self, script: str, keys: Sequence[str], args: Sequence[Arg], on_reply: OnReply | None = None
+        self, script: str, keys: tuple[str, ...], args: Sequence[Arg], on_reply: OnReply | None = None
     ) -> None:
         """Queue one script call; nobody waits for it (its answer goes to ``on_reply``).
 
@@ -139,7 +155,7 @@ class Link:
         self._enqueue(_Op(script, keys, args, on_reply, None))
 
     def ask(
-        self, script: str, keys: Sequence[str], args: Sequence[Arg], on_reply: OnReply | None = None
+        self, script: str, keys: tuple[str, ...], args: Sequence[Arg], on_reply: OnReply | None = None
     ) -> asyncio.Future[Reply | None]:
         """Queue one script call; the future of its answer (None: Redis did not give one).
 
@@ -169,82 +185,107 @@ class Link:
         if self.down:
             raise Unavailable
         self._queue.append(op)
+        if op.future is not None and self._wake is not None:
+            self._wake.set()
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush())
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """First use, or use from another loop: a client belongs to one loop, so start afresh."""
         self._loop = loop
-        self._conn, self._queue = None, []
-        self._flusher = self._reconnector = None
+        self._conn, self._queue, self._sent = None, [], collections.deque()
+        self._flusher = self._reader = self._reconnector = None
+        self._wake = asyncio.Event()
         self.down = False
 
     async def _flush(self) -> None:
+        """Write what is queued, turn by turn; the reader takes the answers."""
+        loop = asyncio.get_running_loop()
         try:
             while self._queue:
+                wake = self._wake
+                if (
+                    wake is not None
+                    and self._sent
+                    and not self.down
+                    and all(op.future is None for op in self._queue)
+                ):
+                    # Only writes nobody waits for, and answers still due: they gather until those
+                    # are in or someone waits (each write is a system call; a busy lane makes few).
+                    wake.clear()
+                    await wake.wait()
+                    continue
                 batch, self._queue = self._queue, []
-                await self._send(batch)
+                if self.down:
+                    _fail(batch)
+                    continue
+                try:
+                    if self._conn is None:
+                        self._conn = Connection(self._url)
+                    conn = self._conn
+                    # Connecting and writing are bounded plainly: a write waits only when the
+                    # socket's buffer is full, and connecting has connect_timeout to spare.
+                    async with asyncio.timeout(self.timeout if conn.loaded else self.connect_timeout):
+                        await conn.open()
+                        await conn.write(b"".join(evalsha(op.script, op.keys, op.args) for op in batch))
+                except asyncio.CancelledError:
+                    _fail(batch)
+                    raise
+                except Exception as exc:  # a timeout, a refused or lost connection
+                    self.went_down(exc)
+                    _fail(batch)
+                    continue
+                sent = loop.time()
+                self._sent.extend((op, sent) for op in batch)
+                self.round_trips += 1
+                if self._reader is None:
+                    self._reader = loop.create_task(self._read(conn))
         finally:
             self._flusher = None
 
-    async def _send(self, batch: list[_Op]) -> None:
-        if self.down:
-            for op in batch:
-                op.fail()
-            return
-        try:
-            replies = await self._within(batch, self._bound())
-        except asyncio.CancelledError:
-            for op in batch:
-                op.fail()
-            raise
-        except Exception as exc:  # a timeout, a refused or lost connection, a protocol error
-            self.went_down(exc)
-            for op in batch:
-                op.fail()
-            return
-        self.round_trips += 1
-        now = asyncio.get_running_loop().time()
-        for op, reply in zip(batch, replies, strict=True):
-            if isinstance(reply, bytes | str):
-                op.done(reply.split() if isinstance(reply, bytes) else reply.encode().split(), now)
-            else:
-                op.fail()
-                self.went_down(reply)  # NOSCRIPT (a restarted or flushed server), or a script error
-
-    def _bound(self) -> float:
-        return self.timeout if self._conn is not None and self._conn.loaded else self.connect_timeout
-
-    async def _pipeline(self, batch: list[_Op]) -> list[Any]:
-        if self._conn is None:
-            self._conn = Connection(self._url)
-        return await self._conn.call(
-            [(b"EVALSHA", SHAS[op.script], len(op.keys), *op.keys, *op.args) for op in batch]
-        )
-
-    async def _within(self, batch: list[_Op], bound: float) -> list[Any]:
-        """The batch's replies within ``bound`` seconds of Redis's time, not of this loop's: when the
-        timer itself fires late (the loop was busy; the answer may be sitting unread), the bound
-        starts again, twice at most. So a busy process does not take itself for a slow Redis.
-
-        Raises:
-            TimeoutError: no answer in time.
-        """
+    async def _read(self, conn: Connection) -> None:
+        """Take the answers in the order of the writes, each within ``timeout`` of its write (one
+        timer per write, not per answer: the answers of one write share its deadline)."""
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(None) as scope:
+        bound = self.timeout
+        try:
+            async with asyncio.timeout(None) as scope:
+                timer: list[asyncio.TimerHandle | None] = [None]
+                armed = -1.0
 
-            def check(deadline: float, again: int) -> None:
-                now = loop.time()
-                if now - deadline > bound / 2 and again > 0:
-                    timer[0] = loop.call_at(now + bound, check, now + bound, again - 1)
-                else:
-                    scope.reschedule(now)  # on time, or late too often: it is Redis
+                def check(deadline: float, again: int) -> None:
+                    now = loop.time()
+                    if now - deadline > bound / 2 and again > 0:  # late: the loop was busy
+                        timer[0] = loop.call_at(now + bound, check, now + bound, again - 1)
+                    else:
+                        scope.reschedule(now)  # on time, or late too often: it is Redis
 
-            timer = [loop.call_at(loop.time() + bound, check, loop.time() + bound, 2)]
-            try:
-                return await self._pipeline(batch)
-            finally:
-                timer[0].cancel()
+                while self._sent and conn is self._conn:
+                    deadline = self._sent[0][1] + bound
+                    if deadline != armed:
+                        if timer[0] is not None:
+                            timer[0].cancel()
+                        timer[0], armed = loop.call_at(deadline, check, deadline, 2), deadline
+                    reply = await conn.read()
+                    if not self._sent or conn is not self._conn:
+                        return  # gone down meanwhile: its operations have been failed
+                    op, _ = self._sent.popleft()
+                    if not self._sent and self._wake is not None:
+                        self._wake.set()
+                    if isinstance(reply, bytes):
+                        op.done(reply.split(), loop.time())
+                    else:
+                        op.fail()
+                        self.went_down(reply)  # NOSCRIPT (a restarted or flushed server), or a script error
+                if timer[0] is not None:
+                    timer[0].cancel()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a timeout, a lost connection
+            self.went_down(exc)
+        finally:
+            if self._reader is asyncio.current_task():
+                self._reader = None
 
     # -- down and up again -------------------------------------------------------------------
 
@@ -267,6 +308,14 @@ class Link:
         )
         logger.warning("switchyard: %s", detail)
         self.notices.append(Notice("store.fallback", detail))
+        # What was written and not answered never will be here: those callers go local now.
+        sent, self._sent = self._sent, collections.deque()
+        _fail([op for op, _ in sent])
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+        if self._wake is not None:
+            self._wake.set()
         self._reconnector = asyncio.get_running_loop().create_task(self._reconnect())
 
     async def _reconnect(self, first: float = 0.05, most: float = 2.0) -> None:
@@ -279,7 +328,7 @@ class Link:
                 await self._close(old)
             try:
                 async with asyncio.timeout(self.connect_timeout):
-                    await self._conn.call([(b"PING",)])
+                    await self._conn.open()
             except Exception:
                 continue
             break
@@ -313,22 +362,20 @@ class Link:
         # undoing), and flush what they queued, within a bound.
         deadline = loop.time() + max(5 * self.timeout, 0.1)
         await asyncio.sleep(0)
-        while (self._flusher is not None or self._queue) and loop.time() < deadline:
-            flusher = self._flusher
-            if flusher is not None:
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        await asyncio.shield(flusher)
-                except TimeoutError:
-                    break
+        while self._flusher is not None or self._queue or self._sent:
+            pending = [task for task in (self._flusher, self._reader) if task is not None]
+            if loop.time() >= deadline or not pending:
+                break
+            await asyncio.wait(pending, timeout=deadline - loop.time())
             await asyncio.sleep(0)
-        flusher, self._flusher = self._flusher, None
-        if flusher is not None:
-            flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
-        for op in self._queue:
-            op.fail()
-        self._queue = []
+        for task in (self._flusher, self._reader):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._flusher = self._reader = None
+        _fail(self._queue)
+        _fail([op for op, _ in self._sent])
+        self._queue, self._sent = [], collections.deque()
         reconnector, self._reconnector = self._reconnector, None
         if reconnector is not None:
             reconnector.cancel()

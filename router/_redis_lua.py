@@ -299,7 +299,10 @@ local function finish(key, probe_key, window_key, verdict, probe, epoch, draw, i
     end
   end
   if changed or code ~= '' then save_breaker(key, b, keep) end
-  return {code, before, rel(b.untl), n1, n2, b.st, rel(b.untl), probes_of(b, probe_key), b.ep}
+  local calls, failures = 0, 0
+  if b.st == 'c' then calls, failures = counts(window_key) end
+  return {code, before, rel(b.untl), n1, n2, b.st, rel(b.untl), probes_of(b, probe_key), b.ep,
+          calls, failures}
 end
 
 local g = finish(KEYS[1], KEYS[2], KEYS[3], ARGV[12], num(ARGV[13], 0), num(ARGV[14], 0),

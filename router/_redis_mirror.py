@@ -12,13 +12,11 @@ the reasons :class:`CircuitBreaker` gives.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Sequence
 
 from ..policies import AccountSnapshot, Deferral
 from ..providers import Tier
 from ._breaker import BreakerConfig, BreakerState, Transition
-from ._store import Verdict
 
 __all__ = ["AccountMirror", "BreakerMirror", "Mirrors", "Reply", "seconds", "transition"]
 
@@ -34,20 +32,42 @@ def seconds(value: bytes) -> float:
 
 
 class BreakerMirror:
-    """A breaker as this process last learned it (a ``BreakerView``), with the outcomes this
-    process saw over the breaker's window (what outlier ejection reads: success rates stay local)."""
+    """A breaker as this process last learned it (a ``BreakerView``)."""
 
-    __slots__ = ("_buckets", "_window", "epoch", "open_until", "probes", "probes_in_flight", "seen", "state")
+    __slots__ = (
+        "_calls",
+        "_counted",
+        "_failures",
+        "epoch",
+        "open_until",
+        "probes",
+        "probes_in_flight",
+        "seen",
+        "state",
+        "window",
+    )
 
-    def __init__(self, probes: int, window: float = 30.0) -> None:
-        self._window = window
-        self._buckets: deque[list[int]] = deque()  # [second, calls, failures], this process's own
+    def __init__(self, probes: int, window: float) -> None:
         self.probes = probes
+        self.window = window
         self.state = BreakerState.CLOSED
         self.open_until = 0.0
         self.probes_in_flight = 0
         self.epoch = 0
         self.seen = -math.inf  # loop time of the last answer that told its state
+        self._calls = self._failures = 0
+        self._counted = -math.inf
+
+    def window_counts(self, now: float) -> tuple[int, int]:
+        """(calls, failures) in the fleet's window as the last record told them (none once a
+        window's length has passed since)."""
+        if now - self._counted > self.window:
+            return 0, 0
+        return self._calls, self._failures
+
+    def count(self, calls: bytes, failures: bytes, now: float) -> None:
+        """Take a record's window counts."""
+        self._calls, self._failures, self._counted = int(calls), int(failures), now
 
     def would_allow(self, now: float) -> bool:
         """Whether Redis would grant a call now, as last known."""
@@ -56,21 +76,6 @@ class BreakerMirror:
         if self.state is BreakerState.OPEN:
             return now >= self.open_until
         return self.probes_in_flight < self.probes
-
-    def count(self, now: float, failed: bool) -> None:
-        """One outcome this process saw."""
-        second = int(now)
-        if not self._buckets or self._buckets[-1][0] != second:
-            self._buckets.append([second, 0, 0])
-        self._buckets[-1][1] += 1
-        self._buckets[-1][2] += failed
-
-    def window_counts(self, now: float) -> tuple[int, int]:
-        """(calls, failures) this process saw in the breaker's window as of ``now``."""
-        horizon = int(now) - int(self._window)
-        while self._buckets and self._buckets[0][0] <= horizon:
-            self._buckets.popleft()
-        return sum(b[1] for b in self._buckets), sum(b[2] for b in self._buckets)
 
     def learn(self, fields: Reply, now: float) -> bool:
         """Take a script's four fields (state, until, probes, epoch); True when it has just opened."""
@@ -205,16 +210,14 @@ class Mirrors:
         view = self.breakers.get((gateway, gateway_model))
         if view is None:
             view = self.breakers[(gateway, gateway_model)] = BreakerMirror(config.probes, config.window)
-        view.probes = config.probes
+        view.probes, view.window = config.probes, config.window
         return view
 
-    def count(
-        self, gateway: str, model: str, config: BreakerConfig, verdicts: tuple[Verdict, Verdict], now: float
-    ) -> None:
-        """The outcomes of one call, as this process saw them, for both breakers' local windows."""
-        for name, verdict in ((None, verdicts[0]), (model, verdicts[1])):
-            if verdict is Verdict.SUCCESS or verdict is Verdict.FAILURE:
-                self.breaker(gateway, name, config).count(now, verdict is Verdict.FAILURE)
+    def pair(
+        self, gateway: str, gateway_model: str, config: BreakerConfig
+    ) -> tuple[BreakerMirror, BreakerMirror]:
+        """The gateway's breaker and the model's there."""
+        return self.breaker(gateway, None, config), self.breaker(gateway, gateway_model, config)
 
     def learn(self, gateway: str, model: str, config: BreakerConfig, g: Reply, m: Reply, at: float) -> None:
         """Take both breakers' fields from a script's answer."""

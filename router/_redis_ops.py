@@ -2,8 +2,8 @@
 and arguments, queues it on the lane, and reads its answer (``_redis_lua.py`` has the scripts).
 
 Admission and a record that may change a breaker's state wait for their answer (bounded
-by the link); a settle, a 429's closure and a record that cannot change a state are queued
-and go out with the next pipeline. Every answer also updates the mirrors.
+by the link); a settle, a 429's closure and a record that cannot change a state are written
+and nobody waits for them. Every answer also updates the mirrors.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ async def record(
         return _NONE  # it still goes out if Redis answers; its transitions go unreported
     at = asyncio.get_running_loop().time()
     reported = []
-    for offset, which, why in ((0, None, reasons[0]), (9, permit.gateway_model, reasons[1])):
+    for offset, which, why in ((0, None, reasons[0]), (11, permit.gateway_model, reasons[1])):
         until = at + seconds(reply[offset + 2])
         n1, n2 = int(reply[offset + 3]), int(reply[offset + 4])
         found = transition(reply[offset], reply[offset + 1], until, n1, n2, why, config)
@@ -223,7 +223,10 @@ def _send_record(
     )  # fmt: skip
 
     def learn(reply: Reply, at: float) -> None:
-        parts.mirrors.learn(gateway, model, config, reply[5:9], reply[14:18], at)
+        g_view, m_view = parts.mirrors.pair(gateway, model, config)
+        g_view.count(reply[9], reply[10], at)
+        m_view.count(reply[20], reply[21], at)
+        parts.mirrors.learn(gateway, model, config, reply[5:9], reply[16:20], at)
 
     if not answer:
         parts.background("record", (*g_keys, *m_keys), args, learn)

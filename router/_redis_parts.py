@@ -4,20 +4,53 @@ the reservation and permit it hands out, and the leases it renews."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import math
 import random
 from collections.abc import Sequence
 
 import attrs
 
 from ..policies import Reservation
-from ..providers import Tier
+from ..providers import ConfigError, Tier
 from ._breaker import Permission
 from ._redis_link import Arg, Link, OnReply, Unavailable
 from ._redis_lua import prefix
 from ._redis_mirror import Mirrors
 from ._store import Permit
 
-__all__ = ["Held", "Leases", "Parts", "Pass", "limits"]
+__all__ = ["Held", "Leases", "Parts", "Pass", "check", "limits", "seconds"]
+
+
+def check(url: object, namespace: object, replicas: object) -> None:
+    """Refuse a RedisStore's settings that make no sense, before anything runs.
+
+    Raises:
+        ConfigError: naming the setting, or when redis-py is not installed.
+    """
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("RedisStore url must start with redis://, rediss:// or unix://")
+    if not isinstance(namespace, str) or not namespace or any(c.isspace() or c in "{}" for c in namespace):
+        raise ConfigError(
+            f"RedisStore namespace must be a non-empty name without spaces or braces, not {namespace!r}"
+        )
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+        raise ConfigError(f"RedisStore replicas must be a whole number, at least 1, not {replicas!r}")
+    if importlib.util.find_spec("redis") is None:
+        raise ConfigError("RedisStore needs redis-py: pip install 'switchyard[redis]'")
+
+
+def seconds(name: str, value: object, *, zero: bool = False) -> float:
+    """``value`` as seconds: positive (or, with ``zero``, not negative) and finite.
+
+    Raises:
+        ConfigError: naming the setting and the value.
+    """
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+    if not (number >= 0 if zero else number > 0) or not number < math.inf:
+        what = "zero or more" if zero else "a positive number of"
+        raise ConfigError(f"RedisStore {name} must be {what} seconds, not {value!r}")
+    return float(number)
 
 
 def limits(tier: Tier | None) -> tuple[int, int, int]:
@@ -110,7 +143,7 @@ class Parts:
         return prefix(self.namespace, gateway)
 
     def background(
-        self, script: str, keys: Sequence[str], args: Sequence[Arg], on_reply: OnReply | None = None
+        self, script: str, keys: tuple[str, ...], args: Sequence[Arg], on_reply: OnReply | None = None
     ) -> None:
         """Queue a write nobody waits for; count it dropped when Redis is down."""
         try:

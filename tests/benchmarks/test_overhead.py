@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
+import pytest
 from switchyard.benchmarks.overhead import decision_times, import_costs, request_overhead
+from switchyard.benchmarks.store_overhead import store_overhead
+
+from .._redis import MISSING
 
 
 def test_request_overhead_reports_both_sides() -> None:
@@ -22,3 +28,14 @@ def test_import_costs_are_measured() -> None:
     """Import time and memory are measured next to aiohttp's."""
     result = import_costs(samples=1)
     assert result["aiohttp_ms"] > 0 and result["router_policies_providers_extra_mib"] > 0
+
+
+def test_store_overhead_compares_redis_with_memory() -> None:
+    """A small run on a real redis-server: latency and CPU per request for both stores, tiered and not."""
+    if shutil.which("redis-server") is None:
+        pytest.skip(MISSING)
+    result = store_overhead(requests=100, concurrency=8, rounds=1)
+    for variant in ("tiered", "untiered"):
+        figures = result[variant]
+        assert figures["memory_cpu_us_per_request"] > 0 and figures["redis_cpu_us_per_request"] > 0
+        assert figures["cpu_ratio"] > 0 and figures["redis_counters"]["round_trips"] > 0
