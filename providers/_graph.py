@@ -336,8 +336,10 @@ class ProviderGraph:
         before that unless ``force``. Lookups keep answering from the current index
         while this runs; the new index replaces it in one step at the end. When the
         graph and the listings hold 5,000 offers or more, the merge runs in worker
-        threads, so a large one does not hold up the event loop. A gateway whose
-        listing fails keeps its last good one; the failure is in the report and
+        threads, so a large one does not hold up the event loop. Only the entries
+        that changed since a gateway's last listing make new offers; a listing that
+        did not change leaves the index, and :attr:`version`, as they were. A gateway
+        whose listing fails keeps its last good one; the failure is in the report and
         logged, never raised.
 
         Args:

@@ -76,16 +76,16 @@ def offers_in(group: Group) -> tuple[Offer, ...]:
 class Index:
     """One immutable merge of the layers; replaced as a whole, never mutated.
 
-    ``by_gateway``: gateway -> wire id -> offer. ``names``: spellings -> canonical ids
-    (:meth:`canonical_of` reads it). ``by_model`` and ``by_gateway_model``
-    hold :data:`Group` values (read them through :meth:`offers_of`, :meth:`wire_offers`);
+    ``by_gateway``: gateway -> wire id -> offer. ``names``: wire spellings -> canonical
+    ids (:meth:`canonical_of` reads it). ``by_model`` and ``by_gateway_model`` hold
+    :data:`Group` values (read them through :meth:`offers_of`, :meth:`wire_offers`);
     ``candidates`` holds only the models that have fallbacks (:meth:`candidates_of`).
     ``offers`` and ``ids`` (wire ids, canonical ids) are every offer's, by gateway then
     wire id: the next build compares against them to keep what still holds and patch
-    what changed. ``fallbacks`` are the graph's edges this index
-    was built with; ``walks`` caches :meth:`ProviderGraph.tiers` for this index alone:
-    (model, id of the overrides) -> (the overrides, the chain), holding the overrides so
-    their id is not reused.
+    what changed. ``fallbacks`` are the graph's edges this index was built with;
+    ``walks`` caches :meth:`ProviderGraph.tiers` for this index alone: (model, id of the
+    overrides) -> (the overrides, the chain), holding the overrides so their id is not
+    reused.
     """
 
     by_model: MappingProxyType[str, Group]
