@@ -167,7 +167,7 @@ class RedisStore:
 
     @property
     def round_trips(self) -> int:
-        """Pipelines Redis answered."""
+        """Writes to Redis: round trips (a write carries every call one turn of the loop queued)."""
         return self._link.round_trips
 
     # -- this process's own ------------------------------------------------------------------

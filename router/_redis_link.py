@@ -93,7 +93,7 @@ class Link:
     """The connection, the lane, and the up/down state (see the module docstring).
 
     Attributes:
-        round_trips: pipelines Redis answered.
+        round_trips: writes to Redis (each carries every call one turn of the loop queued).
         outages: times it went down.
         fallbacks: operations answered from local state because it was down or slow.
         dropped: background writes that could not be sent (their leases and TTLs heal it).
