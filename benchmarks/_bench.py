@@ -43,7 +43,7 @@ FULL = Settings(duration=30.0, rate=40.0)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The bench's command-line options."""
     parser.add_argument(
-        "--quick", action="store_true", help="3 s cells instead of 30 s (under two minutes in all)"
+        "--quick", action="store_true", help="3 s cells instead of 30 s (a few minutes in all)"
     )
     parser.add_argument(
         "--scenario",
