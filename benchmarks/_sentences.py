@@ -187,17 +187,36 @@ def _ratio(top: Callable[[Report], float], bottom: Callable[[Report], float]) ->
     return lambda r: top(r) / bottom(r)
 
 
+_POLICY_NAMES = {
+    "cheapest": "CheapestPerToken",
+    "latency": "LowestLatency",
+    "failover": "FailoverOn5xx",
+    "ratelimit": "RateLimitAware(CheapestPerToken)",
+}
+
+
 def overhead_block(reports: Sequence[Report]) -> str:
-    """The overhead benchmark's figures in a few sentences."""
-    cpu = runs(reports, _field("request_overhead", "cpu_ratio"))
-    tput = runs(reports, _field("request_overhead", "throughput_ratio"))
-    sizes = sorted(reports[0]["decision"], key=int)
-    smallest = runs(reports, _field("decision", sizes[0], "us_per_decision"))
-    # The sizes take turns within a run, so their ratio holds steadier than their microseconds.
-    larger = [
-        f"{runs(reports, _field('decision', n, 'ratio_to_smallest')).text('.1f')}x that with {int(n):,}"
-        for n in sizes[1:]
+    """The overhead benchmark's figures: a table of CPU per request against bare aiohttp
+    (each policy, with and without a tier; plain and streamed), then the decision and imports."""
+    request = reports[0]["request_overhead"]
+    rows = [
+        "| policy | tier | plain: CPU vs bare | stream: CPU vs bare | plain: throughput vs bare |",
+        "|---|---|---|---|---|",
     ]
+    for variant in request["plain"]["routers"]:
+        policy, _, tiered = variant.partition(", ")
+        plain = runs(reports, _field("request_overhead", "plain", "routers", variant, "cpu_ratio"))
+        stream = runs(reports, _field("request_overhead", "stream", "routers", variant, "cpu_ratio"))
+        tput = runs(reports, _field("request_overhead", "plain", "routers", variant, "throughput_ratio"))
+        rows.append(
+            f"| {_POLICY_NAMES.get(policy, policy)} | {'yes' if tiered else 'no'} | {plain.text('.2f')}x "
+            f"| {stream.text('.2f')}x | {tput.text('.2f')}x |"
+        )
+    bare_plain = runs(reports, _field("request_overhead", "plain", "bare_cpu_us_per_request"))
+    bare_stream = runs(reports, _field("request_overhead", "stream", "bare_cpu_us_per_request"))
+    sizes = sorted(reports[0]["decision"], key=int)
+    each = runs(reports, lambda r: max(float(v["us_per_decision"]) for v in r["decision"].values()))
+    least = runs(reports, lambda r: min(float(v["us_per_decision"]) for v in r["decision"].values()))
     ours_ms, aiohttp_ms = (
         _field("imports", "router_policies_providers_extra_ms"),
         _field("imports", "aiohttp_ms"),
@@ -207,16 +226,17 @@ def overhead_block(reports: Sequence[Report]) -> str:
         _field("imports", "aiohttp_mib"),
     )
     return (
-        "From `python -m switchyard.benchmarks.overhead`: the router takes "
-        f"{cpu.text('.2f')}x bare aiohttp's client CPU per request, and its throughput is "
-        f"{tput.text('.2f')}x bare aiohttp's. A routing decision takes {smallest.text(',.0f')} µs with "
-        f"{int(sizes[0]):,} offers in the graph, and {' and '.join(larger)}. Importing the router, "
-        "policies and providers adds "
-        f"{runs(reports, _ratio(ours_ms, aiohttp_ms)).text('.0%')} to the time `import aiohttp` takes "
-        f"({runs(reports, ours_ms).text(',.0f')} ms to {runs(reports, aiohttp_ms).text(',.0f')} ms) and "
-        f"{runs(reports, _ratio(ours_mib, aiohttp_mib)).text('.0%')} to its memory "
-        f"({runs(reports, ours_mib).text('.1f')} MiB to {runs(reports, aiohttp_mib).text('.1f')} MiB). "
-        f"{machine_line(reports)}\n"
+        "\n".join(rows)
+        + "\n\n"
+        + "From `python -m switchyard.benchmarks.overhead`: client CPU per request as a ratio to bare "
+        f"aiohttp's in the same rounds (bare: {bare_plain.text(',.0f')} µs plain, "
+        f"{bare_stream.text(',.0f')} µs streamed), the median of each run's rounds. "
+        f"A routing decision (create the request and plan it) takes {least.text(',.1f')} to "
+        f"{each.text(',.1f')} µs with {int(sizes[0]):,} to {int(sizes[-1]):,} offers in the graph. "
+        "Importing the router, policies and providers (bytecode compiled) adds "
+        f"{runs(reports, ours_ms).text(',.0f')} ms to the {runs(reports, aiohttp_ms).text(',.0f')} ms "
+        f"`import aiohttp` takes, and {runs(reports, ours_mib).text('.1f')} MiB to its "
+        f"{runs(reports, aiohttp_mib).text('.1f')} MiB. {machine_line(reports)}\n"
     )
 
 

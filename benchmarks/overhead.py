@@ -2,15 +2,20 @@
 
 Three measurements:
 
-1. Client CPU per request and throughput, Router vs a bare ``aiohttp`` session
-   doing the same POST and JSON parse, against the emulator (its own process,
-   pinned to another core), ``--concurrency`` requests in flight. Rounds of the
-   two alternate (bare, router, bare, router...) so machine noise hits both; the
-   figure is the median of the per-round ratios.
-2. Routing-decision time (validate, resolve, filter, rank) with 10, 1,000 and
-   10,000 offers in the graph, as a ratio to the 10-offer time.
+1. Client CPU per request and throughput against a bare ``aiohttp`` session, plain
+   (``chat()`` against the same POST and JSON parse) and streamed (``stream()``
+   against a POST whose SSE lines are split and parsed), for a router with each
+   policy (CheapestPerToken, LowestLatency, FailoverOn5xx, RateLimitAware), with and
+   without a tier on the account. The emulator runs in its own process pinned to
+   another core; ``--concurrency`` requests are in flight. Each round measures bare
+   aiohttp, then every router in turn (the order rotates each round), then bare
+   aiohttp again; a router's ratio is to the mean of the two bare measurements
+   around it, and the figure is the median of the per-round ratios, with their range.
+2. Routing-decision time (create the request, then validate, resolve, filter and
+   rank) with 10, 1,000, 10,000 and 100,000 offers in the graph.
 3. Import time and memory of ``import switchyard.router`` (with its policies and
-   providers) in a fresh interpreter: what they add on top of ``import aiohttp``, which they need anyway.
+   providers) in a fresh interpreter, bytecode compiled: what they add on top of
+   ``import aiohttp``, which they need anyway.
 
 Run: ``python -m switchyard.benchmarks.overhead [--requests N] [--rounds R] [--json FILE]``.
 """
@@ -19,12 +24,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -72,20 +79,48 @@ async def _drive(
     return time.process_time() - cpu0, time.perf_counter() - wall0
 
 
-async def _compare(urls: dict[str, str], requests: int, concurrency: int, rounds: int) -> dict[str, Any]:
-    from ..providers import ProviderGraph
+# The policies the README's table shows, each with and without a tier on the account.
+POLICIES = ("cheapest", "latency", "failover", "ratelimit")
+# A tier far above what the run sends: the router tracks it (buckets, slots) but never defers.
+BENCH_TIER = (10**7, 10**10, 10**4)
+
+
+def _policy(name: str) -> Any:
+    from ..policies import CheapestPerToken, FailoverOn5xx, LowestLatency, RateLimitAware
+
+    return {
+        "cheapest": CheapestPerToken,
+        "latency": LowestLatency,
+        "failover": lambda: FailoverOn5xx(["oneai"]),
+        "ratelimit": lambda: RateLimitAware(CheapestPerToken()),
+    }[name]()
+
+
+async def _compare(
+    urls: dict[str, str], requests: int, concurrency: int, rounds: int, policies: tuple[str, ...]
+) -> dict[str, Any]:
+    """Every variant against bare aiohttp, plain and streamed, in interleaved rounds."""
+    from ..providers import ProviderGraph, Tier
     from ..providers.emulator import Emulator  # noqa: F401  (imported for the same module set as a test run)
     from ..router import Router
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gateways = [g for g in _gateways(urls) if g.name == "oneai"]
-        graph = ProviderGraph.from_catalogs(gateways)
     payload = {"model": "kimi", "messages": MESSAGES, "max_tokens": 16}
+    stream_payload = {**payload, "stream": True, "stream_options": {"include_usage": True}}
     url = urls["oneai"] + "/chat/completions"
     headers = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
     connector = aiohttp.TCPConnector(limit=256, limit_per_host=64)
-    async with aiohttp.ClientSession(connector=connector) as session, Router(graph) as router:
+    async with contextlib.AsyncExitStack() as stack:
+        session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+        routers: dict[str, Any] = {}
+        for tiered in (False, True):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tier = Tier(*BENCH_TIER) if tiered else None
+                gateways = [g for g in _gateways(urls, tier) if g.name == "oneai"]
+                graph = ProviderGraph.from_catalogs(gateways)
+            for name in policies:
+                key = f"{name}, tiered" if tiered else name
+                routers[key] = await stack.enter_async_context(Router(graph, policy=_policy(name)))
 
         async def bare() -> object:
             # What a careful bare client does per call: serialize, POST, check, parse.
@@ -96,56 +131,111 @@ async def _compare(urls: dict[str, str], requests: int, concurrency: int, rounds
                     raise RuntimeError(f"emulator answered {response.status}")
                 return answer["choices"][0]["message"]["content"]
 
-        async def routed() -> object:
-            reply = await router.chat("kimi", MESSAGES, max_tokens=16)
-            return reply.text
+        async def bare_stream() -> object:
+            # A careful bare streaming client: POST, check, split lines, parse each event, join the text.
+            body = json.dumps(stream_payload).encode()
+            parts = []
+            async with session.post(url, data=body, headers=headers) as response:
+                if response.status != 200:
+                    raise RuntimeError(f"emulator answered {response.status}")
+                async for line in response.content:
+                    if not line.startswith(b"data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        return "".join(parts)
+                    event = json.loads(data)
+                    for choice in event.get("choices") or ():
+                        parts.append(choice["delta"].get("content") or "")
+            raise RuntimeError("the stream ended without [DONE]")
 
-        await _drive(bare, 300, concurrency)  # warm both up: connections, caches
-        await _drive(routed, 300, concurrency)
-        cpu_ratios, tput_ratios = [], []
-        bare_cpu, router_cpu, bare_tput, router_tput = [], [], [], []
-        for _ in range(rounds):
-            b_cpu, b_wall = await _drive(bare, requests, concurrency)
-            r_cpu, r_wall = await _drive(routed, requests, concurrency)
-            bare_cpu.append(b_cpu / requests * 1e6)
-            router_cpu.append(r_cpu / requests * 1e6)
-            bare_tput.append(requests / b_wall)
-            router_tput.append(requests / r_wall)
-            cpu_ratios.append(r_cpu / b_cpu)
-            tput_ratios.append((requests / r_wall) / (requests / b_wall))
-    return {
-        "requests_per_round": requests,
-        "rounds": rounds,
-        "concurrency": concurrency,
-        "bare_cpu_us_per_request": statistics.median(bare_cpu),
-        "router_cpu_us_per_request": statistics.median(router_cpu),
-        "cpu_ratio": statistics.median(cpu_ratios),
-        "cpu_ratio_range": [min(cpu_ratios), max(cpu_ratios)],
-        "bare_requests_per_s": statistics.median(bare_tput),
-        "router_requests_per_s": statistics.median(router_tput),
-        "throughput_ratio": statistics.median(tput_ratios),
-    }
+        def routed(router: Any) -> Callable[[], Awaitable[object]]:
+            async def call() -> object:
+                reply = await router.chat("kimi", MESSAGES, max_tokens=16)
+                return reply.text
+
+            return call
+
+        def routed_stream(router: Any) -> Callable[[], Awaitable[object]]:
+            async def call() -> object:
+                parts = []
+                async with router.stream("kimi", MESSAGES, max_tokens=16) as chunks:
+                    async for chunk in chunks:
+                        parts.append(chunk.text)
+                return "".join(parts)
+
+            return call
+
+        modes = {
+            "plain": (bare, {key: routed(r) for key, r in routers.items()}),
+            "stream": (bare_stream, {key: routed_stream(r) for key, r in routers.items()}),
+        }
+        for base, variants in modes.values():  # warm up: connections, caches, every code path
+            await _drive(base, 200, concurrency)
+            for call in variants.values():
+                await _drive(call, 200, concurrency)
+        out: dict[str, Any] = {}
+        for mode, (base, variants) in modes.items():
+            names = list(variants)
+            bare_cpu: list[float] = []
+            bare_tput: list[float] = []
+            cpu: dict[str, list[float]] = {n: [] for n in names}
+            ratios: dict[str, list[float]] = {n: [] for n in names}
+            tput: dict[str, list[float]] = {n: [] for n in names}
+            for r in range(rounds):
+                # Bare aiohttp opens and closes each round; the variants take turns in between,
+                # each compared with the mean of the two bare measurements around it.
+                b1_cpu, b1_wall = await _drive(base, requests, concurrency)
+                order = names[r % len(names) :] + names[: r % len(names)]
+                measured = {n: await _drive(variants[n], requests, concurrency) for n in order}
+                b2_cpu, b2_wall = await _drive(base, requests, concurrency)
+                b_cpu, b_wall = (b1_cpu + b2_cpu) / 2, (b1_wall + b2_wall) / 2
+                bare_cpu.append(b_cpu / requests * 1e6)
+                bare_tput.append(requests / b_wall)
+                for n, (v_cpu, v_wall) in measured.items():
+                    cpu[n].append(v_cpu / requests * 1e6)
+                    ratios[n].append(v_cpu / b_cpu)
+                    tput[n].append(b_wall / v_wall)
+            out[mode] = {
+                "bare_cpu_us_per_request": statistics.median(bare_cpu),
+                "bare_requests_per_s": statistics.median(bare_tput),
+                "routers": {
+                    n: {
+                        "cpu_us_per_request": statistics.median(cpu[n]),
+                        "cpu_ratio": statistics.median(ratios[n]),
+                        "cpu_ratio_range": [min(ratios[n]), max(ratios[n])],
+                        "throughput_ratio": statistics.median(tput[n]),
+                    }
+                    for n in names
+                },
+            }
+    return {"requests_per_round": requests, "rounds": rounds, "concurrency": concurrency, **out}
 
 
-def _gateways(urls: dict[str, str]) -> list[Any]:
+def _gateways(urls: dict[str, str], tier: Any = None) -> list[Any]:
     from ..providers import Gateway
 
     out = []
     for name, url in urls.items():
         if name == "onellm":
-            out.append(Gateway.onellm("bench", base_url=url))
+            out.append(Gateway.onellm("bench", base_url=url, tier=tier))
         else:
-            out.append(Gateway.builtin(name, "bench", base_url=url))
+            out.append(Gateway.builtin(name, "bench", base_url=url, tier=tier))
     return out
 
 
-def request_overhead(requests: int = 3000, concurrency: int = 32, rounds: int = 5) -> dict[str, Any]:
-    """Router vs bare aiohttp, same run: client CPU per request and throughput, as ratios."""
+def request_overhead(
+    requests: int = 1500, concurrency: int = 32, rounds: int = 7, policies: tuple[str, ...] = POLICIES
+) -> dict[str, Any]:
+    """Routers (each policy, with and without a tier) vs bare aiohttp, plain and streamed, in one run.
+
+    Client CPU per request and throughput, as ratios to bare aiohttp measured in the same round.
+    """
     cpus = sorted(os.sched_getaffinity(0))
     proc, urls = _start_emulator(cpus[0])
     try:
         os.sched_setaffinity(0, {cpus[-1]})
-        result = asyncio.run(_compare(urls, requests, concurrency, rounds))
+        result = asyncio.run(_compare(urls, requests, concurrency, rounds, policies))
     finally:
         os.sched_setaffinity(0, set(cpus))
         proc.send_signal(signal.SIGTERM)
@@ -155,7 +245,7 @@ def request_overhead(requests: int = 3000, concurrency: int = 32, rounds: int = 
 
 
 def decision_times(
-    sizes: tuple[int, ...] = (10, 1_000, 10_000), repeat: int = 2000, rounds: int = 5
+    sizes: tuple[int, ...] = (10, 1_000, 10_000, 100_000), repeat: int = 2000, rounds: int = 5
 ) -> dict[str, Any]:
     """Microseconds per routing decision with graphs of each size, and the ratio to the smallest.
 
@@ -219,19 +309,26 @@ def import_costs(samples: int = 7) -> dict[str, Any]:
         "print(json.dumps([a / 2**20, (b - a) / 2**20]))"
     )
 
-    def run(code: str) -> tuple[float, float]:
-        values = [
-            json.loads(
-                subprocess.run(
-                    [sys.executable, "-c", code], capture_output=True, text=True, check=True
-                ).stdout
-            )
-            for _ in range(samples)
-        ]
-        return statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)
+    # Bytecode compiled, as in any installed package: a first import writes it under a
+    # private prefix (whatever PYTHONDONTWRITEBYTECODE says), the timed ones read it.
+    with tempfile.TemporaryDirectory() as prefix:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = prefix
 
-    aiohttp_ms, ours_ms = run(timing)
-    aiohttp_mib, ours_mib = run(memory)
+        def run(code: str) -> tuple[float, float]:
+            values = [
+                json.loads(
+                    subprocess.run(
+                        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+                    ).stdout
+                )
+                for _ in range(samples)
+            ]
+            return statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)
+
+        run(timing)  # compiles
+        aiohttp_ms, ours_ms = run(timing)
+        aiohttp_mib, ours_mib = run(memory)
     return {
         "aiohttp_ms": aiohttp_ms,
         "router_policies_providers_extra_ms": ours_ms,
@@ -245,8 +342,8 @@ def import_costs(samples: int = 7) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run all three and print them (and write JSON with --json)."""
     parser = argparse.ArgumentParser(prog="python -m switchyard.benchmarks.overhead")
-    parser.add_argument("--requests", type=int, default=3000, help="requests per round and side")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=1500, help="requests per round and side")
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--json", metavar="FILE", help="also write the figures here, with the machine")
     args = parser.parse_args(argv)

@@ -5,17 +5,24 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from switchyard.benchmarks.overhead import decision_times, import_costs, request_overhead
+from switchyard.benchmarks.overhead import POLICIES, decision_times, import_costs, request_overhead
 from switchyard.benchmarks.store_overhead import store_overhead
 
 from .._redis import MISSING
 
 
 def test_request_overhead_reports_both_sides() -> None:
-    """A small interleaved run reports CPU per request and throughput for bare and router, and ratios."""
-    result = request_overhead(requests=150, concurrency=8, rounds=1)
-    for key in ("bare_cpu_us_per_request", "router_cpu_us_per_request", "cpu_ratio", "throughput_ratio"):
-        assert result[key] > 0
+    """A small interleaved run reports, plain and streamed, CPU per request and throughput of every
+    policy with and without a tier against bare aiohttp, as ratios with their range."""
+    result = request_overhead(requests=60, concurrency=8, rounds=1)
+    for mode in ("plain", "stream"):
+        assert result[mode]["bare_cpu_us_per_request"] > 0
+        assert set(result[mode]["routers"]) == {
+            f"{policy}{tiered}" for policy in POLICIES for tiered in ("", ", tiered")
+        }
+        for figures in result[mode]["routers"].values():
+            low, high = figures["cpu_ratio_range"]
+            assert 0 < low <= figures["cpu_ratio"] <= high and figures["throughput_ratio"] > 0
 
 
 def test_decision_times_cover_each_size() -> None:
