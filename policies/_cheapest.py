@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..providers import Offer
 from ._policy import OrderingPolicy, RequestContext, retries
 
@@ -37,6 +39,20 @@ class CheapestPerToken(OrderingPolicy):
         """(0, cost) for a priced offer, (1, 0) for an unknown price."""
         cost = expected_cost(offer, ctx)
         return (1, 0.0) if cost is None else (0, cost)
+
+    def rank(self, offers: Sequence[Offer], ctx: RequestContext) -> list[Offer]:
+        """Sort by :meth:`key` (computed here without its calls: this runs for every request)."""
+        if type(self).key is not CheapestPerToken.key:
+            return super().rank(offers, ctx)  # a subclass's own key
+        prompt, output = ctx.prompt_tokens, ctx.output_tokens
+
+        def key(offer: Offer) -> tuple[int, float]:
+            price_in, price_out = offer.input_price, offer.output_price
+            if price_in is None or price_out is None:
+                return (1, 0.0)
+            return (0, (prompt * price_in + output * price_out) / 1_000_000)  # Offer.cost_usd
+
+        return sorted(offers, key=key)
 
     def reason(self, offer: Offer, ctx: RequestContext) -> str:
         """The expected cost and how it is made up."""

@@ -1,7 +1,8 @@
 """Rate-limit awareness: candidates whose account can take the request now go first.
 
 ``RateLimitAware(inner)`` ranks with ``inner``, then moves the candidates the
-router's admission defers now (an account at its requests/min, tokens/min or
+router's admission defers now (in a plan, those ahead of the first that can go:
+the router checks each again as it tries it) (an account at its requests/min, tokens/min or
 concurrency limit, or closed by a 429's Retry-After) after those that can go,
 the deferred ones ordered by when they free; so a saturated cheapest gateway is
 passed over rather than waited for. It reads the deferrals through the request's
@@ -20,7 +21,7 @@ from collections.abc import Collection, Sequence
 
 from ..providers import ConfigError, Offer, UpstreamError
 from ._cheapest import CheapestPerToken
-from ._policy import OrderingPolicy, Outcome, Policy, RequestContext
+from ._policy import Deferrals, OrderingPolicy, Outcome, Policy, RequestContext
 
 __all__ = ["RateLimitAware"]
 
@@ -48,31 +49,29 @@ class RateLimitAware:
         return f"RateLimitAware({self.inner!r})"
 
     def rank(self, offers: Sequence[Offer], ctx: RequestContext) -> list[Offer]:
-        """The inner order, with candidates that cannot go now moved after those that can."""
+        """The inner order, with candidates that cannot go now moved after those that can.
+
+        Only the front is checked: the candidates ahead of the first that can go now move
+        back, ordered by when they free; those behind it keep the inner order unchecked,
+        since the router checks each candidate's account again as it tries it, and defers
+        it then (a request sends to the same targets in the same order either way, with
+        one check instead of one per candidate). :meth:`explain` checks every candidate.
+        """
         ranked = self.inner.rank(offers, ctx)
         admission = ctx.admission
         if admission is None:
             return ranked
-        ready: list[Offer] = []
-        later: list[tuple[float, int, Offer]] = []
-        for i, offer in enumerate(ranked):
-            deferral = admission.deferral(offer, ctx)
-            if deferral is None:
-                ready.append(offer)
-            else:
-                until = ctx.now if deferral.until is None else deferral.until
-                later.append((until, i, offer))
-        if not later:
-            return ranked
-        later.sort(key=lambda t: t[:2])
-        return ready + [o for _, _, o in later]
+        return _partition(ranked, admission, ctx, lazy=True)
 
     def explain(self, offers: Sequence[Offer], ctx: RequestContext) -> list[tuple[Offer, str]]:
         """The inner reasons, with each deferral said."""
         reasons = dict(self.inner.explain(offers, ctx))
         admission = ctx.admission
         out = []
-        for offer in self.rank(offers, ctx):
+        ranked = self.inner.rank(offers, ctx)
+        if admission is not None:
+            ranked = _partition(ranked, admission, ctx, lazy=False)
+        for offer in ranked:
             deferral = None if admission is None else admission.deferral(offer, ctx)
             reason = reasons[offer]
             if deferral is not None:
@@ -112,3 +111,26 @@ class RateLimitAware:
             and type(inner).started is OrderingPolicy.started
             and type(inner).observe is OrderingPolicy.observe
         )
+
+
+def _partition(ranked: list[Offer], admission: Deferrals, ctx: RequestContext, *, lazy: bool) -> list[Offer]:
+    """``ranked`` with the deferred candidates after the others, by when they free; ``lazy``
+    checks only up to the first candidate that can go now."""
+    deferral = admission.deferral
+    ready: list[Offer] = []
+    later: list[tuple[float, int, Offer]] = []
+    for i, offer in enumerate(ranked):
+        found = deferral(offer, ctx)
+        if found is None:
+            if lazy:
+                if not i:
+                    return ranked
+                ready = ranked[i:]
+                break
+            ready.append(offer)
+        else:
+            later.append((ctx.now if found.until is None else found.until, i, offer))
+    if not later:
+        return ranked
+    later.sort(key=lambda t: t[:2])
+    return ready + [o for _, _, o in later]

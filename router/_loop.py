@@ -192,6 +192,8 @@ class _Loop(Generic[T]):
                 return None
             if j in self.twins or not self._fits(other.offer) or j in run.deferred:
                 continue
+            if run.rt.admission.deferral(other.offer, run.ctx) is not None:
+                continue  # its account cannot take it now (a plan checks only its front)
             cap = run.request.max_cost_usd
             if cap is not None:
                 ctx = run.ctx

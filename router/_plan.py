@@ -11,18 +11,21 @@ parameter comes before one that would drop some (the policies' sorts are stable)
 
 from __future__ import annotations
 
+from asyncio import get_running_loop
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
 from ..policies import RequestContext
 from ..providers import ChatRequest, LoopClock, NoCandidatesError, Offer, PromptTooLong, UnsupportedFeature
 from ..providers.wire import ModelOffers, env_var, may_drop
+from ._breaker import BreakerState
 from ._explain import Excluded, Explanation, Ranked
 from ._outliers import ejected
 from ._runtime import Runtime
 
 __all__ = ["Candidate", "Plan", "Planner"]
 
+_CLOSED: Final = BreakerState.CLOSED
 _LOOP_CLOCK: Final = LoopClock()  # the loop's time; monotonic time outside a loop (explain() may be)
 
 
@@ -34,6 +37,7 @@ class Candidate(NamedTuple):
 
 
 Plan = list[Candidate]
+_candidate: Final = tuple.__new__  # Candidate(tier, offer) without the NamedTuple's Python-level __new__
 
 
 class _Exclusions:
@@ -53,7 +57,7 @@ _NO_EXCLUSIONS: Final = _Exclusions()  # shared, read-only: what a request with 
 class Planner:
     """Plans requests for one router (its runtime)."""
 
-    __slots__ = ("_rt", "_unsupported", "_version")
+    __slots__ = ("_keyed_gateways", "_keyed_version", "_rt", "_unsupported", "_version")
 
     def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
@@ -61,6 +65,8 @@ class Planner:
         # some offer of it drops; reset when the graph changes.
         self._unsupported: dict[int, tuple[tuple[Offer, ...], frozenset[str]]] = {}
         self._version = -1
+        self._keyed_gateways: frozenset[str | None] = frozenset()
+        self._keyed_version = -1
 
     def tiers(self, canonical: str) -> tuple[ModelOffers, ...]:
         """The model and its fallbacks (depth-first, each once) with their offers: the graph's walk,
@@ -68,14 +74,20 @@ class Planner:
         return self._rt.graph.tiers(canonical, self._rt.fallbacks)
 
     def context(self, request: ChatRequest, stream: bool) -> RequestContext:
-        """What the policy knows of the request: its token estimates and the time."""
+        """What the policy knows of the request: its token estimates and the time (the loop's;
+        monotonic time outside a loop, where explain() may run)."""
+        rt = self._rt
+        try:
+            now = get_running_loop().time()
+        except RuntimeError:
+            now = _LOOP_CLOCK.now()
         return RequestContext(
-            request=request,
-            prompt_tokens=self._rt.estimator.prompt_tokens(request),
-            output_tokens=request.max_tokens or self._rt.default_output,
-            now=_LOOP_CLOCK.now(),
-            stream=stream,
-            admission=self._rt.admission,
+            request,
+            rt.estimator.prompt_tokens(request),
+            request.max_tokens or rt.default_output,
+            now,
+            stream,
+            rt.admission,
         )
 
     def _exclusion(
@@ -132,7 +144,14 @@ class Planner:
         needs = request.needs
         sampling = request.sampling()
         droppable = bool(sampling) and may_drop(sampling)
-        adapters = self._rt.adapters
+        rt = self._rt
+        adapters = rt.adapters
+        # The common case in one test per offer (a key, no closure, both breakers closed, within
+        # its window, no cap and no needs); anything else goes through _exclusion for its reason.
+        keyed = self._keyed()
+        breakers, config = rt.health.store.breakers, rt.health.config
+        simple = not needs and not rt.closures.entries and request.max_cost_usd is None
+        budget = ctx.prompt_tokens + (request.max_tokens or 0)
         usable_tiers = []
         for tier in tiers:
             offers = tier.offers
@@ -140,6 +159,12 @@ class Planner:
             if sampling and len(offers) > 1 and (droppable or self._drops_some(offers, sampling)):
                 offers = tuple(sorted(offers, key=lambda o: adapters[o.gateway or ""].drops(request, o)))
             for offer in offers:
+                window = offer.context_window
+                if simple and offer.gateway in keyed and (window is None or budget <= window):
+                    g_breaker, m_breaker = breakers(offer.gateway or "", offer.gateway_model, config)
+                    if g_breaker.state is _CLOSED and m_breaker.state is _CLOSED:
+                        usable.append(offer)
+                        continue
                 excluded = self._exclusion(offer, request, ctx, needs)
                 if excluded is None:
                     usable.append(offer)
@@ -154,6 +179,16 @@ class Planner:
                     found.feature += 1
             usable_tiers.append((tier.model, usable))
         return usable_tiers, found
+
+    def _keyed(self) -> frozenset[str | None]:
+        """The gateways that have an API key (for this graph version)."""
+        version = self._rt.graph.version
+        if version != self._keyed_version:
+            self._keyed_gateways = frozenset(
+                name for name, gateway in self._rt.gateways.items() if gateway.api_key is not None
+            )
+            self._keyed_version = version
+        return self._keyed_gateways
 
     def plan(self, request: ChatRequest, *, stream: bool) -> tuple[Plan, RequestContext]:
         """The ordered candidates for ``request``.
@@ -172,14 +207,14 @@ class Planner:
         outliers = self._rt.outliers
         for tier, (_, usable) in enumerate(tiers):
             if len(usable) == 1:
-                plan.append(Candidate(tier, usable[0]))
+                plan.append(_candidate(Candidate, (tier, usable[0])))
             elif usable:
                 ranked = rank(usable, ctx)
                 if outliers is not None:
                     out = ejected(outliers, self._rt.health, usable, ctx.now)
                     if out:
                         ranked = [o for o in ranked if o not in out] + [o for o in ranked if o in out]
-                plan.extend(Candidate(tier, o) for o in ranked)
+                plan += [_candidate(Candidate, (tier, o)) for o in ranked]
         if not plan:
             total = len(found.items)
             reasons = [(o.gateway or "", o.gateway_model, why) for o, why in found.items]

@@ -52,6 +52,20 @@ async def test_saturated_candidates_move_after_ready_ones() -> None:
     assert policy.rank([dear, cheap], ctx) == [cheap, dear]
 
 
+async def test_a_plan_checks_only_its_front_and_explain_checks_every_candidate() -> None:
+    """Only the candidates ahead of the first that can go are checked (and moved back): one
+    behind it that is saturated keeps its place, for the router defers it when it tries it.
+    explain() still checks and moves every candidate."""
+    admission = _admission({"a": Tier(concurrency=1), "b": None, "c": Tier(concurrency=1), "d": None})
+    policy = RateLimitAware(CheapestPerToken())
+    a, b, c, d = (offer(g, (p, p)) for g, p in (("a", 0.1), ("b", 0.2), ("c", 0.3), ("d", 0.4)))
+    ctx = _with(context(), admission)
+    for saturated in (a, c):
+        assert isinstance(await _reserve(admission, saturated, ctx, 0.0), Reservation)
+    assert policy.rank([d, c, b, a], ctx) == [b, c, d, a]
+    assert [o for o, _ in policy.explain([d, c, b, a], ctx)] == [b, d, a, c]
+
+
 def test_without_an_admission_it_is_the_inner_order() -> None:
     """Outside a router (no admission in the context) it ranks as its inner policy does."""
     cheap, dear = offer("cheap", (0.1, 0.1)), offer("dear", (1.0, 1.0))

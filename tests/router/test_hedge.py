@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import looptime
 import pytest
-from switchyard.providers import ConfigError, ProviderGraph
+from switchyard.providers import (
+    ConfigError,
+    Gateway,
+    MockTransport,
+    Offer,
+    ProviderGraph,
+    Response,
+    WireRequest,
+)
 from switchyard.providers.emulator import Emulator, Faults
 from switchyard.router import BreakerState, Event, Hedge, RetryBudget, Router
 
@@ -144,3 +153,41 @@ def test_bad_hedge_settings_are_refused(kwargs: dict[str, float]) -> None:
     """after is positive; quantile in (0, 1); max_share in (0, 1]."""
     with pytest.raises(ConfigError, match="Hedge"):
         Hedge(**kwargs)  # type: ignore[arg-type]
+
+
+_ANSWER = json.dumps(
+    {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
+).encode()
+
+
+async def test_the_twin_skips_a_candidate_whose_account_cannot_take_it_now(fake_time: Loop) -> None:
+    """Of a, b and c (cheapest first), a is slow and b's account is closed by a Retry-After. A
+    plan checks only its front, so b is still in the plan after a; the twin goes to c."""
+    gateways = [
+        Gateway.openai_compatible(
+            name, f"http://127.0.0.1:{9000 + i}/v1", "k", offers=[Offer("m", "m", 0.1 * (i + 1), 0.2)]
+        )
+        for i, name in enumerate("abc")
+    ]
+
+    async def answer(wire: WireRequest) -> Response:
+        if wire.gateway == "a":
+            await asyncio.sleep(5.0)
+        return Response(200, {"content-type": "application/json"}, _ANSWER)
+
+    transport = MockTransport(answer)
+    graph = ProviderGraph.from_catalogs(gateways)
+    events: list[Event] = []
+    async with Router(graph, hedge=Hedge(after=0.5), transport=transport, hooks=[events.append]) as router:
+        await router.admission.rate_limited(graph.offer("b", "m"), 60.0, fake_time.time())
+        reply = await router.chat("m", HI, max_tokens=1)
+    assert next(e for e in events if e.name == "hedge").gateway == "c"
+    assert reply.route.gateway == "c"
+    assert sorted(w.gateway for w in transport.requests) == ["a", "c"]
