@@ -77,8 +77,9 @@ def check_unmet(unmet: frozenset[str], offer: Offer, gateway: Gateway) -> None:
 
 
 def nonnegative(value: object) -> int | None:
-    """``value`` when it is a non-negative int (not a bool), else None."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    """``value`` when it is a non-negative int (not a bool), else None (for decoded JSON, whose
+    numbers are exactly ``int`` or ``float``)."""
+    return value if type(value) is int and value >= 0 else None
 
 
 def loads(data: str | bytes) -> tuple[bool, Any]:
@@ -150,21 +151,17 @@ async def read_payload(
 
 def parse_usage(raw: Any) -> Usage | None:
     """OpenAI-style ``usage`` (with OneRouter's ``cost``), or None when it is not usable."""
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         return None
-    prompt = nonnegative(raw.get("prompt_tokens"))
-    completion = nonnegative(raw.get("completion_tokens"))
-    if prompt is None or completion is None:
+    prompt = raw.get("prompt_tokens")
+    completion = raw.get("completion_tokens")
+    if type(prompt) is not int or type(completion) is not int or prompt < 0 or completion < 0:
         return None
-    total = nonnegative(raw.get("total_tokens"))
+    total = raw.get("total_tokens")
     reported = raw.get("cost")
     return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=prompt + completion if total is None else total,
-        reported_cost_usd=(
-            float(reported)
-            if isinstance(reported, int | float) and not isinstance(reported, bool) and reported >= 0
-            else None
-        ),
+        prompt,
+        completion,
+        total if type(total) is int and total >= 0 else prompt + completion,
+        float(reported) if type(reported) in (int, float) and reported >= 0 else None,
     )

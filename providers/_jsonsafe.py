@@ -182,8 +182,13 @@ def freeze(value: object, where: str, param: str) -> Any:
         raise ValidationError(f"{where}{''.join(steps)} {exc.why}", param=param) from None
 
 
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
 def thaw(value: Any) -> Any:
     """The JSON-ready form of :func:`freeze`'d data (read-only mappings to dicts, tuples to lists)."""
+    if type(value) in _SCALARS:
+        return value  # the usual case, without the Mapping ABC's slower check
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
     if isinstance(value, tuple):

@@ -111,16 +111,17 @@ class OpenAIAdapter:
     ) -> Answer:
         """A ``chat.completion`` body, read whole, as an :class:`Answer`."""
         payload = await read_payload(response, gateway, wall_now, "choices")
+        # Decoded JSON: its values are exactly dict, list, str, int, float, bool or None.
         choices = payload.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        if type(choices) is not list or not choices or type(choices[0]) is not dict:
             raise malformed(gateway.name, 200, "no choices")
         choice = choices[0]
         message = choice.get("message")
-        if not isinstance(message, dict):
+        if type(message) is not dict:
             raise malformed(gateway.name, 200, "choices[0] has no message")
         content = message.get("content")
         tool_calls = message.get("tool_calls")
-        if content is not None and not isinstance(content, str):
+        if content is not None and type(content) is not str:
             raise malformed(gateway.name, 200, "message.content is not a string")
         if content is None and not tool_calls:
             raise malformed(gateway.name, 200, "message has neither content nor tool calls")

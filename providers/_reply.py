@@ -55,8 +55,11 @@ def normalize_finish_reason(raw: str | None) -> str:
     ``stop``; the gateway's own word is kept in ``Reply.raw_finish_reason``.
     (An ``error`` reason is not a finish: adapters raise on it.)
     """
-    if raw is None:
-        return "stop"
+    if type(raw) is not str:
+        return "stop"  # None, or not a string at all (a malformed answer's)
+    known = _FINISH_SYNONYMS.get(raw)  # the usual case: spelled as documented
+    if known is not None:
+        return known
     return _FINISH_SYNONYMS.get(raw.strip().lower(), "stop")
 
 

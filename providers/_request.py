@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Final
@@ -34,6 +35,7 @@ SAMPLING_PARAMS: Final = (
 """The request parameters switchyard knows; each gateway's handling of each is in ``_params``."""
 
 _ROUTING_PARAMS: Final = ("max_cost_usd",)
+_sampling_values: Final = operator.attrgetter(*SAMPLING_PARAMS)  # one call for all twelve
 _MAX_STOP: Final = 4
 _NO_NEEDS: Final[frozenset[str]] = frozenset()
 _INT64_MAX: Final = 2**63 - 1
@@ -54,7 +56,7 @@ def _attachment_needs(parts: str | tuple[Mapping[str, Any], ...] | None) -> set[
 
 
 def _number(name: str, value: object, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValidationError(
             f"{name} must be a number from {low:g} to {high:g}, not {show(value)}", param=name
         )
@@ -78,7 +80,7 @@ def _number(name: str, value: object, low: float, high: float) -> float:
 
 
 def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if (type(value) is not int and (isinstance(value, bool) or not isinstance(value, int))) or value <= 0:
         raise ValidationError(f"{name} must be a whole number above 0, not {show(value)}", param=name)
     if value > _INT64_MAX:
         raise ValidationError(
@@ -232,8 +234,7 @@ class ChatRequest:
     def __attrs_post_init__(self) -> None:
         # Derived once here, not on every use: the router reads both on its hot path.
         sampling: dict[str, Any] = {}
-        for name in SAMPLING_PARAMS:
-            value = getattr(self, name)
+        for name, value in zip(SAMPLING_PARAMS, _sampling_values(self), strict=True):
             if value is not None:
                 sampling[name] = thaw(value)
         object.__setattr__(self, "_sampling", MappingProxyType(sampling))

@@ -25,6 +25,7 @@ from typing import Any, Final, Protocol
 
 import aiohttp
 import attrs
+from yarl import URL
 
 from ._body import BodyTooLarge, read_body
 from ._errors import (
@@ -112,9 +113,29 @@ class Transport(Protocol):
         ...
 
 
+# (url, key origin) pairs already found to match, by the URL's identity (URLs are immutable; the
+# entry holds both, so an id cannot be reused while it is kept): a gateway's requests all carry
+# its one chat URL, so the origin is worked out once, not per request.
+_SAME_ORIGIN: dict[int, tuple[URL, URL]] = {}
+
+
 def check_origin(wire: WireRequest) -> None:
-    if "Authorization" in wire.headers and wire.url.origin() != wire.key_origin:
-        raise ConfigError(f"refusing to send {wire.gateway}'s key to another origin ({wire.url.origin()})")
+    """Refuse to send a key to another origin than its own.
+
+    Raises:
+        ConfigError: when ``wire`` carries a key and its URL is not on ``key_origin``.
+    """
+    if "Authorization" not in wire.headers:
+        return
+    url, origin = wire.url, wire.key_origin
+    known = _SAME_ORIGIN.get(id(url))
+    if known is not None and known[0] is url and known[1] is origin:
+        return
+    if url.origin() != origin:
+        raise ConfigError(f"refusing to send {wire.gateway}'s key to another origin ({url.origin()})")
+    if len(_SAME_ORIGIN) >= 256:
+        _SAME_ORIGIN.clear()
+    _SAME_ORIGIN[id(url)] = (url, origin)
 
 
 class AiohttpTransport:

@@ -83,7 +83,8 @@ class Ticket:
                     run.emit("bucket.deferred", offer, detail=closure.reason, latency=closure.until - started)
                 raise Deferred(Deferral(target[0], closure.reason, closure.until))
         admitted = await rt.admission.admit(offer, run.ctx.tokens, rt.health.config, started)
-        run.transitions(admitted.reported)
+        if admitted.reported:
+            run.transitions(admitted.reported)
         if admitted.notices and run.hooks is not None:
             for notice in admitted.notices:  # the store's own news (Redis lost or back)
                 run.emit(notice.name, offer, detail=notice.detail)
@@ -142,7 +143,9 @@ class Ticket:
         self.ended = True
         run, rt = self.run, self.run.rt
         latency = ended - self.started
-        run.transitions(await rt.health.record(self.permit, None, ttft or latency, ended))
+        reported = await rt.health.record(self.permit, None, ttft or latency, ended)
+        if reported:
+            run.transitions(reported)
         if rt.hedging is not None:
             rt.hedging.observe(self.offer, ttft or latency)
         await rt.admission.settle(self.reservation, used_tokens, headers, ended)
@@ -221,8 +224,13 @@ class Ticket:
 
 
 async def attempt(run: Run, index: int, candidate: Candidate) -> Reply:
-    """One plain attempt: send, read the whole answer, and attach the route."""
-    async with await Ticket.take(run, candidate) as ticket:
+    """One plain attempt: send, read the whole answer, and attach the route.
+
+    The ticket ends as its ``async with`` block would end it (written out: two coroutines
+    fewer on every request).
+    """
+    ticket = await Ticket.take(run, candidate)
+    try:
         rt = run.rt
         offer = ticket.offer
         wire = ticket.adapter.build(run.request, offer, ticket.gateway)
@@ -237,14 +245,17 @@ async def attempt(run: Run, index: int, candidate: Candidate) -> Reply:
         ended = run.now()
         run.record(offer, "ok", ended - ticket.started, response.status, None)
         await ticket.ok(answer.usage.total_tokens, response.headers, ended, None)
-        route = Route(
-            offer.gateway or "",
-            offer.gateway_model,
-            offer.model,
-            tuple(run.attempts),
-            output_capped=answer.output_capped,
-        )
-        return answer.reply(route)
+    except BaseException as exc:
+        await ticket.__aexit__(type(exc), exc, exc.__traceback__)
+        raise
+    route = Route(
+        offer.gateway or "",
+        offer.gateway_model,
+        offer.model,
+        tuple(run.attempts),
+        output_capped=answer.output_capped,
+    )
+    return answer.reply(route)
 
 
 async def complete(run: Run, plan: Plan) -> Reply:

@@ -26,7 +26,7 @@ from typing import Final
 
 from ..providers import Breaker, Offer, UpstreamError
 from ._breaker import BreakerConfig, BreakerState
-from ._store import BreakerView, Permit, Reported, Store, Verdict
+from ._store import SUCCEEDED, BreakerView, Permit, Reported, Store, Verdict
 
 __all__ = ["Health"]
 
@@ -36,7 +36,7 @@ _VERDICTS: Final = {
     Breaker.ACCOUNT: (Verdict.REFUSED, Verdict.NEUTRAL),
     Breaker.NONE: (Verdict.NEUTRAL, Verdict.NEUTRAL),
 }
-_SUCCESS: Final = (Verdict.SUCCESS, Verdict.SUCCESS)
+_SUCCESS: Final = SUCCEEDED  # the store's fast path knows this tuple
 _NEUTRAL: Final = (Verdict.NEUTRAL, Verdict.NEUTRAL)
 
 

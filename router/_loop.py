@@ -17,8 +17,6 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Final, Generic, TypeVar
 
-import attrs
-
 from ..policies import Deferral
 from ..providers import (
     AllCandidatesFailed,
@@ -64,18 +62,22 @@ class _Revisit:
         self.retries = retries  # for a retry: how many retries of this target came before it
 
 
-@attrs.frozen
 class _Found(Generic[T]):
     """The loop's answer."""
 
-    value: T
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
 
 
-@attrs.frozen
 class _Exhausted:
     """The loop ended without an answer, and why."""
 
-    reason: str
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
 
 def _retry_of(run: Run, index: int, error: UpstreamError, retries: int = 0) -> _Revisit:

@@ -49,7 +49,7 @@ from ._hedge import Hedge, Hedging
 from ._outliers import Outliers
 from ._plan import Plan, Planner
 from ._run import Run, rejected
-from ._runtime import Capacity, Runtime, check_settings
+from ._runtime import Capacity, Runtime, check_deadline, check_settings
 from ._store import MemoryStore, Store
 from ._stream import Stream
 from ._streamed import assemble, chunks, run_for
@@ -320,10 +320,9 @@ class Router:
         except (NoCandidatesError, ValidationError) as exc:  # every candidate excluded: nothing sent
             rejected(self._rt, request, exc, stream=stream)
             raise
-        limit = self._deadline if deadline is None else deadline
-        if isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
-            raise ConfigError(f"deadline must be a positive number of seconds, not {deadline!r}")
-        return request, plan, ctx, float(limit)
+        if deadline is None:
+            return request, plan, ctx, self._deadline  # checked when the router was made
+        return request, plan, ctx, check_deadline(deadline)
 
     async def chat(
         self,

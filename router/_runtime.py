@@ -32,7 +32,7 @@ from ._health import Health
 from ._hedge import Hedging
 from ._outliers import Outliers
 
-__all__ = ["Capacity", "Runtime", "check_settings"]
+__all__ = ["Capacity", "Runtime", "check_deadline", "check_settings"]
 
 
 def check_settings(
@@ -51,8 +51,7 @@ def check_settings(
     for name, value in (("max_retry_after", max_retry_after), ("unavailable_for", unavailable_for)):
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
             raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")
-    if not isinstance(deadline, int | float) or deadline <= 0:
-        raise ConfigError(f"deadline must be a positive number of seconds, not {deadline!r}")
+    check_deadline(deadline)
     if slow_start is not None and (
         isinstance(slow_start, bool) or not isinstance(slow_start, int) or slow_start < 1
     ):
@@ -61,6 +60,17 @@ def check_settings(
         )
     if default_output_tokens <= 0:
         raise ConfigError("default_output_tokens must be positive")
+
+
+def check_deadline(deadline: object) -> float:
+    """``deadline`` as seconds (a router's, or one request's).
+
+    Raises:
+        ConfigError: unless it is a positive number (not a bool, not NaN).
+    """
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not deadline > 0:
+        raise ConfigError(f"deadline must be a positive number of seconds, not {deadline!r}")
+    return float(deadline)
 
 
 class Capacity:

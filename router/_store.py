@@ -36,7 +36,7 @@ from __future__ import annotations
 import enum
 import random
 from collections.abc import Callable, Mapping
-from typing import NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol
 
 import attrs
 
@@ -44,7 +44,17 @@ from ..policies import AccountLimits, AccountSnapshot, Deferral, Reservation
 from ..providers import Tier
 from ._breaker import BreakerConfig, BreakerState, CircuitBreaker, Permission, Transition
 
-__all__ = ["Account", "Admitted", "BreakerView", "MemoryStore", "Notice", "Permit", "Store", "Verdict"]
+__all__ = [
+    "SUCCEEDED",
+    "Account",
+    "Admitted",
+    "BreakerView",
+    "MemoryStore",
+    "Notice",
+    "Permit",
+    "Store",
+    "Verdict",
+]
 
 
 @attrs.frozen
@@ -196,6 +206,7 @@ class Store(Protocol):
 
 
 _NONE: list[Reported] = []  # shared and never appended to: "no transitions"
+SUCCEEDED: Final = (Verdict.SUCCESS, Verdict.SUCCESS)  # Health passes this very tuple
 
 
 class MemoryStore:
@@ -313,7 +324,11 @@ class MemoryStore:
             m_permission, m_transition = m_breaker.acquire(now)
             if m_permission is None:
                 g_breaker.release(g_permission, now)
-        reported = _reports(gateway, gateway_model, g_transition, m_transition)
+        reported = (
+            _NONE
+            if g_transition is None and m_transition is None
+            else _reports(gateway, gateway_model, g_transition, m_transition)
+        )
         if g_permission is None or m_permission is None:
             # The reservation goes back as any settled one does, waking the requests that
             # wait for a slot: they look again (in a new order), as they always have.
@@ -338,8 +353,12 @@ class MemoryStore:
         permit.ended = True
         account = self._accounts.get(permit.gateway)
         g_breaker, m_breaker = self.breakers(permit.gateway, permit.gateway_model, config)
-        g = _apply(g_breaker, permit.gateway_permission, verdicts[0], config, now, latency, reason)
-        m = _apply(m_breaker, permit.model_permission, verdicts[1], config, now, latency, reason)
+        if verdicts is SUCCEEDED:  # the usual case, without _apply's dispatch
+            g = g_breaker.success(permit.gateway_permission, now, latency)
+            m = m_breaker.success(permit.model_permission, now, latency)
+        else:
+            g = _apply(g_breaker, permit.gateway_permission, verdicts[0], config, now, latency, reason)
+            m = _apply(m_breaker, permit.model_permission, verdicts[1], config, now, latency, reason)
         if account is not None:
             if verdicts[0] is Verdict.SUCCESS and account.ramp is not None:
                 account.succeeded()

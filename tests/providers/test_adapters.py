@@ -284,6 +284,15 @@ async def test_finish_reasons_normalize(graph: ProviderGraph, raw: str | None, n
     ChatCompletion.model_validate(reply.to_openai())
 
 
+@pytest.mark.parametrize("raw", [5, ["stop"], {"reason": "stop"}, True])
+async def test_a_finish_reason_that_is_not_a_string_counts_as_stop(graph: ProviderGraph, raw: object) -> None:
+    """A finish reason that is not a string is no documented word: a reply that ends as ``stop``
+    with no raw reason kept (not an AttributeError or TypeError from deep inside)."""
+    choice = {**OPENAI_REPLY["choices"][0], "finish_reason": raw}
+    reply = await _parse(graph, "oneai", "deepseek-v3", {**OPENAI_REPLY, "choices": [choice]})
+    assert (reply.finish_reason, reply.raw_finish_reason) == ("stop", None)
+
+
 async def test_tool_calls_survive_to_openai(graph: ProviderGraph) -> None:
     """A tool-call reply with no content validates as a ChatCompletion with tool_calls."""
     call = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": 1}'}}

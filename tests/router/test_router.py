@@ -12,6 +12,7 @@ from switchyard.policies import CheapestPerToken, FailoverOn5xx
 from switchyard.providers import (
     AllCandidatesFailed,
     BadRequest,
+    ConfigError,
     ContextLengthExceeded,
     DeadlineExceeded,
     NoCandidatesError,
@@ -358,3 +359,17 @@ def test_from_env_builds_the_gateways_it_has_keys_for(emu: Emulator) -> None:
         Router.from_env({})
     with pytest.raises(Exception, match="free' or 'pro"):
         Router.from_env({"ONEAI_API_KEY": "k", "ONEAI_TIER": "gold"})
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), True, "30"])
+async def test_a_deadline_that_is_no_positive_number_is_refused_before_sending(
+    emu: Emulator, graph: ProviderGraph, bad: object
+) -> None:
+    """A router's deadline and one request's are positive numbers of seconds: not 0, negative,
+    NaN (which no comparison would ever end), a bool or a string; nothing is sent."""
+    with pytest.raises(ConfigError, match="deadline must be a positive number"):
+        Router(graph, deadline=bad)  # type: ignore[arg-type]
+    async with Router(graph) as router:
+        with pytest.raises(ConfigError, match="deadline must be a positive number"):
+            await router.chat("gpt-4o-mini", HI, deadline=bad)  # type: ignore[arg-type]
+    assert emu.stats("onellm").requests == 0 and emu.stats("onetoken").requests == 0
