@@ -332,6 +332,11 @@ DEFERRED = [
     "switchyard.router._prometheus",
     "switchyard.router._logs",
     "switchyard.router._redis_lua",
+    "difflib",  # the "did you mean" suggestions
+    "statistics",  # Outliers' median
+    "anyio",  # a hedged request's task group
+    "decimal",  # prices of a live models listing
+    "cachetools",  # the refresh TTL
 ]
 
 
