@@ -4,8 +4,8 @@
 fails over when one breaks; every error it raises derives from :class:`RouterError`.
 
 What a plain ``Router(graph)`` never needs loads on first use (PEP 562): the
-telemetry hooks (:class:`Logs`, :class:`OpenTelemetry`, :class:`Prometheus`) and
-:class:`RedisStore` with its connection code.
+telemetry hooks (:class:`Logs`, :class:`OpenTelemetry`, :class:`Prometheus`),
+:class:`RedisStore` with its connection code, and what ``explain()`` returns.
 """
 
 import importlib
@@ -56,7 +56,6 @@ from ._backoff import Backoff
 from ._breaker import BreakerConfig, BreakerState, CircuitBreaker, Permission, Transition
 from ._budget import RetryBudget
 from ._events import Event, Hook
-from ._explain import Excluded, Explanation, Ranked
 from ._health import Health
 from ._hedge import Hedge
 from ._outliers import Outliers
@@ -65,6 +64,7 @@ from ._store import Account, Admitted, BreakerView, MemoryStore, Notice, Permit,
 from ._stream import Stream
 
 if typing.TYPE_CHECKING:
+    from ._explain import Excluded, Explanation, Ranked
     from ._logs import Logs
     from ._otel import OpenTelemetry
     from ._prometheus import Prometheus
@@ -145,6 +145,9 @@ __all__ = [
 
 # Public name -> the module that defines it, imported when the name is first read.
 _LAZY = {
+    "Excluded": "._explain",
+    "Explanation": "._explain",
+    "Ranked": "._explain",
     "Logs": "._logs",
     "OpenTelemetry": "._otel",
     "Prometheus": "._prometheus",

@@ -332,11 +332,13 @@ DEFERRED = [
     "switchyard.router._prometheus",
     "switchyard.router._logs",
     "switchyard.router._redis_lua",
+    "switchyard.router._explain",  # what Router.explain() returns
     "difflib",  # the "did you mean" suggestions
     "statistics",  # Outliers' median
     "anyio",  # a hedged request's task group
     "decimal",  # prices of a live models listing
     "cachetools",  # the refresh TTL
+    "hmac",  # comparing two Secrets
 ]
 
 
@@ -345,8 +347,9 @@ def test_import_defers_what_a_plain_router_does_not_use() -> None:
     code = (
         "import json, sys; import switchyard.router, switchyard.policies, switchyard.providers; "
         f"print(json.dumps(sorted(m for m in {DEFERRED!r} if m in sys.modules))); "
-        "from switchyard.router import Logs, OpenTelemetry, Prometheus, RedisStore; "
-        "print(RedisStore.__module__, OpenTelemetry.__module__, Prometheus.__module__, Logs.__module__)"
+        "from switchyard.router import Explanation, Logs, OpenTelemetry, Prometheus, RedisStore; "
+        "print(RedisStore.__module__, OpenTelemetry.__module__, Prometheus.__module__, Logs.__module__, "
+        "Explanation.__module__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded, modules = out.splitlines()
@@ -356,6 +359,7 @@ def test_import_defers_what_a_plain_router_does_not_use() -> None:
         "switchyard.router._otel",
         "switchyard.router._prometheus",
         "switchyard.router._logs",
+        "switchyard.router._explain",
     ]
 
 
