@@ -19,11 +19,12 @@ import attrs
 from ._clock import Clock
 from ._errors import ConfigError
 from ._gateway import Gateway
-from ._listing import ListedRow, as_transport, fetch_listing
 from ._transport import AiohttpTransport, Transport
 
 if TYPE_CHECKING:
     import cachetools
+
+    from ._listing import ListedRow  # the module itself loads with the first fetch()
 
 __all__ = ["Fetched", "RefreshReport", "Refresher"]
 
@@ -96,6 +97,8 @@ class Refresher:
         """
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        from ._listing import as_transport, fetch_listing
+
         due: list[Gateway] = []
         cached: list[str] = []
         for gw in self._gateways:

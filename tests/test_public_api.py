@@ -333,6 +333,8 @@ DEFERRED = [
     "switchyard.router._logs",
     "switchyard.router._redis_lua",
     "switchyard.router._explain",  # what Router.explain() returns
+    "switchyard.providers._listing",  # reading a live models listing
+    "importlib.resources",  # reading a shipped catalog (the first graph)
     "difflib",  # the "did you mean" suggestions
     "statistics",  # Outliers' median
     "anyio",  # a hedged request's task group
