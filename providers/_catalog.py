@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from importlib import resources
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -56,6 +55,8 @@ class ModelInfo:
 
 
 def _read(name: str) -> Any:
+    from importlib import resources  # ~60 KiB: loaded by the first graph, not by the import
+
     resource = resources.files(__package__ or "switchyard.providers").joinpath("catalogs", f"{name}.json")
     try:
         return json.loads(resource.read_text(encoding="utf-8"))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import aiohttp
 
@@ -27,10 +27,12 @@ from ._errors import ConfigError, UnknownModelError
 from ._gateway import Gateway
 from ._index import Index, ModelOffers, Prepared, assemble
 from ._layers import Layers, gateways_by_name, resolve_fallbacks
-from ._listing import ListedRow
 from ._offer import Offer
 from ._refresh import Refresher, RefreshReport
 from ._transport import Transport
+
+if TYPE_CHECKING:
+    from ._listing import ListedRow  # the module itself loads with a live listing
 
 __all__ = ["ProviderGraph"]
 

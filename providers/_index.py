@@ -19,14 +19,16 @@ import itertools
 import operator
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
 from ._conflicts import Conflict, Key, repeated
-from ._listing import ListedRow
 from ._offer import Offer, PriceSource
 from ._suggest import Suggester, sorted_in_steps
+
+if TYPE_CHECKING:
+    from ._listing import ListedRow  # the module itself loads with a live listing
 
 __all__ = [
     "EMPTY",

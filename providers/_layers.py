@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ._canonical import Canonicalizer
 from ._catalog import snapshot
@@ -26,8 +26,10 @@ from ._conflicts import Conflict, Key, Layer, dedupe, repeated
 from ._errors import ConfigError
 from ._gateway import Gateway
 from ._index import EMPTY, Inputs, Prepared, sorted_by_id
-from ._listing import ListedRow, listed_offer
 from ._offer import Offer, PriceSource, trusted_offer
+
+if TYPE_CHECKING:
+    from ._listing import ListedRow  # the module itself loads with a live listing
 
 __all__ = ["Layers", "gateways_by_name", "resolve_fallbacks"]
 
@@ -155,6 +157,8 @@ class Layers:
         offers downstream (the index is patched), and one that did not change at all
         gives back the last layer itself.
         """
+        from ._listing import listed_offer
+
         listed = dict(zip(map(_first, rows), rows, strict=True))  # wire id -> row
         last = self._live.get(gateway)
         if last is not None and len(listed) == len(rows) and listed == last.rows:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 import aiohttp
@@ -42,7 +41,6 @@ __all__ = [
     "parse_rows",
 ]
 
-_PER_MILLION: Final = Decimal(1_000_000)
 _MAX_LISTING_BYTES: Final = 32 * 1024 * 1024
 _PRICES_KEPT: Final = 4_096  # distinct price strings remembered; a listing repeats a few hundred
 
@@ -63,12 +61,14 @@ def _per_million(value: object) -> float | None:
             pass
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
+    import decimal  # ~130 KiB, loaded by the first live listing (a plain import: ~0.1 us when loaded)
+
     try:
-        per_token = Decimal(str(value))
-    except InvalidOperation:
+        per_token = decimal.Decimal(str(value))
+    except decimal.InvalidOperation:
         price = None
     else:
-        price = float(per_token * _PER_MILLION) if per_token.is_finite() and per_token >= 0 else None
+        price = float(per_token * 1_000_000) if per_token.is_finite() and per_token >= 0 else None
     if isinstance(value, str):
         if len(_per_million_of) >= _PRICES_KEPT:
             _per_million_of.clear()

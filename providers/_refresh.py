@@ -11,17 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import aiohttp
 import attrs
-import cachetools
 
 from ._clock import Clock
 from ._errors import ConfigError
 from ._gateway import Gateway
-from ._listing import ListedRow, as_transport, fetch_listing
 from ._transport import AiohttpTransport, Transport
+
+if TYPE_CHECKING:
+    import cachetools
+
+    from ._listing import ListedRow  # the module itself loads with the first fetch()
 
 __all__ = ["Fetched", "RefreshReport", "Refresher"]
 
@@ -64,15 +67,22 @@ class Refresher:
 
     def __init__(self, gateways: Iterable[Gateway], clock: Clock, ttl: float) -> None:
         self._gateways = tuple(gw for gw in gateways if gw.models_urls)
-        self._fresh: cachetools.TTLCache[str, bool] = cachetools.TTLCache(
-            maxsize=max(len(self._gateways), 1), ttl=ttl, timer=clock.now
-        )
+        self._clock = clock
+        self._ttl = ttl
+        # Made at the first keep(): a graph that is never refreshed never loads cachetools.
+        self._fresh: cachetools.TTLCache[str, bool] | None = None
 
     def keep(self, gateway: str) -> None:
         """Remember that ``gateway``'s listing was read and merged: fresh for the TTL.
 
         Only that it was: the listing's offers live on in the graph's layers, not here too.
         """
+        if self._fresh is None:
+            import cachetools
+
+            self._fresh = cachetools.TTLCache(
+                maxsize=max(len(self._gateways), 1), ttl=self._ttl, timer=self._clock.now
+            )
         self._fresh[gateway] = True
 
     async def fetch(
@@ -87,10 +97,12 @@ class Refresher:
         """
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        from ._listing import as_transport, fetch_listing
+
         due: list[Gateway] = []
         cached: list[str] = []
         for gw in self._gateways:
-            if not force and gw.name in self._fresh:
+            if not force and self._fresh is not None and gw.name in self._fresh:
                 cached.append(gw.name)
             else:
                 due.append(gw)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
@@ -155,6 +154,8 @@ def _named_tool(tool_choice: Mapping[str, Any], tools: tuple[Mapping[str, Any], 
     name = tool_choice["function"]["name"]
     names = [tool["function"]["name"] for tool in tools]
     if name not in names:
+        import difflib
+
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"tools has {', '.join(map(repr, names))}"
         raise ValidationError(
@@ -280,6 +281,8 @@ class ChatRequest:
             check = _CHECKS.get(name)
             if check is None:
                 known = SAMPLING_PARAMS + _ROUTING_PARAMS
+                import difflib
+
                 close = difflib.get_close_matches(name, known, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; known parameters: {', '.join(known)}"
                 raise ValidationError(f"unknown parameter {name!r}{hint}", param=name)

@@ -18,7 +18,6 @@ done in steps, so a thread doing them holds the interpreter lock only briefly.
 from __future__ import annotations
 
 import bisect
-import difflib
 import itertools
 import operator
 import threading
@@ -157,4 +156,6 @@ class Suggester:
 
     def close(self, query: str, keep: Callable[[str], bool], n: int = 3) -> list[str]:
         """The ids closest to ``query`` among the candidates ``keep`` accepts, best first."""
+        import difflib  # loaded for the first suggestion, not by every import of switchyard
+
         return difflib.get_close_matches(query, [c for c in self.candidates(query) if keep(c)], n=n)

@@ -24,7 +24,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
-import anyio
 import attrs
 
 from ..providers import ConfigError, Offer, Reply
@@ -135,6 +134,8 @@ async def race(
     no attempt answers, the first attempt's exception is raised (the twin's failure is
     already in the request's trace).
     """
+    import anyio  # only a hedged request needs it: a router without Hedge never loads anyio
+
     won: list[T] = []
     first_error: list[BaseException] = []
     first_done = anyio.Event()

@@ -20,7 +20,6 @@ recovers. At most half of a model's measured candidates are ejected at once.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 
 import attrs
@@ -65,6 +64,8 @@ def ejected(config: Outliers, health: Health, offers: Sequence[Offer], now: floa
             rates.append((offer, (calls - failures) / calls, calls))
     if len(rates) < 2:
         return {}
+    import statistics  # ~160 KiB with fractions and decimal: loaded when there are rates to compare
+
     out: dict[Offer, str] = {}
     for offer, rate, calls in sorted(rates, key=lambda r: r[1]):
         if len(out) >= math.floor(len(rates) / 2):

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 from asyncio import get_running_loop
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ..policies import RequestContext
 from ..providers import ChatRequest, LoopClock, NoCandidatesError, Offer, PromptTooLong, UnsupportedFeature
 from ..providers.wire import ModelOffers, env_var, may_drop
 from ._breaker import BreakerState
-from ._explain import Excluded, Explanation, Ranked
 from ._outliers import ejected
 from ._runtime import Runtime
+
+if TYPE_CHECKING:
+    from ._explain import Explanation
 
 __all__ = ["Candidate", "Plan", "Planner"]
 
@@ -230,6 +232,8 @@ class Planner:
 
     def explain(self, model: str, messages: Iterable[object], **params: Any) -> Explanation:
         """The ordered candidates with the reason for each rank and each exclusion; sends nothing."""
+        from ._explain import Excluded, Explanation, Ranked
+
         request = ChatRequest.create(model, messages, **params)
         canonical = self._rt.graph.resolve(request.model)
         ctx = self.context(request, False)

@@ -15,7 +15,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -43,7 +43,6 @@ from ._budget import RetryBudget
 from ._closures import Closures
 from ._env import gateways_from_env
 from ._events import Hook, Hooks
-from ._explain import Explanation
 from ._health import Health
 from ._hedge import Hedge, Hedging
 from ._outliers import Outliers
@@ -53,6 +52,9 @@ from ._runtime import Capacity, Runtime, check_deadline, check_settings
 from ._store import MemoryStore, Store
 from ._stream import Stream
 from ._streamed import assemble, chunks, run_for
+
+if TYPE_CHECKING:
+    from ._explain import Explanation  # loaded by the first explain()
 
 __all__ = ["Router"]
 
@@ -74,8 +76,7 @@ class Router:
         retry_budget: the budget extra attempts draw on (shared by all requests).
         backoff: the wait before retrying the same target.
         estimator: estimates prompt tokens without the network.
-        default_output_tokens: the output expected when a request sets no ``max_tokens``,
-            for cost estimates.
+        default_output_tokens: the output expected when a request sets no ``max_tokens``, for cost estimates.
         hooks: callables receiving each :class:`Event`.
         transport: how requests are sent (default: aiohttp; tests may pass a
             ``MockTransport``). Each gateway's requests in flight are capped at the
@@ -85,10 +86,9 @@ class Router:
         wall_clock: Unix time, for reply timestamps and HTTP-date Retry-After.
         seed: seeds backoff jitter (and breaker-break jitter, with the default store).
         breaker: thresholds and breaks of the circuit breakers.
-        store: where the breakers and the rate-limit accounts keep their state (default:
-            a :class:`MemoryStore` of this router's own). Routers given the same store
-            share limits and breakers; routers in many processes share them through a
-            :class:`RedisStore`.
+        store: where the breakers and the rate-limit accounts keep their state (default: a
+            :class:`MemoryStore` of this router's own). Routers given the same store share limits
+            and breakers; routers in many processes share them through a :class:`RedisStore`.
         stream_upstream: have :meth:`chat` stream from the gateway by default (see there).
             Off by default: a plain reply costs less CPU, and the per-attempt timeouts
             bound it; turn it on to catch a stalled answer within the stall limit.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
 import pathlib
 import subprocess
 import sys
@@ -27,10 +28,13 @@ LONG_ALLOWED: dict[str, int] = {}
 
 @pytest.mark.parametrize("name", [*PACKAGES, "providers.wire"])
 def test_all_matches_public_names(name: str) -> None:
-    """__all__ lists exactly the public, non-module names of the package, and each exists."""
+    """__all__ lists exactly the public, non-module names of the package (those it loads on first
+    use too: dir() shows them), and each exists."""
     module = importlib.import_module(f"switchyard.{name}")
     public = {
-        n for n, v in vars(module).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)
+        n
+        for n in dir(module)
+        if not n.startswith("_") and not isinstance(getattr(module, n), types.ModuleType)
     } - {"annotations"}
     assert set(module.__all__) == public
     assert len(module.__all__) == len(set(module.__all__))
@@ -319,6 +323,60 @@ def test_import_router_stays_light() -> None:
     assert out.strip() == "[]"
 
 
+# What a plain Router(graph) never needs, each loaded when first used (the package's __getattr__,
+# or an import inside the function that needs it): not by importing the three packages.
+DEFERRED = [
+    "switchyard.router._redis",
+    "switchyard.router._redis_link",
+    "switchyard.router._otel",
+    "switchyard.router._prometheus",
+    "switchyard.router._logs",
+    "switchyard.router._redis_lua",
+    "switchyard.router._explain",  # what Router.explain() returns
+    "switchyard.providers._listing",  # reading a live models listing
+    "importlib.resources",  # reading a shipped catalog (the first graph)
+    "difflib",  # the "did you mean" suggestions
+    "statistics",  # Outliers' median
+    "anyio",  # a hedged request's task group
+    "decimal",  # prices of a live models listing
+    "cachetools",  # the refresh TTL
+    "hmac",  # comparing two Secrets
+]
+
+
+def test_import_defers_what_a_plain_router_does_not_use() -> None:
+    """Importing the three packages loads none of DEFERRED; the public names still import."""
+    code = (
+        "import json, sys; import switchyard.router, switchyard.policies, switchyard.providers; "
+        f"print(json.dumps(sorted(m for m in {DEFERRED!r} if m in sys.modules))); "
+        "from switchyard.router import Explanation, Logs, OpenTelemetry, Prometheus, RedisStore; "
+        "print(RedisStore.__module__, OpenTelemetry.__module__, Prometheus.__module__, Logs.__module__, "
+        "Explanation.__module__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded, modules = out.splitlines()
+    assert json.loads(loaded) == []
+    assert modules.split() == [
+        "switchyard.router._redis",
+        "switchyard.router._otel",
+        "switchyard.router._prometheus",
+        "switchyard.router._logs",
+        "switchyard.router._explain",
+    ]
+
+
+def test_lazy_names_are_listed_and_cached() -> None:
+    """A name the package loads on first use is in __all__ and dir(), and is the class itself."""
+    from switchyard import router
+    from switchyard.router._redis import RedisStore
+
+    assert "RedisStore" in router.__all__ and "RedisStore" in dir(router)
+    assert router.RedisStore is RedisStore
+    assert vars(router)["RedisStore"] is RedisStore  # kept: the next read does not import again
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = router.Nope  # type: ignore[attr-defined]
+
+
 def test_typed_marker_is_shipped() -> None:
     """Every package ships py.typed."""
     for name in PACKAGES:
@@ -336,8 +394,16 @@ def test_the_package_raises_only_router_errors() -> None:
     found = []
     for package in LIBRARY:
         for path in sorted((root / package).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.Raise) and node.exc is not None:
+            tree = ast.parse(path.read_text())
+            # A module's __getattr__ (PEP 562) must raise AttributeError for a name it lacks.
+            lookups = {
+                id(n)
+                for f in ast.walk(tree)
+                if isinstance(f, ast.FunctionDef) and f.name == "__getattr__"
+                for n in ast.walk(f)
+            }
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Raise) and node.exc is not None and id(node) not in lookups:
                     call = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
                     name = call.id if isinstance(call, ast.Name) else None
                     builtin = getattr(builtins, name or "", None)
