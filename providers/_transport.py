@@ -160,6 +160,7 @@ class AiohttpTransport:
         self._limit_per_host = limit_per_host
         self._closed = False
         self._client_timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+        self._last_timeouts: tuple[Timeouts | None, aiohttp.ClientTimeout] = (None, aiohttp.ClientTimeout())
 
     @property
     def honours_timeouts(self) -> bool:
@@ -208,8 +209,13 @@ class AiohttpTransport:
         if stream:
             # No total for a stream (the router holds it to first-token, stall and the deadline).
             return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect)
+        last = self._last_timeouts
+        if last[0] is timeouts:  # the usual case: the router's own Timeouts, unclipped
+            return last[1]
         cached = self._client_timeouts.get(timeouts)
-        if cached is None:
+        if cached is not None:
+            self._last_timeouts = (timeouts, cached)
+        else:
             cached = aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect)
             if len(self._client_timeouts) < 1024:  # per-attempt clipped limits vary; keep the cache small
                 self._client_timeouts[timeouts] = cached
