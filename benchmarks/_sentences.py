@@ -12,7 +12,7 @@ from typing import Any
 
 from ._figures import Figures, Report, Span, latency, machine_line, runs
 
-__all__ = ["emulator_block", "full_summary", "overhead_block", "telemetry_block"]
+__all__ = ["emulator_block", "full_summary", "overhead_block", "replicas_block", "telemetry_block"]
 
 
 def _when(span: Span, done: str, never: str) -> str:
@@ -237,6 +237,47 @@ def overhead_block(reports: Sequence[Report]) -> str:
         f"{runs(reports, ours_ms).text(',.0f')} ms to the {runs(reports, aiohttp_ms).text(',.0f')} ms "
         f"`import aiohttp` takes, and {runs(reports, ours_mib).text('.1f')} MiB to its "
         f"{runs(reports, aiohttp_mib).text('.1f')} MiB. {machine_line(reports)}\n"
+    )
+
+
+def _of_store(store: str, get: Callable[[Mapping[str, Any]], Any]) -> Callable[[Report], Any]:
+    return lambda report: get(report["replicas"]["runs"][store])
+
+
+def replicas_block(reports: Sequence[Report]) -> str:
+    """The ``replicas`` scenario (several processes, one tiered account) on memory stores and on
+    Redis, as a table of ranges over the runs that have it.
+
+    Raises:
+        ValueError: no run has the scenario (it needs redis-server on PATH).
+    """
+    with_it = [r for r in reports if r.get("replicas")]
+    if not with_it:
+        raise ValueError("no run has the replicas scenario: run switchyard bench with redis-server on PATH")
+    first = with_it[0]["replicas"]
+    tier = ", ".join(f"{g} {limits['concurrency']} in flight" for g, limits in first["tier"].items())
+    columns: Sequence[tuple[str, Callable[[Mapping[str, Any]], Any], str]] = (
+        ("requests", lambda r: r["requests"], ",.0f"),
+        ("answered", lambda r: r["ok"], ",.0f"),
+        ("429s", lambda r: r["rate_limited"], ",.0f"),
+        ("attempts per request", lambda r: r["attempts_per_request"], ".2f"),
+        ("p50 ms", lambda r: r["latency_ms"]["p50"], ",.0f"),
+        ("p95 ms", lambda r: r["latency_ms"]["p95"], ",.0f"),
+        ("CPU µs per request", lambda r: r["cpu_us_per_request"], ",.0f"),
+        ("Redis round trips per request", lambda r: r["round_trips_per_request"], ".2f"),
+    )
+    rows = ["| store | " + " | ".join(name for name, _, _ in columns) + " |", "|:--|" + "--:|" * len(columns)]
+    for store in ("memory", "redis"):
+        cells = [runs(with_it, _of_store(store, get)).text(spec) for _, get, spec in columns]
+        rows.append(f"| {'MemoryStore' if store == 'memory' else 'RedisStore'} | " + " | ".join(cells) + " |")
+    return (
+        f"`switchyard bench`'s replicas scenario: {first['processes']} processes send "
+        f"{first['rate_per_s']:g} requests a second between them to one account ({tier}), each on its "
+        "own MemoryStore, then all on one RedisStore; every figure the range over the runs. "
+        + machine_line(with_it)
+        + "\n\n"
+        + "\n".join(rows)
+        + "\n"
     )
 
 

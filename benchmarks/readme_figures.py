@@ -37,7 +37,7 @@ from typing import Any
 
 from ._figures import bench_block
 from ._resilience import resilience_block
-from ._sentences import emulator_block, full_summary, overhead_block, telemetry_block
+from ._sentences import emulator_block, full_summary, overhead_block, replicas_block, telemetry_block
 
 __all__ = ["BLOCKS", "check", "main", "render", "rewrite"]
 
@@ -52,6 +52,7 @@ BLOCKS: dict[str, tuple[str, Callable[[Sequence[Report]], str]]] = {
     "bench-full": ("full", full_summary),
     "bench-full-table": ("full", lambda rs: bench_block(rs, _FULL_INTRO)),
     "resilience": ("full", resilience_block),
+    "replicas": ("full", replicas_block),
     "overhead": ("overhead", overhead_block),
     "emulator": ("emulator_throughput", emulator_block),
     "telemetry": ("telemetry_overhead", telemetry_block),

@@ -61,6 +61,27 @@ def _bench(
     return report
 
 
+def _replicas() -> dict[str, Any]:
+    def run(rate_limited: int, round_trips: float) -> dict[str, Any]:
+        return {
+            "processes": 4,
+            "requests": 120,
+            "ok": 120,
+            "attempts_per_request": 1.0 + rate_limited / 120,
+            "rate_limited": rate_limited,
+            "latency_ms": {"p50": 500.0, "p95": 1300.0},
+            "cpu_us_per_request": 1800.0,
+            "round_trips_per_request": round_trips,
+        }
+
+    return {
+        "processes": 4,
+        "tier": {"oneai": {"concurrency": 2}},
+        "rate_per_s": 40.0,
+        "runs": {"memory": run(12, 0.0), "redis": run(0, 2.0)},
+    }
+
+
 def _overhead(scale: float) -> dict[str, Any]:
     return {
         **provenance("overhead", [], "python -m switchyard.benchmarks.overhead"),
@@ -165,7 +186,7 @@ def test_write_then_check_then_a_hand_edit_fails(quick_run: Run, tmp_path: pathl
     files = [
         _write(tmp_path, "q1.json", _bench(quick_run)),
         _write(tmp_path, "q2.json", _bench(quick_run, scale=1.2)),
-        _write(tmp_path, "f1.json", _bench(quick_run, command="")),
+        _write(tmp_path, "f1.json", {**_bench(quick_run, command=""), "replicas": _replicas()}),
         _write(tmp_path, "o1.json", _overhead(1.0)),
         _write(tmp_path, "o2.json", _overhead(1.1)),
         _write(
@@ -189,6 +210,8 @@ def test_write_then_check_then_a_hand_edit_fails(quick_run: Run, tmp_path: pathl
     )
     assert "| CheapestPerToken | yes | 1.20–1.32x | 1.40–1.54x | 0.90x |" in text
     assert "3,600 plain replies" in text
+    assert "| MemoryStore | 120 | 120 | 12 | 1.10 | 500 | 1,300 | 1,800 | 0.00 |" in text
+    assert "| RedisStore | 120 | 120 | 0 | 1.00 | 500 | 1,300 | 1,800 | 2.00 |" in text
     assert "takes 10.0–11.0 to 12.0 µs with 10 to 100,000 offers in the graph" in text
     assert "adds 50 ms to the 130 ms `import aiohttp` takes, and 2.0 MiB to its 12.0 MiB" in text
     assert "a plain `chat()` takes 400 µs with no hook; with a hook that does nothing 1.10x" in text
