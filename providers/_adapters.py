@@ -73,8 +73,12 @@ class Adapter(Protocol):
 
     def deltas(
         self, response: Response, wire: WireRequest, offer: Offer, gateway: Gateway, *, wall_now: float
-    ) -> AsyncIterator[Delta]:
+    ) -> AsyncIterator[Delta | str]:
         """The answer to ``wire`` as it arrives; the iteration ends only when the answer is complete.
+
+        A ``str`` stands for ``Delta(text=...)`` under the response id of the last
+        delta that gave one: a stream's usual event, given without making a
+        :class:`Delta` for each.
 
         Raises:
             UpstreamError: the typed error for a refusal, an error event, a

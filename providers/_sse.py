@@ -15,7 +15,7 @@ than buffering without bound. Per the standard:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 
 import attrs
 
@@ -80,6 +80,35 @@ class SSEDecoder:
         # Other fields are ignored, as the standard says.
         return None
 
+    def collect(self, lines: Iterable[bytes], out: list[str]) -> None:
+        """Feed ``lines`` (with or without their line endings); append the data of each event they
+        complete to ``out``.
+
+        What :meth:`feed` does, for a reader that only needs the events' data (an
+        OpenAI stream's): a ``data`` line and the blank line that dispatches are
+        handled here without making a string of the whole line or an
+        :class:`SSEEvent`; every other line goes through :meth:`feed`.
+
+        Raises:
+            UnicodeDecodeError: as :meth:`feed` does; the events completed before
+                that line are in ``out``.
+        """
+        for raw in lines:
+            if raw[:5] == b"data:":
+                value = raw[6:] if raw[5:6] == b" " else raw[5:]
+                self._data.append(value.decode("utf-8").rstrip("\r\n"))
+            elif not raw or raw == b"\r" or raw == b"\n" or raw == b"\r\n":
+                data = self._data
+                if data:
+                    out.append(data[0] if len(data) == 1 else "\n".join(data))
+                    self._data = []
+                    self.events += 1
+                self._event = ""
+            else:
+                event = self.feed(raw)
+                if event is not None:
+                    out.append(event.data)
+
     def _dispatch(self) -> SSEEvent | None:
         if not self._data:
             self._event = ""
@@ -141,6 +170,32 @@ class LineSplitter:
         if start < len(piece):
             self._pending.append(piece[start:] if start else piece)
             self._size += len(piece) - start
+            if self._size > limit:
+                raise LineTooLong(limit)
+        return lines
+
+    def split(self, piece: bytes) -> list[bytes]:
+        """The lines ``piece`` completes, as :meth:`feed` gives them but without their ``\\n``.
+
+        One ``bytes.split`` per piece rather than a search and a slice per line;
+        the limit is the same (a line with its ``\\n``).
+        """
+        lines = piece.split(b"\n")
+        rest = lines.pop()  # after the last line ending: the start of a line not ended yet
+        limit = self._limit
+        if lines:
+            if self._pending:
+                self._pending.append(lines[0])
+                lines[0] = b"".join(self._pending)
+                self._pending = []
+                self._size = 0
+            if len(piece) >= limit or len(lines[0]) >= limit:
+                for line in lines:
+                    if len(line) >= limit:
+                        raise LineTooLong(limit)
+        if rest:
+            self._pending.append(rest)
+            self._size += len(rest)
             if self._size > limit:
                 raise LineTooLong(limit)
         return lines

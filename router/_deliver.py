@@ -4,8 +4,9 @@ A stream attempt (:func:`open_stream`) opens the upstream and reads until its
 first content arrives: everything that can go wrong before then (a status, no
 first token in time, a stall, a cut, an error event, a malformed event, a 200
 that ends before any content) is a failed attempt like any other, and the loop
-moves on. Once the first chunk is handed to the caller, :func:`deliver` streams
-the rest; a failure from then on is an interruption, which the router turns into
+moves on. Once the first chunk is handed to the caller, the router's stream
+(``_streamed.chunks``) reads the rest with :func:`read_delta` and ends with
+:func:`finish`; a failure from then on is an interruption, which it turns into
 :class:`StreamInterrupted` or, in restart mode, into a restart marker and a fresh
 answer from the next candidate. The gateway's adapter owns the wire: it turns the
 response into deltas (a gateway that does not stream gives one), refuses with a
@@ -15,6 +16,7 @@ decodes SSE, reads a status or knows a wire format.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 
@@ -23,9 +25,9 @@ from ..providers.wire import Delta
 from ._attempt import Ticket
 from ._plan import Candidate
 from ._run import Run
-from ._watchdog import Stalled, Watchdog
+from ._watchdog import Watchdog
 
-__all__ = ["Upstream", "deliver", "open_stream"]
+__all__ = ["Upstream", "finish", "open_stream", "read_delta"]
 
 
 class Upstream:
@@ -55,8 +57,8 @@ class Upstream:
         self.ticket = ticket
         self.stack = stack
         self.ttft = 0.0
-        self.events: AsyncIterator[Delta] | None = None
-        self.pending: list[Delta] = []
+        self.events: AsyncIterator[Delta | str] | None = None
+        self.pending: list[Delta | str] = []
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
         self.done = False  # the adapter's deltas ended: the answer is complete
@@ -72,15 +74,20 @@ class Upstream:
         await self.stack.aclose()
 
     async def discard(self) -> None:
-        """Close it unread and give its attempt back (a hedge's twin that answered second)."""
+        """Close it and give its attempt back: unread (a hedge's twin that answered second), or
+        when the caller stopped reading."""
         await self.aclose()
         await self.ticket.cancelled()
 
-    def take(self, delta: Delta | None) -> None:
-        """Fold one delta into the upstream's state (None: the deltas ended)."""
-        if delta is None:
-            self.done = True
-            return
+    async def failed(self, exc: UpstreamError) -> None:
+        """Close it and end its attempt with ``exc`` (it broke while being delivered)."""
+        await self.aclose()
+        await self.ticket.failed(exc)
+
+    def take(self, delta: Delta | str) -> bool:
+        """Fold one delta's accounts into the upstream's state; whether it carries content."""
+        if isinstance(delta, str):
+            return bool(delta)  # text alone (see Adapter.deltas)
         if delta.response_id and self.id is None:
             self.id = delta.response_id
         if delta.usage is not None:
@@ -89,8 +96,7 @@ class Upstream:
             self.finish_reason = delta.finish_reason
         if delta.output_capped:
             self.capped = True
-        if delta.text or delta.tool_calls:
-            self.pending.append(delta)
+        return bool(delta.text or delta.tool_calls)
 
 
 async def open_stream(run: Run, index: int, candidate: Candidate) -> Upstream:
@@ -125,7 +131,11 @@ async def open_stream(run: Run, index: int, candidate: Candidate) -> Upstream:
                         detail=f"no first token within {timeouts.first_token:g}s",
                     )
                 limit = run.read_limit(left)
-            upstream.take(await _next_delta(run, upstream, limit, "first token"))
+            delta = await read_delta(run, upstream, limit, "first token")
+            if delta is None:
+                upstream.done = True
+            elif upstream.take(delta):
+                upstream.pending.append(delta)
         upstream.ttft = run.now() - ticket.started
         return upstream
     except UpstreamError as exc:
@@ -138,59 +148,42 @@ async def open_stream(run: Run, index: int, candidate: Candidate) -> Upstream:
         raise
 
 
-async def _next_delta(run: Run, upstream: Upstream, limit: float | None, waiting_for: str) -> Delta | None:
+async def read_delta(
+    run: Run, upstream: Upstream, limit: float | None, waiting_for: str
+) -> Delta | str | None:
     """The next delta within ``limit`` seconds (None: no limit of its own); None when the deltas ended."""
     events = upstream.events
     assert events is not None
+    if limit is None:
+        return await anext(events, None)
+    watchdog = upstream.watchdog
+    if watchdog is None:
+        watchdog = upstream.watchdog = Watchdog()
+    cancelling = watchdog.arm(limit)
     try:
-        if limit is None:
-            return await anext(events)
-        watchdog = upstream.watchdog
-        if watchdog is None:
-            watchdog = upstream.watchdog = Watchdog()
-        return await watchdog.read(events, limit)
+        return await events.__anext__()
     except StopAsyncIteration:
         return None
-    except Stalled:
+    except asyncio.CancelledError:
+        if not watchdog.stalled(cancelling):
+            raise
         what = "no first token" if waiting_for == "first token" else "the stream stalled"
         raise UpstreamTimeout(
             upstream.ticket.gateway.name, status=upstream.status, detail=f"{what} within {limit:.3g}s"
         ) from None
+    finally:
+        watchdog.disarm()
 
 
-async def deliver(run: Run, upstream: Upstream) -> AsyncGenerator[StreamChunk, None]:
-    """Hand the answer to the caller chunk by chunk, ending with its usage, cost and route.
+async def finish(run: Run, upstream: Upstream, text: str) -> StreamChunk:
+    """The delivered answer's last chunk, with its usage, cost and route; the attempt ends ``ok``.
 
-    The adapter's deltas end only when the answer is complete; one that did not
-    finish raises (a :class:`StreamCut`), never a short answer passed off as whole.
+    ``text`` is what was delivered (for the usage estimate when the gateway gave none).
     """
     ticket = upstream.ticket
     rt = run.rt
-    parts: list[str] = []
-    if upstream.prefilled:
-        # The continuation of a prefilled answer: give the caller the whole answer again.
-        parts.append(upstream.prefilled)
-        yield StreamChunk(text=upstream.prefilled)
-    try:
-        while True:
-            while upstream.pending:
-                delta = upstream.pending.pop(0)
-                parts.append(delta.text)
-                yield StreamChunk(text=delta.text, tool_calls=delta.tool_calls)
-            if upstream.done:
-                break
-            upstream.take(await _next_delta(run, upstream, run.read_limit(rt.timeouts.stall), "stall"))
-    except UpstreamError as exc:
-        await upstream.aclose()
-        await ticket.failed(exc)
-        raise
-    except BaseException:
-        await upstream.aclose()
-        await ticket.cancelled()
-        raise
     await upstream.aclose()
     ended = run.now()
-    text = "".join(parts)
     usage = upstream.usage
     if usage is None:
         # The gateway gave no usage: estimate it, and say so.
@@ -203,7 +196,7 @@ async def deliver(run: Run, upstream: Upstream) -> AsyncGenerator[StreamChunk, N
         cost = offer.cost_usd(usage.prompt_tokens, usage.completion_tokens)
     run.record(offer, "ok", ended - ticket.started, 200, None)
     await ticket.ok(usage.total_tokens, None, ended, upstream.ttft)
-    yield StreamChunk(
+    return StreamChunk(
         finish_reason=upstream.finish_reason or "stop",  # a complete answer that gave no reason
         usage=usage,
         cost_usd=cost,

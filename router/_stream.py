@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from types import TracebackType
 
 from ..providers import StreamChunk
@@ -26,8 +26,8 @@ class Stream:
     def __aiter__(self) -> Stream:
         return self
 
-    async def __anext__(self) -> StreamChunk:
-        return await self._chunks.__anext__()
+    def __anext__(self) -> Awaitable[StreamChunk]:
+        return self._chunks.__anext__()  # the generator's own awaitable: no coroutine per chunk
 
     async def aclose(self) -> None:
         """Stop the stream and close the upstream."""

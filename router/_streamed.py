@@ -20,7 +20,7 @@ import attrs
 from ..policies import RequestContext
 from ..providers import ChatRequest, Reply, RouterError, StreamChunk, StreamInterrupted, UpstreamError
 from ..providers.wire import ToolCallAssembler
-from ._deliver import Upstream, deliver, open_stream
+from ._deliver import Upstream, finish, open_stream, read_delta
 from ._loop import failover
 from ._plan import Plan
 from ._run import Run
@@ -48,6 +48,7 @@ async def chunks(start: Callable[[], Run], plan: Plan, *, restart: bool) -> Asyn
     final: StreamChunk | None = None
     ttft: float | None = None  # for the hooks: until the first chunk reached a streaming caller
     timed = run.hooks is not None and run.ctx.stream
+    stall = run.rt.timeouts.stall
     try:
         while True:
             try:
@@ -60,18 +61,47 @@ async def chunks(start: Callable[[], Run], plan: Plan, *, restart: bool) -> Asyn
                     run.canonical, cause, "".join(delivered), run.attempts, run.errors
                 ) from cause
             try:
-                # aclosing: a consumer that stops reading closes the delivery (and its attempt)
-                # here and now, before this request finishes, not whenever it is collected.
-                async with contextlib.aclosing(deliver(run, upstream)) as delivery:
-                    async for chunk in delivery:
-                        if chunk.done:
-                            complete = True
-                            final = chunk
+                # The delivery, inline (one generator per event, not two): the attempt ends here
+                # and now when the consumer stops reading, not whenever this generator is collected.
+                try:
+                    if upstream.prefilled:
+                        # The continuation of a prefilled answer: give the caller the whole answer again.
+                        delivered.append(upstream.prefilled)
+                        if timed and ttft is None:
+                            ttft = run.now() - run.start
+                        yield StreamChunk(text=upstream.prefilled)
+                    # The deltas read ahead while waiting for the first content, then the rest (an
+                    # upstream comes with its first content, or ended: no first chunk is timed below).
+                    for ahead in upstream.pending:
+                        if timed and ttft is None:
+                            ttft = run.now() - run.start
+                        if isinstance(ahead, str):
+                            delivered.append(ahead)
+                            yield StreamChunk(text=ahead)
                         else:
-                            delivered.append(chunk.text)
-                            if timed and ttft is None:
-                                ttft = run.now() - run.start
-                        yield chunk
+                            delivered.append(ahead.text)
+                            yield StreamChunk(text=ahead.text, tool_calls=ahead.tool_calls)
+                    upstream.pending.clear()
+                    while not upstream.done:
+                        delta = await read_delta(run, upstream, run.read_limit(stall), "stall")
+                        if isinstance(delta, str):  # text alone: the usual event
+                            if delta:
+                                delivered.append(delta)
+                                yield StreamChunk(text=delta)
+                        elif delta is None:
+                            upstream.done = True  # the adapter's deltas end only when the answer is complete
+                        elif upstream.take(delta):
+                            delivered.append(delta.text)
+                            yield StreamChunk(text=delta.text, tool_calls=delta.tool_calls)
+                except UpstreamError as exc:
+                    await upstream.failed(exc)
+                    raise
+                except BaseException:
+                    await upstream.discard()
+                    raise
+                final = await finish(run, upstream, "".join(delivered))
+                complete = True
+                yield final
                 break
             except UpstreamError as exc:
                 if cause is None:

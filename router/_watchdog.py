@@ -33,11 +33,12 @@ class Stalled(Exception):
 class Watchdog:
     """The read deadlines of one stream, watched by one timer handle."""
 
-    __slots__ = ("_deadline", "_fired", "_handle", "_loop", "_task")
+    __slots__ = ("_deadline", "_fired", "_handle", "_loop", "_task", "_when")
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._handle: asyncio.TimerHandle | None = None
+        self._when = math.inf  # when the handle fires; inf: there is none
         self._task: asyncio.Task[object] | None = None
         self._deadline = math.inf  # the waiting read's; inf: none is waiting
         self._fired = False
@@ -49,31 +50,53 @@ class Watchdog:
             Stalled: the limit passed first.
             StopAsyncIteration: ``events`` ended.
         """
+        cancelling = self.arm(limit)
+        try:
+            return await anext(events)
+        except asyncio.CancelledError:
+            if self.stalled(cancelling):
+                raise Stalled from None
+            raise
+        finally:
+            self.disarm()
+
+    def arm(self, limit: float) -> int:
+        """Time the read the current task starts now, for ``limit`` seconds.
+
+        :meth:`read`, for a caller that awaits the read itself (one coroutine less
+        per event): call this, await the read, call :meth:`stalled` if it was
+        cancelled, and :meth:`disarm` when it is over, whatever happened. Returns
+        the task's count of cancellations under way, which :meth:`stalled` takes.
+        """
         loop = self._loop
-        task = asyncio.current_task()
+        task = asyncio.current_task(loop)
         assert task is not None
         self._task = task
         deadline = loop.time() + limit
         self._deadline = deadline
-        handle = self._handle
-        if handle is None or handle.when() > deadline:
-            if handle is not None:
-                handle.cancel()
+        if deadline < self._when:  # no timer, or one set for later
+            if self._handle is not None:
+                self._handle.cancel()
             self._handle = loop.call_at(deadline, self._check)
-        cancelling = task.cancelling()
-        try:
-            return await anext(events)
-        except asyncio.CancelledError:
-            if self._fired:
-                self._fired = False
-                if task.uncancel() <= cancelling:
-                    raise Stalled from None
-            raise
-        finally:
-            self._deadline = math.inf
+            self._when = deadline
+        return task.cancelling()
+
+    def stalled(self, cancelling: int) -> bool:
+        """Whether the read just cancelled was cancelled by the watchdog alone (its limit
+        passed); its cancellation is then undone. False: the cancel came from outside."""
+        if not self._fired:
+            return False
+        self._fired = False
+        assert self._task is not None
+        return self._task.uncancel() <= cancelling
+
+    def disarm(self) -> None:
+        """The read is over: no read is waiting."""
+        self._deadline = math.inf
 
     def _check(self) -> None:
         self._handle = None
+        self._when = math.inf
         deadline = self._deadline
         if deadline == math.inf:
             return  # no read is waiting: the next one arms the timer
@@ -83,10 +106,12 @@ class Watchdog:
             self._task.cancel()
         else:
             self._handle = self._loop.call_at(deadline, self._check)
+            self._when = deadline
 
     def close(self) -> None:
         """Stop watching (the stream ended)."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        self._when = math.inf
         self._deadline = math.inf

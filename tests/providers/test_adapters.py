@@ -28,6 +28,8 @@ from switchyard.providers._onellm import OneLLMAdapter
 from switchyard.providers._openai import OpenAIAdapter
 from switchyard.providers.wire import Delta, adapter_for
 
+from ._deltas import read_deltas
+
 NOW = 1_700_000_000.0
 ALL_PARAMS: dict[str, Any] = {
     "temperature": 0.3,
@@ -369,7 +371,7 @@ async def _deltas(
     adapter = adapter_for(gw)
     request = ChatRequest.create(offer.model, [{"role": "user", "content": "hi"}])
     wire = adapter.build(request, offer, gw, stream=True, prefill=prefill)
-    return [d async for d in adapter.deltas(Response(status, {}, body), wire, offer, gw, wall_now=NOW)]
+    return await read_deltas(adapter.deltas(Response(status, {}, body), wire, offer, gw, wall_now=NOW))
 
 
 CHUNK = {"id": "c1", "choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}]}

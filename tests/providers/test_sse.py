@@ -18,11 +18,12 @@ from switchyard.providers import (
     UpstreamError,
     WireRequest,
 )
-from switchyard.providers._sse import LineTooLong, SSEDecoder, SSEEvent, split_lines
+from switchyard.providers._sse import LineSplitter, LineTooLong, SSEDecoder, SSEEvent, split_lines
 from switchyard.providers.wire import Delta, adapter_for
 from yarl import URL
 
 from .._loopback import read_request, response_head, serve
+from ._deltas import read_deltas
 
 
 def _decode(*lines: str) -> tuple[list[SSEEvent], SSEDecoder]:
@@ -86,6 +87,75 @@ async def test_a_line_over_the_limit_is_refused(pieces: list[bytes]) -> None:
     """A line longer than the limit is refused, whole or while it is still arriving."""
     with pytest.raises(LineTooLong):
         await _split(pieces)
+
+
+def _split_both(pieces: list[bytes], limit: int) -> tuple[list[bytes] | None, list[bytes] | None]:
+    """The lines feed() and split() cut from ``pieces`` (None where it refused a line)."""
+    results: list[list[bytes] | None] = []
+    for split in (False, True):
+        splitter = LineSplitter(limit)
+        lines: list[bytes] | None = []
+        try:
+            for piece in pieces:
+                lines += splitter.split(piece) if split else splitter.feed(piece)
+        except LineTooLong:
+            lines = None
+        results.append(lines)
+    return results[0], results[1]
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b"ab", b"c\nd", b"\n\n", b"e"],
+        [b"data: x\r\n\r\n", b"data: y\n", b"\n"],
+        [b"x" * 15 + b"\n", b"x" * 16 + b"\n"],
+        [b"x" * 9, b"x" * 6, b"\nab\n"],
+        [b"x" * 9, b"x" * 7, b"\nab\n"],
+        [b"x" * 17],
+        [b"a\n" * 20],
+    ],
+)
+def test_split_gives_the_lines_feed_gives_without_their_endings(pieces: list[bytes]) -> None:
+    """split() cuts the lines feed() cuts, minus their '\\n', and refuses the same lines."""
+    fed, split = _split_both(pieces, 16)
+    assert split == (None if fed is None else [line.removesuffix(b"\n") for line in fed])
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [": OPENROUTER PROCESSING", "", "data: {}", ""],
+        ["data: line one", "data:line two", "data:  indented", ""],
+        ["event: update\r\n", "id: 7\r\n", "retry: 1500\r\n", "data: x\r\n", "\r\n", "data: y\r", "\r"],
+        ["", "", "event: ping", "", "data: y", "", "data", "", "data:", "\n"],
+        ["data: [DONE]", "", 'data: {"par'],
+    ],
+)
+@pytest.mark.parametrize("ending", ["", "\n"])
+def test_collect_gives_the_data_of_the_events_feed_gives(lines: list[str], ending: str) -> None:
+    """collect() appends the data of exactly the events feed() dispatches, and counts them alike."""
+    raw = [(line + ending).encode() for line in lines]
+    fed, collected = SSEDecoder(), SSEDecoder()
+    events = [e.data for line in raw if (e := fed.feed(line)) is not None]
+    data: list[str] = []
+    collected.collect(raw, data)
+    fed.close()
+    collected.close()
+    assert data == events
+    assert (collected.events, collected.comments, collected.discarded) == (
+        fed.events,
+        fed.comments,
+        fed.discarded,
+    )
+
+
+def test_collect_refuses_a_line_that_is_not_utf8_and_keeps_the_events_before() -> None:
+    """A data line that is not UTF-8 raises as feed() does; the events before it are kept."""
+    data: list[str] = []
+    with pytest.raises(UnicodeDecodeError):
+        SSEDecoder().collect([b"data: a\n", b"\n", b"data: \xff\n", b"\n"], data)
+    assert data == ["a"]
 
 
 # -- OpenAI-style streams over loopback ---------------------------------------------------
@@ -159,7 +229,7 @@ async def _deltas(pieces: list[bytes]) -> list[Delta]:
             )
             response = await transport.request(wire, Timeouts())
             try:
-                return [d async for d in adapter.deltas(response, wire, offer, GATEWAY, wall_now=0)]
+                return await read_deltas(adapter.deltas(response, wire, offer, GATEWAY, wall_now=0))
             finally:
                 await response.aclose()
     finally:
