@@ -126,7 +126,7 @@ async def read_payload(
     Raises:
         UpstreamError: the typed error (and what the transport raises for a body it could not read).
     """
-    body = await response.read()
+    body = await response.stream.read()  # Response.read(), one coroutine fewer
     status = response.status
     if status != 200:
         raise classify(gateway.name, status, response.headers, body, key=gateway.api_key, wall_now=wall_now)

@@ -261,7 +261,8 @@ async def attempt(run: Run, index: int, candidate: Candidate) -> Reply:
 async def complete(run: Run, plan: Plan) -> Reply:
     """A plain request from start to finish: the failover loop over ``plan`` inside the deadline,
     reported as it starts and as it ends (cancelled, failed or answered)."""
-    run.started_event()
+    if run.hooks is not None:
+        run.started_event()
     try:
         if run.rt.honours_timeouts:
             # The transport needs no timer here: every attempt's timeouts are clipped to
@@ -286,5 +287,6 @@ async def complete(run: Run, plan: Plan) -> Reply:
     except BaseException as exc:
         run.finish(exc)
         raise
-    run.finish(None, answer=reply, text=reply.text)
+    if run.hooks is not None:
+        run.finish(None, answer=reply, text=reply.text)
     return reply
