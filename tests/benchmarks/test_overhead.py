@@ -46,3 +46,13 @@ def test_store_overhead_compares_redis_with_memory() -> None:
         figures = result[variant]
         assert figures["memory_cpu_us_per_request"] > 0 and figures["redis_cpu_us_per_request"] > 0
         assert figures["cpu_ratio"] > 0 and figures["redis_counters"]["round_trips"] > 0
+
+
+def test_json_costs_time_the_standard_library_at_least() -> None:
+    """The JSON measurement times stdlib json (and orjson or msgspec only where installed)."""
+    from switchyard.benchmarks.json_codecs import json_costs
+
+    result = json_costs(number=20, repeat=1)
+    stdlib = result["json"]
+    assert result["stream_events"] > 1
+    assert stdlib["plain_us"] == stdlib["encode_request_us"] + stdlib["decode_reply_us"] > 0
