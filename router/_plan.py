@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["Candidate", "Plan", "Planner"]
 
 _CLOSED: Final = BreakerState.CLOSED
+_WALKS_KEPT: Final = 1024  # model spellings whose walk a planner keeps (then it starts again)
 _LOOP_CLOCK: Final = LoopClock()  # the loop's time; monotonic time outside a loop (explain() may be)
 
 
@@ -59,7 +60,15 @@ _NO_EXCLUSIONS: Final = _Exclusions()  # shared, read-only: what a request with 
 class Planner:
     """Plans requests for one router (its runtime)."""
 
-    __slots__ = ("_keyed_gateways", "_keyed_version", "_rt", "_unsupported", "_version")
+    __slots__ = (
+        "_keyed_gateways",
+        "_keyed_version",
+        "_rt",
+        "_unsupported",
+        "_version",
+        "_walks",
+        "_walks_version",
+    )
 
     def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
@@ -69,6 +78,8 @@ class Planner:
         self._version = -1
         self._keyed_gateways: frozenset[str | None] = frozenset()
         self._keyed_version = -1
+        self._walks: dict[str, tuple[ModelOffers, ...]] = {}  # by the model id as asked
+        self._walks_version = -1
 
     def tiers(self, canonical: str) -> tuple[ModelOffers, ...]:
         """The model and its fallbacks (depth-first, each once) with their offers: the graph's walk,
@@ -182,6 +193,21 @@ class Planner:
             usable_tiers.append((tier.model, usable))
         return usable_tiers, found
 
+    def _walk(self, model: str) -> tuple[ModelOffers, ...]:
+        """The graph's walk for ``model`` as asked (any spelling), kept per graph version; an
+        unknown model raises each time and is not kept."""
+        version = self._rt.graph.version
+        if version != self._walks_version:
+            self._walks.clear()
+            self._walks_version = version
+        walk = self._walks.get(model)
+        if walk is None:
+            walk = self._rt.graph.tiers(model, self._rt.fallbacks)  # resolves the model once
+            if len(self._walks) >= _WALKS_KEPT:
+                self._walks.clear()
+            self._walks[model] = walk
+        return walk
+
     def _keyed(self) -> frozenset[str | None]:
         """The gateways that have an API key (for this graph version)."""
         version = self._rt.graph.version
@@ -200,7 +226,7 @@ class Planner:
             PromptTooLong, UnsupportedFeature, NoCandidatesError: when every
                 candidate is excluded (all by context, all by feature, or otherwise).
         """
-        walk = self._rt.graph.tiers(request.model, self._rt.fallbacks)  # resolves the model once
+        walk = self._walk(request.model)
         canonical = walk[0].model
         ctx = self.context(request, stream)
         tiers, found = self._usable(walk, request, ctx)
