@@ -195,6 +195,11 @@ _POLICY_NAMES = {
 }
 
 
+def _decision_spread(report: Report) -> float:
+    times = [float(v["us_per_decision"]) for v in report["decision"].values()]
+    return max(times) / min(times)
+
+
 def overhead_block(reports: Sequence[Report]) -> str:
     """The overhead benchmark's figures: a table of CPU per request against bare aiohttp
     (each policy, with and without a tier; plain and streamed), then the decision and imports."""
@@ -215,8 +220,8 @@ def overhead_block(reports: Sequence[Report]) -> str:
     bare_plain = runs(reports, _field("request_overhead", "plain", "bare_cpu_us_per_request"))
     bare_stream = runs(reports, _field("request_overhead", "stream", "bare_cpu_us_per_request"))
     sizes = sorted(reports[0]["decision"], key=int)
-    each = runs(reports, lambda r: max(float(v["us_per_decision"]) for v in r["decision"].values()))
-    least = runs(reports, lambda r: min(float(v["us_per_decision"]) for v in r["decision"].values()))
+    each = Span(float(v["us_per_decision"]) for r in reports for v in r["decision"].values())
+    spread = runs(reports, _decision_spread)
     ours_ms, aiohttp_ms = (
         _field("imports", "router_policies_providers_extra_ms"),
         _field("imports", "aiohttp_ms"),
@@ -231,8 +236,9 @@ def overhead_block(reports: Sequence[Report]) -> str:
         + "From `python -m switchyard.benchmarks.overhead`: client CPU per request as a ratio to bare "
         f"aiohttp's in the same rounds (bare: {bare_plain.text(',.0f')} µs plain, "
         f"{bare_stream.text(',.0f')} µs streamed), the median of each run's rounds. "
-        f"A routing decision (create the request and plan it) takes {least.text(',.1f')} to "
-        f"{each.text(',.1f')} µs with {int(sizes[0]):,} to {int(sizes[-1]):,} offers in the graph. "
+        f"A routing decision (create the request and plan it) takes {each.text(',.0f')} µs with "
+        f"{int(sizes[0]):,} to {int(sizes[-1]):,} offers in the graph; within a run the slowest size "
+        f"takes {spread.text('.2f')}x the fastest. "
         "Importing the router, policies and providers (bytecode compiled) adds "
         f"{runs(reports, ours_ms).text(',.0f')} ms to the {runs(reports, aiohttp_ms).text(',.0f')} ms "
         f"`import aiohttp` takes, and {runs(reports, ours_mib).text('.1f')} MiB to its "
