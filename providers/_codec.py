@@ -163,5 +163,5 @@ def parse_usage(raw: Any) -> Usage | None:
         prompt,
         completion,
         total if type(total) is int and total >= 0 else prompt + completion,
-        float(reported) if type(reported) in (int, float) and reported >= 0 else None,
+        float(reported) if (type(reported) is int or type(reported) is float) and reported >= 0 else None,
     )
