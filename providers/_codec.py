@@ -49,16 +49,16 @@ def post(
     gateway: Gateway, body: dict[str, Any], *, stream: bool, dropped: tuple[str, ...], prefilled: str = ""
 ) -> WireRequest:
     """The POST of ``body`` to the gateway's chat URL, with its headers."""
-    return WireRequest(
-        gateway=gateway.name,
-        method="POST",
-        url=gateway.chat_url,
-        key_origin=gateway.origin,
-        headers=_headers(gateway, stream=stream),
-        body=_ENCODE(body).encode(),
-        stream=stream,
-        dropped=dropped,
-        prefilled=prefilled,
+    return WireRequest(  # positional, in WireRequest's field order (one per attempt)
+        gateway.name,
+        "POST",
+        gateway.chat_url,
+        gateway.origin,
+        _headers(gateway, stream=stream),
+        _ENCODE(body).encode(),
+        stream,
+        dropped,
+        prefilled,
     )
 
 

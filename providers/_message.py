@@ -55,7 +55,7 @@ class Message:
             if type(content) is str and type(role) is str and role in _PLAIN_ROLES:
                 if not content.isascii() and not utf8(content):
                     raise not_utf8(content, f"messages[{index}].content", "messages")
-                return cls(role=role, content=content)
+                return cls(role, content)
         where = f"messages[{index}]"
         if not isinstance(raw, Mapping):
             raise ValidationError(

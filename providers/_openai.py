@@ -133,16 +133,16 @@ class OpenAIAdapter:
         if usage is None:
             raise malformed(gateway.name, 200, "no usage")
         created = nonnegative(payload.get("created"))
-        return Answer(
-            id=str(payload.get("id") or f"chatcmpl-{uuid.uuid4().hex}"),
-            text=content or "",
-            finish_reason=normalize_finish_reason(raw_finish),
-            usage=usage,
-            cost_usd=cost(usage, offer),
-            created=int(wall_now) if created is None else created,
-            tool_calls=tuple(tool_calls) if tool_calls else None,
-            dropped_params=wire.dropped,
-            raw_finish_reason=raw_finish if isinstance(raw_finish, str) else None,
+        return Answer(  # positional, in Answer's field order (id, text, finish_reason, usage, ...)
+            str(payload.get("id") or f"chatcmpl-{uuid.uuid4().hex}"),
+            content or "",
+            normalize_finish_reason(raw_finish),
+            usage,
+            cost(usage, offer),
+            int(wall_now) if created is None else created,
+            tuple(tool_calls) if tool_calls else None,
+            wire.dropped,
+            raw_finish if isinstance(raw_finish, str) else None,
         )
 
     async def deltas(

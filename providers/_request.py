@@ -251,7 +251,7 @@ class ChatRequest:
             if value is not None:
                 sampling[name] = thaw(value)
         object.__setattr__(self, "_sampling", MappingProxyType(sampling))
-        needs = set()
+        needs: set[str] = set()
         if self.tools is not None:
             needs.add("tools")
         if self.response_format is not None and self.response_format.get("type") != "text":
@@ -259,6 +259,8 @@ class ChatRequest:
         if self.web_search_options is not None:
             needs.add("web_search")
         for m in self.messages:
+            if type(m.content) is str and not m.tool_calls and m.role != "tool":
+                continue  # plain text: needs nothing
             if type(m.content) is not str and m.has_non_text:
                 needs.update(_attachment_needs(m.content))
             if m.role == "tool" or m.tool_calls:

@@ -347,6 +347,8 @@ async def failover(run: Run, plan: Plan, attempt: Attempt[T], discard: Discard[T
         run.rt.hedging.started(now)
     loop = _Loop(run, plan, attempt, discard)
     result = await loop.first_pass()
+    if type(result) is _Found:  # the usual case first
+        return result.value
     if isinstance(result, _Exhausted) and loop.revisits:
         result = await loop.revisit(result.reason)
     if isinstance(result, _Found):

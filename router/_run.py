@@ -171,16 +171,8 @@ class Run:
         self, offer: Offer, outcome: str, latency: float, status: int | None, error: str | None
     ) -> None:
         """Add an attempt to the trace."""
-        self.attempts.append(
-            Attempt(
-                gateway=offer.gateway or "",
-                gateway_model=offer.gateway_model,
-                model=offer.model,
-                outcome=outcome,
-                latency=latency,
-                status=status,
-                error=error,
-            )
+        self.attempts.append(  # positional, in Attempt's field order (one per attempt)
+            Attempt(offer.gateway or "", offer.gateway_model, offer.model, outcome, latency, status, error)
         )
 
     def saturated(self) -> SaturatedError | None:
