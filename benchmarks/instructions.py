@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import warnings
@@ -32,7 +31,7 @@ from typing import Any
 import aiohttp
 
 from ._machine import provenance
-from .overhead import MESSAGES, _gateways, _start_emulator
+from .overhead import MESSAGES, _gateways, emulator_on_own_core
 
 __all__ = ["KINDS", "client", "collected", "count", "main"]
 
@@ -164,12 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.small < args.large:
         parser.error("--small must be positive and less than --large")
     head = provenance("instructions", argv, "python -m switchyard.benchmarks.instructions")
-    proc, urls = _start_emulator(sorted(os.sched_getaffinity(0))[0])
-    try:
+    with emulator_on_own_core() as (urls, _):
         per_request = {kind: count(urls, kind, args.small, args.large) for kind in KINDS}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
     figures: dict[str, Any] = {
         "instructions_per_request": per_request,
         "plain_ratio_to_bare": per_request["plain"] / per_request["bare"],

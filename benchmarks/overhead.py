@@ -34,14 +34,14 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
 
 from ._machine import provenance
 
-__all__ = ["decision_times", "import_costs", "main", "request_overhead"]
+__all__ = ["decision_times", "emulator_on_own_core", "import_costs", "main", "request_overhead"]
 
 MESSAGES = [{"role": "user", "content": "Say hello in five words."}]
 
@@ -60,6 +60,22 @@ def _start_emulator(cpu: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
     assert proc.stdout is not None
     urls = dict(proc.stdout.readline().split()[:2] for _ in range(4))
     return proc, urls
+
+
+@contextlib.contextmanager
+def emulator_on_own_core() -> Iterator[tuple[dict[str, str], bool]]:
+    """The emulator in its own process on the first core, this process on the last, for the
+    block: (its URLs, whether the two got separate cores). Affinity comes back and the
+    emulator stops afterwards, whatever happened."""
+    cpus = sorted(os.sched_getaffinity(0))
+    proc, urls = _start_emulator(cpus[0])
+    try:
+        os.sched_setaffinity(0, {cpus[-1]})
+        yield urls, cpus[0] != cpus[-1]
+    finally:
+        os.sched_setaffinity(0, set(cpus))
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
 
 
 async def _drive(
@@ -231,16 +247,9 @@ def request_overhead(
 
     Client CPU per request and throughput, as ratios to bare aiohttp measured in the same round.
     """
-    cpus = sorted(os.sched_getaffinity(0))
-    proc, urls = _start_emulator(cpus[0])
-    try:
-        os.sched_setaffinity(0, {cpus[-1]})
+    with emulator_on_own_core() as (urls, separate):
         result = asyncio.run(_compare(urls, requests, concurrency, rounds, policies))
-    finally:
-        os.sched_setaffinity(0, set(cpus))
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
-    result["separate_cores"] = cpus[0] != cpus[-1]
+    result["separate_cores"] = separate
     return result
 
 

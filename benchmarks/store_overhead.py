@@ -123,28 +123,19 @@ async def _compare(
 def store_overhead(requests: int = 2000, concurrency: int = 32, rounds: int = 5) -> dict[str, Any]:
     """The figures, for a tiered and an untiered account (see the module docstring)."""
     from ._replicas import RedisServer, redis_server_path
-    from .overhead import _start_emulator
+    from .overhead import emulator_on_own_core
 
     if redis_server_path() is None:
         raise SystemExit("store_overhead needs redis-server on the PATH (e.g. apt-get install redis-server)")
-    cpus = sorted(os.sched_getaffinity(0))
-    proc, urls = _start_emulator(cpus[0])
-    try:
-        with RedisServer() as server:
-            os.sched_setaffinity(0, {cpus[-1]})
-            result = {
-                "requests_per_round": requests,
-                "rounds": rounds,
-                "concurrency": concurrency,
-                "separate_cores": cpus[0] != cpus[-1],
-                "tiered": asyncio.run(_compare(urls, server.url, requests, concurrency, rounds, True)),
-                "untiered": asyncio.run(_compare(urls, server.url, requests, concurrency, rounds, False)),
-            }
-    finally:
-        os.sched_setaffinity(0, set(cpus))
-        proc.terminate()
-        proc.communicate(timeout=30)
-    return result
+    with RedisServer() as server, emulator_on_own_core() as (urls, separate):
+        return {
+            "requests_per_round": requests,
+            "rounds": rounds,
+            "concurrency": concurrency,
+            "separate_cores": separate,
+            "tiered": asyncio.run(_compare(urls, server.url, requests, concurrency, rounds, True)),
+            "untiered": asyncio.run(_compare(urls, server.url, requests, concurrency, rounds, False)),
+        }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,8 +35,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
-import signal
 import statistics
 import sys
 import time
@@ -45,7 +43,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ._machine import provenance
-from .overhead import MESSAGES, _drive, _gateways, _start_emulator
+from .overhead import MESSAGES, _drive, _gateways, emulator_on_own_core
 
 __all__ = ["VARIANTS", "hook_costs", "main", "telemetry_overhead"]
 
@@ -165,16 +163,9 @@ def telemetry_overhead(
     requests: int = 1000, concurrency: int = 32, rounds: int = 14, *, stream: bool = False
 ) -> dict[str, Any]:
     """Client CPU per request with each hook, and its ratio to no hook, measured in one run."""
-    cpus = sorted(os.sched_getaffinity(0))
-    proc, urls = _start_emulator(cpus[0])
-    try:
-        os.sched_setaffinity(0, {cpus[-1]})
+    with emulator_on_own_core() as (urls, separate):
         result = asyncio.run(_compare(urls, requests, concurrency, rounds, stream))
-    finally:
-        os.sched_setaffinity(0, set(cpus))
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
-    result["separate_cores"] = cpus[0] != cpus[-1]
+    result["separate_cores"] = separate
     return result
 
 
