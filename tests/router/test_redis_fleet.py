@@ -115,7 +115,7 @@ async def main():
         admitted = await store.admit(account, 1, "m", BreakerConfig(), loop.time())
         assert admitted.reservation is not None
     print("holding", flush=True)
-    await asyncio.sleep(3600)
+    await asyncio.sleep(3600)  # real-time: a worker process holding its slots until the test SIGKILLs it
 
 asyncio.run(main())
 """

@@ -154,7 +154,7 @@ async def test_one_probe_is_in_flight_across_the_fleet(redis_server: RedisServer
     config = BreakerConfig(consecutive_failures=1, base_break=0.2, jitter=0.0)
     async with _stores(redis_server, namespace) as (a, b):
         await _end(a, await _admit(a, config=config), (F, F), config=config)
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(0.25)  # real-time: the break is timed by redis-server's clock (TIME)
         probe = await _admit(a, config=config)
         assert probe.permit is not None and probe.permit.gateway_permission.probe
         assert [r.transition.after for r in probe.reported] == [BreakerState.HALF_OPEN] * 2
@@ -184,11 +184,11 @@ async def _script(store: Store, config: BreakerConfig) -> list[tuple[str | None,
     for verdicts in ((S, S), (F, F), (S, F), (F, F)):  # 2 of 4 calls failed at the gateway, 3 at the model
         note(await _end(store, await _admit(store, config=config), verdicts, config=config))
     for wait in (0.25, 0.25):  # two slow failed probes: the second break is twice the first
-        await asyncio.sleep(wait)
+        await asyncio.sleep(wait)  # real-time: the break is timed by redis-server's clock (TIME)
         probe = await _admit(store, config=config)
         note(probe.reported)
         note(await _end(store, probe, (F, F), latency=2.0, config=config))
-    await asyncio.sleep(0.45)
+    await asyncio.sleep(0.45)  # real-time: the break is timed by redis-server's clock (TIME)
     probe = await _admit(store, config=config)
     note(probe.reported)
     note(await _end(store, probe, (S, S), config=config))
@@ -240,7 +240,7 @@ async def test_every_key_has_a_ttl_and_expires(redis_server: RedisServer, namesp
     for _ in range(60):
         if not redis_server.keys(namespace):
             break
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # real-time: keys expire by redis-server's own TTL clock
     assert redis_server.keys(namespace) == {}
 
 
@@ -297,7 +297,7 @@ async def test_a_stalled_redis_costs_one_timeout_then_nothing(own_redis: RedisSe
         for _ in range(100):
             if store.available:
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # real-time: the reconnect waits on a real socket to a resumed server
         assert store.available
         third = await _admit(store, account)
         assert [n.name for n in third.notices] == ["store.recovered"]
