@@ -6,12 +6,14 @@ the emulator runs on its own, and the client (bare aiohttp, ``chat()`` or
 ``stream()``, 8 requests in flight, after 100 to warm up) runs under
 ``valgrind --tool=callgrind`` twice, with ``--small`` and ``--large`` requests; the
 difference over the difference in requests is its instructions per request, start-up
-and imports cancelled out. Instructions are not time (CPython's loop and aiohttp's C
+and imports cancelled out. ``decision`` counts one routing decision the same way
+(create the request and plan it, no network: ``overhead.py``'s 10-offer graph).
+Instructions are not time (CPython's loop and aiohttp's C
 code do not retire them at one rate), so compare like with like: two trees, or a
 router against bare aiohttp in one run.
 
 Needs valgrind on PATH (Debian's ``valgrind``). Run:
-``python -m switchyard.benchmarks.instructions [--small N] [--large N] [--json FILE]``.
+``python -m switchyard.benchmarks.instructions [--kinds K,...] [--small N] [--large N] [--json FILE]``.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ from typing import Any
 import aiohttp
 
 from ._machine import provenance
-from .overhead import MESSAGES, _gateways, emulator_on_own_core
+from .overhead import MESSAGES, _gateways, decision_planner, emulator_on_own_core
 
 __all__ = ["KINDS", "client", "collected", "count", "main"]
 
-KINDS = ("bare", "plain", "bare_stream", "stream")
+KINDS = ("bare", "plain", "bare_stream", "stream", "decision")
 _CONCURRENCY = 8
 _WARM_UP = 100
 _COLLECTED = re.compile(r"Collected : (\d+)")
@@ -112,10 +114,22 @@ async def _client(urls: dict[str, str], kind: str, requests: int) -> None:
         await asyncio.gather(*(worker() for _ in range(_CONCURRENCY)))
 
 
+async def _decisions(requests: int) -> None:
+    from ..providers import ChatRequest
+
+    planner, model = decision_planner(10)
+    for _ in range(_WARM_UP + requests):  # in a running loop, as chat() plans
+        planner.plan(ChatRequest.create(model, MESSAGES, max_tokens=16), stream=False)
+
+
 def client(urls: dict[str, str], kind: str, requests: int) -> None:
-    """Send ``requests`` of ``kind`` (after a warm-up) to the emulator at ``urls``."""
+    """Send ``requests`` of ``kind`` (after a warm-up) to the emulator at ``urls`` (``decision``:
+    make that many routing decisions, sending nothing)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if kind == "decision":
+        asyncio.run(_decisions(requests))
+        return
     asyncio.run(_client(urls, kind, requests))
 
 
@@ -150,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m switchyard.benchmarks.instructions")
     parser.add_argument("--small", type=int, default=200, help="requests in the shorter run")
     parser.add_argument("--large", type=int, default=1000, help="requests in the longer run")
+    parser.add_argument(
+        "--kinds",
+        default=",".join(KINDS),
+        help=f"which to count, comma-separated (default: {','.join(KINDS)})",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the figures here, with the machine")
     parser.add_argument("--client", choices=KINDS, help=argparse.SUPPRESS)  # the process callgrind runs
     parser.add_argument("--requests", type=int, default=0, help=argparse.SUPPRESS)
@@ -162,13 +181,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not 0 < args.small < args.large:
         parser.error("--small must be positive and less than --large")
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        parser.error(f"--kinds takes some of {', '.join(KINDS)}, not {args.kinds!r}")
     head = provenance("instructions", argv, "python -m switchyard.benchmarks.instructions")
     with emulator_on_own_core() as (urls, _):
-        per_request = {kind: count(urls, kind, args.small, args.large) for kind in KINDS}
-    figures: dict[str, Any] = {
-        "instructions_per_request": per_request,
-        "plain_ratio_to_bare": per_request["plain"] / per_request["bare"],
-        "stream_ratio_to_bare": per_request["stream"] / per_request["bare_stream"],
+        per_request = {kind: count(urls, kind, args.small, args.large) for kind in kinds}
+    figures: dict[str, Any] = {"instructions_per_request": per_request}
+    if "plain" in per_request and "bare" in per_request:
+        figures["plain_ratio_to_bare"] = per_request["plain"] / per_request["bare"]
+    if "stream" in per_request and "bare_stream" in per_request:
+        figures["stream_ratio_to_bare"] = per_request["stream"] / per_request["bare_stream"]
+    figures |= {
         "concurrency": _CONCURRENCY,
         "requests": [args.small, args.large],
     }
