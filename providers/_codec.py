@@ -10,10 +10,11 @@ the cost of an answer.
 from __future__ import annotations
 
 import json
+import json.scanner
 from typing import Any, Final
 
 from ._classify import classify, error_from_object, malformed
-from ._errors import UnsupportedFeature
+from ._errors import UnsupportedFeature, ValidationError
 from ._exchange import Response, WireRequest
 from ._gateway import Gateway
 from ._offer import Offer
@@ -23,6 +24,7 @@ __all__ = [
     "capped",
     "check_unmet",
     "cost",
+    "encode",
     "indexed",
     "loads",
     "nonnegative",
@@ -31,8 +33,34 @@ __all__ = [
     "read_payload",
 ]
 
-# One encoder for every body: json.dumps() with any option builds a new encoder per call.
-_ENCODE: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+def _unencodable(value: object) -> object:
+    # Unreachable from a validated request (its values are strict JSON); said as one, not a TypeError.
+    raise ValidationError(f"a value of type {type(value).__name__} cannot be sent as JSON")
+
+
+# One C encoder for every body. json.dumps() and JSONEncoder.encode() build a new one per call
+# (half of encoding a short body); this one is made once. It has no cycle check: a body is built
+# from a validated request, whose values are frozen copies, which cannot hold a cycle.
+_C_ENCODER: Final[Any] = getattr(json.encoder, "c_make_encoder", None)  # None without CPython's _json
+_ENCODER: Final[Any] = (
+    None
+    if _C_ENCODER is None
+    else _C_ENCODER(None, _unencodable, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+)
+_PY_ENCODE: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def encode(body: object) -> bytes:
+    """``body`` as compact UTF-8 JSON (no NaN or Infinity, which JSON has not)."""
+    if _ENCODER is None:
+        return _PY_ENCODE(body).encode()
+    return "".join(_ENCODER(body, 0)).encode()
+
+
+# The C scanner json.loads() ends in, called directly: for the usual body (UTF-8, a value with
+# nothing around it) that skips the encoding sniff and both whitespace searches.
+_SCAN: Final[Any] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed types it as its own class
 
 
 def _headers(gateway: Gateway, *, stream: bool) -> dict[str, str]:
@@ -55,7 +83,7 @@ def post(
         gateway.chat_url,
         gateway.origin,
         _headers(gateway, stream=stream),
-        _ENCODE(body).encode(),
+        encode(body),
         stream,
         dropped,
         prefilled,
@@ -89,6 +117,14 @@ def loads(data: str | bytes) -> tuple[bool, Any]:
     error raised for it is raised outside the ``except`` block, so that neither its
     ``__cause__`` nor its ``__context__`` holds that document.
     """
+    try:
+        text: str = data.decode() if isinstance(data, bytes) else data
+        value, end = _SCAN(text, 0)
+        if end == len(text) or not text[end:].strip(" \t\n\r"):
+            return True, value
+    except (StopIteration, ValueError):  # also UnicodeDecodeError: json.loads says what it is
+        pass
+    # Leading whitespace, another encoding (json.loads sniffs UTF-16 and UTF-32), or not JSON.
     try:
         return True, json.loads(data)
     except (ValueError, UnicodeDecodeError):

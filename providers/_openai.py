@@ -8,7 +8,6 @@ are ``chat.completion.chunk`` objects; OneRouter may send an error event inside 
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
@@ -200,7 +199,7 @@ class OpenAIAdapter:
                 if payload[:1] != "{" and payload.strip() == "[DONE]":
                     self._check_content(content, finished, wire, gateway)
                     return
-                ok, chunk = _loads(payload)
+                ok, chunk = loads(payload)
                 text = _text_of(chunk) if ok else None
                 if text is not None:
                     if text:
@@ -257,7 +256,7 @@ class OpenAIAdapter:
                 is not JSON cannot be told apart from lost text, so it breaks the stream
                 rather than being skipped.
         """
-        return self._chunk_delta(*_loads(data), gateway, wall_now)
+        return self._chunk_delta(*loads(data), gateway, wall_now)
 
     def _chunk_delta(self, ok: bool, chunk: Any, gateway: Gateway, wall_now: float) -> Delta:
         """:meth:`parse_event`, given the payload decoded (``ok``: it was JSON)."""
@@ -302,21 +301,6 @@ class OpenAIAdapter:
             usage=usage,
             response_id=chunk.get("id") if isinstance(chunk.get("id"), str) else None,
         )
-
-
-_decode: Final = json.JSONDecoder().raw_decode
-
-
-def _loads(data: str) -> tuple[bool, Any]:
-    """``loads(data)``, without ``json.loads``' two whitespace searches for the usual event
-    (a JSON object with nothing around it): a third of the decoding time of a short event."""
-    try:
-        value, end = _decode(data)
-    except ValueError:
-        end = -1  # leading whitespace, or not JSON: the general decoder says which
-    if end < 0 or (end != len(data) and data[end:].strip(" \t\n\r")):
-        return loads(data)
-    return True, value
 
 
 def _text_of(chunk: Any) -> str | None:
