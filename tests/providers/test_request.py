@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from switchyard.providers import ChatRequest, Message, ValidationError
+from switchyard.providers._request import SAMPLING_PARAMS
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -28,6 +29,35 @@ def test_a_valid_request_keeps_its_values_frozen() -> None:
     }
     with pytest.raises(TypeError):
         request.tools[0]["type"] = "x"  # type: ignore[index]
+
+
+def test_every_sampling_parameter_set_is_in_sampling_in_order_and_json_ready() -> None:
+    """sampling() holds each parameter the request sets, in SAMPLING_PARAMS order, thawed; a
+    request made directly (or evolved) derives it the same way."""
+    every: dict[str, Any] = {
+        "temperature": 0.5,
+        "top_p": 1,
+        "max_tokens": 16,
+        "stop": ["a", "b"],
+        "seed": 3,
+        "frequency_penalty": 0,
+        "presence_penalty": -1,
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+        "tool_choice": {"type": "function", "function": {"name": "f"}},
+        "response_format": {"type": "json_object"},
+        "web_search_options": {"search_context_size": "low"},
+        "user": "u-1",
+    }
+    assert set(every) == set(SAMPLING_PARAMS)
+    request = ChatRequest.create("m", HI, **every)
+    sampling = request.sampling()
+    assert list(sampling) == list(SAMPLING_PARAMS)
+    assert sampling == {**every, "top_p": 1.0, "frequency_penalty": 0.0, "presence_penalty": -1.0}
+    assert type(sampling["stop"]) is list and type(sampling["tools"][0]["function"]) is dict
+    assert ChatRequest(request.model, request.messages, max_tokens=5, user="x").sampling() == {
+        "max_tokens": 5,
+        "user": "x",
+    }
 
 
 @pytest.mark.parametrize(
