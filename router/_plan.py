@@ -86,14 +86,15 @@ class Planner:
         with the router's own ``fallbacks=`` replacing the graph's edges for the models they name."""
         return self._rt.graph.tiers(canonical, self._rt.fallbacks)
 
-    def context(self, request: ChatRequest, stream: bool) -> RequestContext:
-        """What the policy knows of the request: its token estimates and the time (the loop's;
-        monotonic time outside a loop, where explain() may run)."""
+    def context(self, request: ChatRequest, stream: bool, now: float | None = None) -> RequestContext:
+        """What the policy knows of the request: its token estimates and the time (``now``, else
+        the loop's; monotonic time outside a loop, where explain() may run)."""
         rt = self._rt
-        try:
-            now = get_running_loop().time()
-        except RuntimeError:
-            now = _LOOP_CLOCK.now()
+        if now is None:
+            try:
+                now = get_running_loop().time()
+            except RuntimeError:
+                now = _LOOP_CLOCK.now()
         return RequestContext(
             request,
             rt.estimator.prompt_tokens(request),
@@ -218,8 +219,10 @@ class Planner:
             self._keyed_version = version
         return self._keyed_gateways
 
-    def plan(self, request: ChatRequest, *, stream: bool) -> tuple[Plan, RequestContext]:
-        """The ordered candidates for ``request``.
+    def plan(
+        self, request: ChatRequest, *, stream: bool, now: float | None = None
+    ) -> tuple[Plan, RequestContext]:
+        """The ordered candidates for ``request``, as of ``now`` (default: the loop's time).
 
         Raises:
             UnknownModelError: when no gateway serves the model.
@@ -228,7 +231,7 @@ class Planner:
         """
         walk = self._walk(request.model)
         canonical = walk[0].model
-        ctx = self.context(request, stream)
+        ctx = self.context(request, stream, now)
         tiers, found = self._usable(walk, request, ctx)
         plan: Plan = []
         rank = self._rt.policy.rank

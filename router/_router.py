@@ -282,12 +282,13 @@ class Router:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def _check_loop(self) -> None:
-        """A router's session, events and locks belong to one event loop: the first it runs on."""
+    def _check_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The running loop (None outside one), asked for once per request; a router's session,
+        events and locks belong to one event loop: the first it runs on."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return  # stream() builds its Stream outside a loop; iterating it checks again
+            return None  # stream() builds its Stream outside a loop; iterating it checks again
         if self._loop is None:
             self._loop = loop
         elif loop is not self._loop:
@@ -295,6 +296,7 @@ class Router:
                 "this router is bound to another event loop (the first it was used on); "
                 "make one Router per event loop"
             )
+        return loop
 
     def _request(
         self,
@@ -303,10 +305,10 @@ class Router:
         deadline: float | None,
         params: Mapping[str, Any],
         stream: bool,
-    ) -> tuple[ChatRequest, Plan, RequestContext, float]:
+    ) -> tuple[ChatRequest, Plan, RequestContext, float, asyncio.AbstractEventLoop | None]:
         if self._closed:
             raise RouterError("this router is closed; make a new one")
-        self._check_loop()
+        loop = self._check_loop()
         if "stream" in params:
             raise ValidationError(
                 "chat() returns a complete reply; to stream, iterate router.stream(model, messages, ...)"
@@ -316,13 +318,12 @@ class Router:
             )
         request = ChatRequest.create(model, messages, **params)
         try:
-            plan, ctx = self._planner.plan(request, stream=stream)
+            plan, ctx = self._planner.plan(request, stream=stream, now=None if loop is None else loop.time())
         except (NoCandidatesError, ValidationError) as exc:  # every candidate excluded: nothing sent
             rejected(self._rt, request, exc, stream=stream)
             raise
-        if deadline is None:
-            return request, plan, ctx, self._deadline  # checked when the router was made
-        return request, plan, ctx, check_deadline(deadline)
+        # The router's own deadline was checked when it was made.
+        return request, plan, ctx, self._deadline if deadline is None else check_deadline(deadline), loop
 
     async def chat(
         self,
@@ -356,10 +357,10 @@ class Router:
             SaturatedError: when every candidate is at a rate limit past the deadline.
             DeadlineExceeded: when the deadline passed first.
         """
-        request, plan, ctx, limit = self._request(model, messages, deadline, params, stream=False)
+        request, plan, ctx, limit, loop = self._request(model, messages, deadline, params, stream=False)
         if stream_upstream if stream_upstream is not None else self._stream_upstream:
             return await assemble(self._rt, run_for(self._rt, request, ctx, limit), plan)
-        return await complete(Run(self._rt, request, ctx, limit), plan)
+        return await complete(Run(self._rt, request, ctx, limit, loop.time if loop else None), plan)
 
     def stream(
         self,
@@ -390,7 +391,7 @@ class Router:
         Raises:
             ValidationError, UnknownModelError, NoCandidatesError: at once, as for :meth:`chat`.
         """
-        request, plan, ctx, limit = self._request(model, messages, deadline, params, stream=True)
+        request, plan, ctx, limit, _ = self._request(model, messages, deadline, params, stream=True)
         return Stream(chunks(lambda: self._start(request, ctx, limit), plan, restart=restart))
 
     def _start(self, request: ChatRequest, ctx: RequestContext, limit: float) -> Run:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from typing import Any
 
 from ..policies import Deferral, RequestContext
@@ -72,12 +73,21 @@ class Run:
         "start",
     )
 
-    def __init__(self, rt: Runtime, request: ChatRequest, ctx: RequestContext, deadline: float) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        request: ChatRequest,
+        ctx: RequestContext,
+        deadline: float,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.rt = rt
         self.request = request
         self.ctx = ctx
         self.deadline = deadline
-        self.now = asyncio.get_running_loop().time  # the loop's time: deadlines, waits, latencies
+        # The running loop's time (its ``time``, when the caller has the loop at hand): deadlines,
+        # waits, latencies.
+        self.now = clock if clock is not None else asyncio.get_running_loop().time
         self.start = ctx.now
         self.limit = self.start + deadline
         self.attempts: list[Attempt] = []
