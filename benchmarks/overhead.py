@@ -7,9 +7,9 @@ Three measurements:
    against a POST whose SSE lines are split and parsed), for a router with each
    policy (CheapestPerToken, LowestLatency, FailoverOn5xx, RateLimitAware), with and
    without a tier on the account. The emulator runs in its own process pinned to
-   another core; ``--concurrency`` requests are in flight. Each round measures bare
-   aiohttp, then every router in turn (the order rotates each round), then bare
-   aiohttp again; a router's ratio is to the mean of the two bare measurements
+   another core; ``--concurrency`` requests are in flight. Each round measures every
+   router in turn (the order rotates each round) with bare aiohttp before, between
+   and after them; a router's ratio is to the mean of the two bare measurements
    around it, and the figure is the median of the per-round ratios, with their range.
 2. Routing-decision time (create the request, then validate, resolve, filter and
    rank) with 10, 1,000, 10,000 and 100,000 offers in the graph: CPU time, inside a
@@ -207,19 +207,22 @@ async def _compare(
             ratios: dict[str, list[float]] = {n: [] for n in names}
             tput: dict[str, list[float]] = {n: [] for n in names}
             for r in range(rounds):
-                # Bare aiohttp opens and closes each round; the variants take turns in between,
-                # each compared with the mean of the two bare measurements around it.
-                b1_cpu, b1_wall = await _drive(base, requests, concurrency)
+                # Bare aiohttp runs between every two variants (which take turns, in an order
+                # that rotates each round): each variant is compared with the mean of the two
+                # bare measurements just before and after it, so the machine's drift (other
+                # tenants, the emulator's core) lands on both sides of each ratio.
                 order = names[r % len(names) :] + names[: r % len(names)]
-                measured = {n: await _drive(variants[n], requests, concurrency) for n in order}
-                b2_cpu, b2_wall = await _drive(base, requests, concurrency)
-                b_cpu, b_wall = (b1_cpu + b2_cpu) / 2, (b1_wall + b2_wall) / 2
-                bare_cpu.append(b_cpu / requests * 1e6)
-                bare_tput.append(requests / b_wall)
-                for n, (v_cpu, v_wall) in measured.items():
+                before = await _drive(base, requests, concurrency)
+                for n in order:
+                    v_cpu, v_wall = await _drive(variants[n], requests, concurrency)
+                    after = await _drive(base, requests, concurrency)
+                    b_cpu, b_wall = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+                    bare_cpu.append(b_cpu / requests * 1e6)
+                    bare_tput.append(requests / b_wall)
                     cpu[n].append(v_cpu / requests * 1e6)
                     ratios[n].append(v_cpu / b_cpu)
                     tput[n].append(b_wall / v_wall)
+                    before = after
             out[mode] = {
                 "bare_cpu_us_per_request": statistics.median(bare_cpu),
                 "bare_requests_per_s": statistics.median(bare_tput),
