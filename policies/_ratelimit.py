@@ -59,8 +59,8 @@ class RateLimitAware:
         """
         ranked = self.inner.rank(offers, ctx)
         admission = ctx.admission
-        if admission is None:
-            return ranked
+        if admission is None or not ranked or admission.deferral(ranked[0], ctx) is None:
+            return ranked  # the usual case: the front can go now
         return _partition(ranked, admission, ctx, lazy=True)
 
     def explain(self, offers: Sequence[Offer], ctx: RequestContext) -> list[tuple[Offer, str]]:

@@ -60,26 +60,28 @@ _NO_EXCLUSIONS: Final = _Exclusions()  # shared, read-only: what a request with 
 class Planner:
     """Plans requests for one router (its runtime)."""
 
-    __slots__ = (
-        "_keyed_gateways",
-        "_keyed_version",
-        "_rt",
-        "_unsupported",
-        "_version",
-        "_walks",
-        "_walks_version",
-    )
+    __slots__ = ("_keyed_gateways", "_rt", "_unsupported", "_version", "_walks")
 
     def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
-        # Per tier (by identity, with the tuple kept so the id cannot be reused): the parameters
-        # some offer of it drops; reset when the graph changes.
-        self._unsupported: dict[int, tuple[tuple[Offer, ...], frozenset[str]]] = {}
+        # Kept per graph version (_current() starts them over when the graph changes):
+        # per tier (by identity, with the tuple kept so the id cannot be reused), the
+        # parameters some offer of it drops; the gateways with a key; each model spelling's walk.
         self._version = -1
+        self._unsupported: dict[int, tuple[tuple[Offer, ...], frozenset[str]]] = {}
         self._keyed_gateways: frozenset[str | None] = frozenset()
-        self._keyed_version = -1
         self._walks: dict[str, tuple[ModelOffers, ...]] = {}  # by the model id as asked
-        self._walks_version = -1
+
+    def _current(self) -> None:
+        """Start the per-version caches over when the graph has changed (one check per plan)."""
+        version = self._rt.graph.version
+        if version != self._version:
+            self._unsupported.clear()
+            self._walks.clear()
+            self._keyed_gateways = frozenset(
+                name for name, gateway in self._rt.gateways.items() if gateway.api_key is not None
+            )
+            self._version = version
 
     def tiers(self, canonical: str) -> tuple[ModelOffers, ...]:
         """The model and its fallbacks (depth-first, each once) with their offers: the graph's walk,
@@ -140,10 +142,6 @@ class Planner:
 
     def _drops_some(self, offers: tuple[Offer, ...], sampling: Mapping[str, Any]) -> bool:
         """Whether some offer of this tier marks one of the request's parameters unsupported."""
-        version = self._rt.graph.version
-        if version != self._version:
-            self._unsupported.clear()
-            self._version = version
         entry = self._unsupported.get(id(offers))
         if entry is None or entry[0] is not offers:
             entry = (offers, frozenset().union(*(o.capabilities.unsupported_params for o in offers)))
@@ -162,7 +160,7 @@ class Planner:
         adapters = rt.adapters
         # The common case in one test per offer (a key, no closure, both breakers closed, within
         # its window, no cap and no needs); anything else goes through _exclusion for its reason.
-        keyed = self._keyed()
+        keyed = self._keyed_gateways
         breakers, config = rt.health.store.breakers, rt.health.config
         simple = not needs and not rt.closures.entries and request.max_cost_usd is None
         budget = ctx.prompt_tokens + (request.max_tokens or 0)
@@ -197,10 +195,6 @@ class Planner:
     def _walk(self, model: str) -> tuple[ModelOffers, ...]:
         """The graph's walk for ``model`` as asked (any spelling), kept per graph version; an
         unknown model raises each time and is not kept."""
-        version = self._rt.graph.version
-        if version != self._walks_version:
-            self._walks.clear()
-            self._walks_version = version
         walk = self._walks.get(model)
         if walk is None:
             walk = self._rt.graph.tiers(model, self._rt.fallbacks)  # resolves the model once
@@ -208,16 +202,6 @@ class Planner:
                 self._walks.clear()
             self._walks[model] = walk
         return walk
-
-    def _keyed(self) -> frozenset[str | None]:
-        """The gateways that have an API key (for this graph version)."""
-        version = self._rt.graph.version
-        if version != self._keyed_version:
-            self._keyed_gateways = frozenset(
-                name for name, gateway in self._rt.gateways.items() if gateway.api_key is not None
-            )
-            self._keyed_version = version
-        return self._keyed_gateways
 
     def plan(
         self, request: ChatRequest, *, stream: bool, now: float | None = None
@@ -229,6 +213,7 @@ class Planner:
             PromptTooLong, UnsupportedFeature, NoCandidatesError: when every
                 candidate is excluded (all by context, all by feature, or otherwise).
         """
+        self._current()
         walk = self._walk(request.model)
         canonical = walk[0].model
         ctx = self.context(request, stream, now)
@@ -264,6 +249,7 @@ class Planner:
         from ._explain import Excluded, Explanation, Ranked
 
         request = ChatRequest.create(model, messages, **params)
+        self._current()
         canonical = self._rt.graph.resolve(request.model)
         ctx = self.context(request, False)
         tiers, found = self._usable(self.tiers(canonical), request, ctx)

@@ -243,9 +243,9 @@ class MemoryStore:
 
     def peek(self, account: Account, tokens: int, now: float) -> Deferral | None:
         """Why ``account`` cannot take ``tokens`` now."""
-        state = self._account(account, now)
-        if state.unlimited and now >= state.closed_until:
-            return None  # no tier, no connection cap, no Retry-After: nothing to check
+        state = self._accounts.get(account.gateway)  # _account(), without its call: every plan peeks
+        if state is None:
+            state = self._account(account, now)
         return state.check(tokens, now)
 
     def snapshot(self, account: Account, now: float) -> AccountSnapshot:
