@@ -41,14 +41,17 @@ class CheapestPerToken(OrderingPolicy):
         return (1, 0.0) if cost is None else (0, cost)
 
     def rank(self, offers: Sequence[Offer], ctx: RequestContext) -> list[Offer]:
-        """Sort by :meth:`key` (one call per offer instead of three: this runs for every request)."""
+        """Sort by :meth:`key`, computed inline (no call per offer: this runs for every request
+        with more than one candidate)."""
         if type(self).key is not CheapestPerToken.key:
             return super().rank(offers, ctx)  # a subclass's own key
         prompt, output = ctx.prompt_tokens, ctx.output_tokens
 
         def key(offer: Offer) -> tuple[int, float]:
-            cost = offer.cost_usd(prompt, output)
-            return (1, 0.0) if cost is None else (0, cost)
+            price_in, price_out = offer.input_price, offer.output_price
+            if price_in is None or price_out is None:
+                return (1, 0.0)
+            return (0, prompt * price_in + output * price_out)  # Offer.cost_usd's order, unscaled
 
         return sorted(offers, key=key)
 

@@ -227,7 +227,10 @@ class AiohttpTransport:
         own total timeout, which goes on to bound the body of a complete answer (at most 64 MiB)."""
         check_origin(wire)
         stream = wire.stream
-        request = self.session.request(
+        session = self._session  # the property's checks only until the session exists
+        if session is None:
+            session = self.session
+        request = session.request(
             wire.method,
             wire.url,
             data=wire.body,
