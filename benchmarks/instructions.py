@@ -176,15 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.client:
         client(json.loads(os.environ["SWITCHYARD_EMULATOR_URLS"]), args.client, args.requests)
         return 0
-    if shutil.which("valgrind") is None:
-        print("instructions: valgrind is not on PATH (Debian: apt-get install valgrind)", file=sys.stderr)
-        return 2
     if not 0 < args.small < args.large:
         parser.error("--small must be positive and less than --large")
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in KINDS]
-    if unknown or not kinds:
+    if not kinds or any(k not in KINDS for k in kinds):
         parser.error(f"--kinds takes some of {', '.join(KINDS)}, not {args.kinds!r}")
+    if shutil.which("valgrind") is None:
+        print("instructions: valgrind is not on PATH (Debian: apt-get install valgrind)", file=sys.stderr)
+        return 2
     head = provenance("instructions", argv, "python -m switchyard.benchmarks.instructions")
     with emulator_on_own_core() as (urls, _):
         per_request = {kind: count(urls, kind, args.small, args.large) for kind in kinds}

@@ -39,3 +39,14 @@ def test_without_valgrind_it_says_so_and_exits_2(
     monkeypatch.setattr(instructions.shutil, "which", lambda name: None)
     assert instructions.main([]) == 2
     assert "valgrind is not on PATH" in capsys.readouterr().err
+
+
+def test_kinds_names_what_to_count_and_refuses_others(capsys: pytest.CaptureFixture[str]) -> None:
+    """--kinds takes a comma-separated subset of KINDS (``decision`` among them); anything else is a
+    usage error before valgrind is looked for."""
+    assert "decision" in instructions.KINDS
+    for bad in ("nope", "plain,nope", ","):
+        with pytest.raises(SystemExit) as exited:
+            instructions.main(["--kinds", bad])
+        assert exited.value.code == 2
+        assert "--kinds takes some of bare, plain" in capsys.readouterr().err
