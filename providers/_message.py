@@ -10,10 +10,11 @@ import attrs
 from ._errors import ValidationError
 from ._jsonsafe import freeze, not_utf8, show, thaw, utf8
 
-__all__ = ["ROLES", "Message"]
+__all__ = ["PLAIN_ROLES", "ROLES", "Message"]
 
 ROLES: Final = frozenset({"system", "developer", "user", "assistant", "tool"})
-_PLAIN_ROLES: Final = frozenset({"system", "developer", "user", "assistant"})
+PLAIN_ROLES: Final = frozenset({"system", "developer", "user", "assistant"})
+"""The roles a message of text alone may have (a tool message also needs its call's id)."""
 _MESSAGE_KEYS: Final = frozenset({"role", "content", "name", "tool_call_id", "tool_calls"})
 
 
@@ -48,14 +49,6 @@ class Message:
             # A Message built directly was never checked: check it as the dict it stands for.
             fields = attrs.asdict(raw, recurse=False)
             raw = {k: v for k, v in fields.items() if v is not None or k == "content"}
-        # The common case, a plain {"role", "content": str}, needs only its text checked.
-        if type(raw) is dict and len(raw) == 2:
-            role = raw.get("role")
-            content = raw.get("content")
-            if type(content) is str and type(role) is str and role in _PLAIN_ROLES:
-                if not content.isascii() and not utf8(content):
-                    raise not_utf8(content, f"messages[{index}].content", "messages")
-                return cls(role, content)
         where = f"messages[{index}]"
         if not isinstance(raw, Mapping):
             raise ValidationError(
