@@ -236,7 +236,8 @@ def overhead_block(reports: Sequence[Report]) -> str:
         + "From `python -m switchyard.benchmarks.overhead`: client CPU per request as a ratio to bare "
         f"aiohttp's in the same rounds (bare: {bare_plain.text(',.0f')} µs plain, "
         f"{bare_stream.text(',.0f')} µs streamed), the median of each run's rounds. "
-        f"A routing decision (create the request and plan it) takes {each.text(',.0f')} µs with "
+        "A routing decision (create the request and plan it; CPU time, in a running event loop) "
+        f"takes {each.text(',.0f')} µs with "
         f"{int(sizes[0]):,} to {int(sizes[-1]):,} offers in the graph; within a run the slowest size "
         f"takes {spread.text('.2f')}x the fastest. "
         "Importing the router, policies and providers (bytecode compiled) adds "
@@ -336,4 +337,37 @@ def telemetry_block(reports: Sequence[Report]) -> str:
         f"{alone('prometheus_hook')}, `Logs` {alone('logs_hook')}, `OpenTelemetry` {alone('otel_hook')}, "
         f"of which its own code is {alone('otel_hook_without_sdk')} (the same replay over the API's "
         f"no-op providers). {machine_line(reports)}\n"
+    )
+
+
+_COUNTED = ("bare", "plain", "bare_stream", "stream", "decision")
+
+
+def instructions_block(reports: Sequence[Report]) -> str:
+    """The client's instructions per request, counted by callgrind (the figures noise cannot move).
+
+    Raises:
+        ValueError: a run did not count every kind (``--kinds`` left some out).
+    """
+    for report in reports:
+        missing = [k for k in _COUNTED if k not in report["instructions_per_request"]]
+        if missing:
+            raise ValueError(f"an instructions run without {', '.join(missing)}: run it without --kinds")
+
+    def counted(kind: str) -> str:
+        return runs(reports, lambda r: r["instructions_per_request"][kind] / 1000).text(",.0f") + "k"
+
+    def ratio(kind: str, base: str) -> str:
+        figure = runs(
+            reports, lambda r: r["instructions_per_request"][kind] / r["instructions_per_request"][base]
+        )
+        return figure.text(".2f") + "x"
+
+    return (
+        "Counted by `python -m switchyard.benchmarks.instructions` (callgrind, the client process "
+        "only, 8 requests in flight): a plain request takes "
+        f"{counted('bare')} instructions with bare aiohttp and {counted('plain')} through `chat()` "
+        f"({ratio('plain', 'bare')}); a 16-token stream {counted('bare_stream')} and "
+        f"{counted('stream')} through `stream()` ({ratio('stream', 'bare_stream')}); a routing "
+        f"decision (10 offers) {counted('decision')}. {machine_line(reports)}\n"
     )

@@ -10,7 +10,8 @@ there by this script from the results files given, never by hand:
   resilience scenarios' figures;
 - ``overhead``: ``python -m switchyard.benchmarks.overhead --json FILE``;
 - ``emulator``: ``python -m switchyard.benchmarks.emulator_throughput --json FILE``;
-- ``telemetry``: ``python -m switchyard.benchmarks.telemetry_overhead [--stream] --json FILE``.
+- ``telemetry``: ``python -m switchyard.benchmarks.telemetry_overhead [--stream] --json FILE``;
+- ``instructions``: ``python -m switchyard.benchmarks.instructions --json FILE`` (every kind).
 
 Give several files of each (one per run): a figure that varies is written as its
 range over them. Blocks no file feeds are left as they are. Only complete runs
@@ -37,7 +38,14 @@ from typing import Any
 
 from ._figures import bench_block
 from ._resilience import resilience_block
-from ._sentences import emulator_block, full_summary, overhead_block, replicas_block, telemetry_block
+from ._sentences import (
+    emulator_block,
+    full_summary,
+    instructions_block,
+    overhead_block,
+    replicas_block,
+    telemetry_block,
+)
 
 __all__ = ["BLOCKS", "check", "main", "render", "rewrite"]
 
@@ -56,6 +64,7 @@ BLOCKS: dict[str, tuple[str, Callable[[Sequence[Report]], str]]] = {
     "overhead": ("overhead", overhead_block),
     "emulator": ("emulator_throughput", emulator_block),
     "telemetry": ("telemetry_overhead", telemetry_block),
+    "instructions": ("instructions", instructions_block),
 }
 
 _MARKED = re.compile(
@@ -87,7 +96,7 @@ def _source(path: pathlib.Path, data: Any) -> str:
     if not isinstance(data, dict) or "kind" not in data or "machine" not in data:
         raise FiguresError(f"{path}: not a results file with its machine (written before they named it?)")
     if data["kind"] != "bench":
-        if data["kind"] not in ("overhead", "emulator_throughput", "telemetry_overhead"):
+        if data["kind"] not in ("overhead", "emulator_throughput", "telemetry_overhead", "instructions"):
             raise FiguresError(f"{path}: results of {data['kind']!r}, which the README does not quote")
         return str(data["kind"])
     if data.get("format") != FORMAT:

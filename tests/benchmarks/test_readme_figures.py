@@ -199,6 +199,23 @@ def test_write_then_check_then_a_hand_edit_fails(quick_run: Run, tmp_path: pathl
             },
         ),
         _write(tmp_path, "t1.json", _telemetry()),
+        *(
+            _write(
+                tmp_path,
+                f"i{n}.json",
+                {
+                    **provenance("instructions", []),
+                    "instructions_per_request": {
+                        "bare": 490_000.0 + n * 1000,
+                        "plain": 700_000.0,
+                        "bare_stream": 1_900_000.0,
+                        "stream": 2_200_000.0 + n * 10_000,
+                        "decision": 105_000.0,
+                    },
+                },
+            )
+            for n in (1, 2)
+        ),
     ]
     args = [*map(str, files), "--readme", str(readme)]
     assert readme_figures.main(args) == 0
@@ -216,6 +233,11 @@ def test_write_then_check_then_a_hand_edit_fails(quick_run: Run, tmp_path: pathl
     assert "takes 1.09–1.20x the fastest" in text
     assert "adds 50 ms to the 130 ms `import aiohttp` takes, and 2.0 MiB to its 12.0 MiB" in text
     assert "a plain `chat()` takes 400 µs with no hook; with a hook that does nothing 1.10x" in text
+    assert (
+        "a plain request takes 491–492k instructions with bare aiohttp and 700k through `chat()` "
+        "(1.42–1.43x); a 16-token stream 1,900k and 2,210–2,220k through `stream()` (1.16–1.17x); "
+        "a routing decision (10 offers) 105k." in text
+    )
     resilience = text[text.index("<!-- figures:resilience:start") :]
     brownout = next(line for line in resilience.splitlines() if line.startswith("| brownout | cheapest |"))
     assert brownout.split("|")[6].strip() == "-", "attempts before the breaker opened: outages only"
@@ -257,3 +279,12 @@ def test_the_readme_blocks_are_the_scripts_own() -> None:
     text = README.read_text(encoding="utf-8")
     assert set(readme_figures.blocks(text)) == set(readme_figures.BLOCKS)
     assert readme_figures.check(text) == []
+
+
+def test_an_instructions_run_that_left_a_kind_out_is_refused(tmp_path: pathlib.Path) -> None:
+    """The instructions block needs every kind counted: a --kinds subset cannot feed it."""
+    partial = {**provenance("instructions", []), "instructions_per_request": {"plain": 1.0, "decision": 2.0}}
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- figures:instructions:start -->\nx\n<!-- figures:instructions:end -->\n")
+    path = _write(tmp_path, "i.json", partial)
+    assert readme_figures.main([str(path), "--readme", str(readme)]) == 2
