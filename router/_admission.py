@@ -101,7 +101,10 @@ class Admission:
     def admit(self, offer: Offer, tokens: int, breakers: BreakerConfig, now: float) -> Awaitable[Admitted]:
         """Reserve for one attempt at ``offer`` and take its breakers' permission, or say why not
         (the store's operation, awaited by the caller: no coroutine of its own on the hot path)."""
-        return self.store.admit(self.account(offer.gateway or ""), tokens, offer.gateway_model, breakers, now)
+        account = self._accounts.get(offer.gateway or "")  # account(), without its call
+        if account is None:
+            account = self.account(offer.gateway or "")
+        return self.store.admit(account, tokens, offer.gateway_model, breakers, now)
 
     def settle(
         self, reservation: Reservation, used_tokens: int | None, headers: Mapping[str, str] | None, now: float

@@ -94,26 +94,27 @@ Hook = Callable[[Event], None]
 class Hooks:
     """The hooks of one router."""
 
-    __slots__ = ("_hooks",)
+    __slots__ = ("attached",)
 
     def __init__(self, hooks: tuple[Hook, ...] = ()) -> None:
-        self._hooks: tuple[Hook, ...] = hooks
+        self.attached: tuple[Hook, ...] = hooks
+        """The hooks subscribed now (read it; change it with :meth:`add`)."""
 
     def __bool__(self) -> bool:
-        return bool(self._hooks)
+        return bool(self.attached)
 
     def add(self, hook: Hook) -> Callable[[], None]:
         """Subscribe ``hook``; returns a function that unsubscribes it."""
-        self._hooks = (*self._hooks, hook)
+        self.attached = (*self.attached, hook)
 
         def remove() -> None:
-            self._hooks = tuple(h for h in self._hooks if h is not hook)
+            self.attached = tuple(h for h in self.attached if h is not hook)
 
         return remove
 
     def emit(self, event: Event) -> None:
         """Deliver ``event`` to every hook; a failing hook is logged and skipped."""
-        for hook in self._hooks:
+        for hook in self.attached:
             try:
                 hook(event)
             except Exception:

@@ -94,7 +94,7 @@ class Run:
         self.errors: list[UpstreamError] = []
         self.deferred: dict[int, Deferral] = {}  # the latest deferral of each candidate, by plan index
         self.id = next(rt.ids)
-        self.hooks: Hooks | None = rt.hooks if rt.hooks else None
+        self.hooks: Hooks | None = rt.hooks if rt.hooks.attached else None  # (no __bool__ call)
         self.last_tried: tuple[int, Offer] | None = None
         self.prefill: str | None = None  # after an interruption: the text to continue from, where taken
 

@@ -243,9 +243,7 @@ class MemoryStore:
 
     def peek(self, account: Account, tokens: int, now: float) -> Deferral | None:
         """Why ``account`` cannot take ``tokens`` now."""
-        state = self._accounts.get(account.gateway)  # _account(), without its call: every plan peeks
-        if state is None:
-            state = self._account(account, now)
+        state = self._accounts.get(account.gateway) or self._account(account, now)  # mostly no call
         return state.check(tokens, now)
 
     def snapshot(self, account: Account, now: float) -> AccountSnapshot:
@@ -312,7 +310,7 @@ class MemoryStore:
         self, account: Account, tokens: int, gateway_model: str, config: BreakerConfig, now: float
     ) -> Admitted:
         """Reserve, then take both permissions; give the reservation back when a breaker refuses."""
-        state = self._account(account, now)
+        state = self._accounts.get(account.gateway) or self._account(account, now)  # mostly no call
         held = state.reserve(tokens, now)
         if isinstance(held, Deferral):
             return Admitted(None, None, held, _NONE)
