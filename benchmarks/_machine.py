@@ -7,13 +7,14 @@ quoted from it (``readme_figures``) can say which machine and which commit gave 
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import pathlib
 import platform
 import shlex
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["machine", "provenance"]
@@ -99,3 +100,12 @@ def provenance(kind: str, argv: Sequence[str] | None = None, program: str | None
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
     }
+
+
+def write_figures(head: Mapping[str, Any], figures: Mapping[str, Any], path: str | None) -> None:
+    """Print ``figures`` as JSON and, given a ``path``, write them there under ``head`` (the
+    :func:`provenance` that ``readme_figures`` reads)."""
+    print(json.dumps(figures, indent=2))
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(json.dumps({**head, **figures}, indent=2) + "\n")

@@ -32,7 +32,7 @@ from typing import Any
 
 import aiohttp
 
-from ._machine import provenance
+from ._machine import provenance, write_figures
 from .overhead import MESSAGES, _gateways, decision_planner, emulator_on_own_core
 
 __all__ = ["KINDS", "client", "collected", "count", "main"]
@@ -196,10 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": _CONCURRENCY,
         "requests": [args.small, args.large],
     }
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            f.write(json.dumps({**head, **figures}, indent=2) + "\n")
+    write_figures(head, figures, args.json)
     return 0
 
 

@@ -22,7 +22,7 @@ import timeit
 from collections.abc import Callable
 from typing import Any
 
-from ._machine import provenance
+from ._machine import provenance, write_figures
 
 __all__ = ["json_costs", "main"]
 
@@ -139,10 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.overhead:
         with open(args.overhead, encoding="utf-8") as f:
             figures["shares"] = _shares(figures["json_costs"], json.load(f))
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            f.write(json.dumps({**head, **figures}, indent=2) + "\n")
+    write_figures(head, figures, args.json)
     return 0
 
 

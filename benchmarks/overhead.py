@@ -40,7 +40,7 @@ from typing import Any
 
 import aiohttp
 
-from ._machine import provenance
+from ._machine import provenance, write_figures
 
 __all__ = [
     "decision_planner",
@@ -385,10 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         "decision": decision_times(),
         "imports": import_costs(),
     }
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            f.write(json.dumps({**head, **figures}, indent=2) + "\n")
+    write_figures(head, figures, args.json)
     return 0
 
 

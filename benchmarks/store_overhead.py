@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -33,7 +32,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._machine import provenance
+from ._machine import provenance, write_figures
 
 __all__ = ["main", "store_overhead"]
 
@@ -148,10 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     head = provenance("store_overhead", argv, "python -m switchyard.benchmarks.store_overhead")
     figures = store_overhead(args.requests, args.concurrency, args.rounds)
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            f.write(json.dumps({**head, **figures}, indent=2) + "\n")
+    write_figures(head, figures, args.json)
     return 0
 
 

@@ -42,7 +42,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from ._machine import provenance
+from ._machine import provenance, write_figures
 from .overhead import MESSAGES, _drive, _gateways, emulator_on_own_core
 
 __all__ = ["VARIANTS", "hook_costs", "main", "telemetry_overhead"]
@@ -268,10 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "per_request": telemetry_overhead(args.requests, args.concurrency, args.rounds, stream=args.stream),
         "hook_costs": hook_costs(),
     }
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            f.write(json.dumps({**head, **figures}, indent=2) + "\n")
+    write_figures(head, figures, args.json)
     return 0
 
 
