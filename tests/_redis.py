@@ -51,7 +51,7 @@ class RedisServer:
         while time.monotonic() < deadline:
             if self.ping():
                 return self
-            time.sleep(0.01)
+            time.sleep(0.01)  # real-time: waiting for a real redis-server process to answer
         raise RuntimeError(f"redis-server did not start on port {self.port}")
 
     def ping(self) -> bool:

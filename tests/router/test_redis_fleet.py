@@ -131,7 +131,8 @@ async def test_a_killed_processes_slots_come_back_after_its_lease(
     )
     assert proc.stdout is not None
     assert (await proc.stdout.readline()).strip() == b"holding"
-    await asyncio.sleep(1.3)  # longer than one lease: it renews them
+    # real-time: longer than one lease, which runs on redis-server's clock; the worker renews it
+    await asyncio.sleep(1.3)
     proc.kill()
     await proc.wait()
     loop = asyncio.get_running_loop()
@@ -143,6 +144,7 @@ async def test_a_killed_processes_slots_come_back_after_its_lease(
         assert admitted.deferral is not None and admitted.deferral.limit == "concurrency"
         while admitted.reservation is None and loop.time() < killed + 5:
             assert admitted.deferral is not None and admitted.deferral.until is not None
+            # real-time: the dead worker's slots expire on redis-server's clock
             await asyncio.sleep(max(0.0, admitted.deferral.until - loop.time()))
             admitted = await store.admit(account, 1, "m", BreakerConfig(), loop.time())
         back = loop.time() - killed
@@ -171,12 +173,12 @@ async def test_redis_killed_mid_run_every_request_still_succeeds(
             if i == 60:
                 await asyncio.to_thread(own_redis.start)
             tasks.append(asyncio.create_task(router.chat("gpt-4o-mini", [{"role": "user", "content": "hi"}])))
-            await asyncio.sleep(1 / 60)
+            await asyncio.sleep(1 / 60)  # real-time: requests spread over a real server's kill and restart
         replies = await asyncio.gather(*tasks)
         for _ in range(100):
             if store.available:
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # real-time: the store reconnects to the restarted server on its own
         await router.chat("gpt-4o-mini", [{"role": "user", "content": "hi"}])  # reports the recovery
         assert loop.time() > 0
     assert len(replies) == 90
