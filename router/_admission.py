@@ -101,9 +101,8 @@ class Admission:
     def admit(self, offer: Offer, tokens: int, breakers: BreakerConfig, now: float) -> Awaitable[Admitted]:
         """Reserve for one attempt at ``offer`` and take its breakers' permission, or say why not
         (the store's operation, awaited by the caller: no coroutine of its own on the hot path)."""
-        account = self._accounts.get(offer.gateway or "")  # account(), without its call
-        if account is None:
-            account = self.account(offer.gateway or "")
+        gateway = offer.gateway or ""
+        account = self._accounts.get(gateway) or self.account(gateway)  # mostly without account()'s call
         return self.store.admit(account, tokens, offer.gateway_model, breakers, now)
 
     def settle(
