@@ -201,7 +201,7 @@ _CHECKS: Final[Mapping[str, Any]] = {
 assert set(_CHECKS) == set(SAMPLING_PARAMS + _ROUTING_PARAMS)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # dict-backed: create() fills it in one step
 class ChatRequest:
     """One chat request, validated; build it with :meth:`create`.
 
@@ -231,50 +231,12 @@ class ChatRequest:
     _sampling: MappingProxyType[str, Any] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        # Derived once here, not on every use: the router reads both on its hot path. One test
-        # per parameter, in SAMPLING_PARAMS order (a loop over the names costs five times as
-        # much); numbers and strings are JSON-ready as they are, the rest is thawed.
-        sampling: dict[str, Any] = {}
-        if self.temperature is not None:
-            sampling["temperature"] = self.temperature
-        if self.top_p is not None:
-            sampling["top_p"] = self.top_p
-        if self.max_tokens is not None:
-            sampling["max_tokens"] = self.max_tokens
-        if self.stop is not None:
-            sampling["stop"] = thaw(self.stop)
-        if self.seed is not None:
-            sampling["seed"] = self.seed
-        if self.frequency_penalty is not None:
-            sampling["frequency_penalty"] = self.frequency_penalty
-        if self.presence_penalty is not None:
-            sampling["presence_penalty"] = self.presence_penalty
-        if self.tools is not None:
-            sampling["tools"] = thaw(self.tools)
-        if self.tool_choice is not None:
-            sampling["tool_choice"] = thaw(self.tool_choice)
-        if self.response_format is not None:
-            sampling["response_format"] = thaw(self.response_format)
-        if self.web_search_options is not None:
-            sampling["web_search_options"] = thaw(self.web_search_options)
-        if self.user is not None:
-            sampling["user"] = self.user
-        object.__setattr__(self, "_sampling", MappingProxyType(sampling))
-        needs: set[str] = set()
-        if self.tools is not None:
-            needs.add("tools")
-        if self.response_format is not None and self.response_format.get("type") != "text":
-            needs.add("json_mode")
-        if self.web_search_options is not None:
-            needs.add("web_search")
-        for m in self.messages:
-            if type(m.content) is str and not m.tool_calls and m.role != "tool":
-                continue  # plain text: needs nothing
-            if type(m.content) is not str and m.has_non_text:
-                needs.update(_attachment_needs(m.content))
-            if m.role == "tool" or m.tool_calls:
-                needs.add("tools")
-        object.__setattr__(self, "needs", frozenset(needs) if needs else _NO_NEEDS)
+        # Direct construction and attrs.evolve() come here; create() derives the same in
+        # _derived() without this hook (tests/providers/test_request.py pins that they agree).
+        values = {name: value for name in _PARAMS if (value := getattr(self, name)) is not None}
+        sampling, needs = _derived(values, self.messages)
+        object.__setattr__(self, "needs", needs)
+        object.__setattr__(self, "_sampling", sampling)
 
     @classmethod
     def create(cls, model: str, messages: Iterable[object], **params: Any) -> ChatRequest:
@@ -335,9 +297,57 @@ class ChatRequest:
             )
         if tool_choice is not None and isinstance(tool_choice, Mapping):
             _named_tool(tool_choice, values["tools"])
-        return cls(model=model, messages=tuple(parsed), **values)
+        # Built without __init__: the instance's dict at once, from values already checked.
+        # The fields are those of _UNSET in order, as __init__ would set them.
+        sampling, needs = _derived(values, parsed)
+        request = _new(cls)
+        fields = request.__dict__
+        fields.update(_UNSET)
+        fields["model"] = model
+        fields["messages"] = tuple(parsed)
+        fields.update(values)
+        fields["needs"] = needs
+        fields["_sampling"] = sampling
+        return request
 
     def sampling(self) -> MappingProxyType[str, Any]:
         """The sampling parameters that are set, by OpenAI name, JSON-ready (read-only;
         ``.copy()`` gives a dict)."""
         return self._sampling
+
+
+_PARAMS: Final = SAMPLING_PARAMS + _ROUTING_PARAMS
+_ORDER: Final[Mapping[str, int]] = {name: i for i, name in enumerate(_PARAMS)}
+_THAWED: Final = frozenset(("stop", "tools", "tool_choice", "response_format", "web_search_options"))
+_UNSET: Final[Mapping[str, None]] = dict.fromkeys(("model", "messages", *_PARAMS))
+_new: Final = object.__new__
+
+
+def _derived(
+    values: Mapping[str, Any], messages: Iterable[Message]
+) -> tuple[MappingProxyType[str, Any], frozenset[str]]:
+    """A request's sampling parameters (set ones, in SAMPLING_PARAMS order, JSON-ready: numbers
+    and strings as they are, the rest thawed) and what a target must carry, from the parameters
+    that are set (``values``) and the messages. The router reads both on its hot path."""
+    sampling: dict[str, Any] = {}
+    for name in sorted(values, key=_ORDER.__getitem__) if len(values) > 1 else values:
+        if name in _THAWED:
+            sampling[name] = thaw(values[name])
+        elif name != "max_cost_usd":
+            sampling[name] = values[name]
+    needs: set[str] = set()
+    if "tools" in values:
+        needs.add("tools")
+    response_format = values.get("response_format")
+    if response_format is not None and response_format.get("type") != "text":
+        needs.add("json_mode")
+    if "web_search_options" in values:
+        needs.add("web_search")
+    for m in messages:
+        if type(m.content) is str and not m.tool_calls and m.role != "tool":
+            continue  # plain text: needs nothing
+        if type(m.content) is not str and m.has_non_text:
+            needs.update(_attachment_needs(m.content))
+        if m.role == "tool" or m.tool_calls:
+            needs.add("tools")
+    return MappingProxyType(sampling), frozenset(needs) if needs else _NO_NEEDS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 from switchyard.providers import ChatRequest, Message, ValidationError
 from switchyard.providers._request import SAMPLING_PARAMS
@@ -58,6 +59,48 @@ def test_every_sampling_parameter_set_is_in_sampling_in_order_and_json_ready() -
         "max_tokens": 5,
         "user": "x",
     }
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"max_tokens": 16},
+        {"user": "u", "max_cost_usd": 0.5, "seed": 1, "temperature": 0.1},  # not in SAMPLING_PARAMS order
+        {"response_format": {"type": "text"}, "stop": "x"},
+        {"response_format": {"type": "json_object"}, "web_search_options": {}},
+        {"tool_choice": "auto", "tools": [{"type": "function", "function": {"name": "f"}}]},
+    ],
+)
+def test_create_builds_what_direct_construction_and_evolve_build(params: dict[str, Any]) -> None:
+    """create() fills the instance without __init__; the value, sampling() in its order, needs and
+    the instance's fields are the same as ChatRequest(...) and attrs.evolve() derive."""
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "see"},
+                {"type": "image_url", "image_url": {"url": "https://x/a.png"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+        *HI,
+    ]
+    for msgs in (HI, messages):
+        created = ChatRequest.create("m", msgs, **params)
+        fields = {a.name: getattr(created, a.name) for a in attrs.fields(ChatRequest) if a.init}
+        for other in (ChatRequest(**fields), attrs.evolve(created)):
+            assert other == created
+            assert list(other.sampling().items()) == list(created.sampling().items())
+            assert other.needs == created.needs
+            assert vars(other) == vars(created)
+            assert list(vars(other)) == list(vars(created))
+    assert ChatRequest.create("m", messages, **params).needs >= {"images", "tools"}
 
 
 @pytest.mark.parametrize(
