@@ -1,4 +1,12 @@
-"""The normalized reply: the same value whichever gateway and wire format served it."""
+"""The normalized reply: the same value whichever gateway and wire format served it.
+
+``Usage``, ``Attempt``, ``Route`` and ``Reply`` are made for every request, so they are
+frozen attrs classes with a ``__dict__`` (``slots=False``): attrs fills a dict-backed
+instance with one dict store per field, where a slotted frozen one calls
+``object.__setattr__`` per field. Together with ``WireRequest`` that is about 13,700 of
+the ~284,000 instructions of a routed request through an in-process transport
+(callgrind); the price is a dict per value and slightly slower field reads.
+"""
 
 from __future__ import annotations
 
@@ -63,7 +71,7 @@ def normalize_finish_reason(raw: str | None) -> str:
     return _FINISH_SYNONYMS.get(raw.strip().lower(), "stop")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Usage:
     """Tokens used by one reply.
 
@@ -91,7 +99,7 @@ class Usage:
         }
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Attempt:
     """One try at one target, as the trace records it.
 
@@ -114,7 +122,7 @@ class Attempt:
     error: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Route:
     """Where a reply came from, and every attempt made for it.
 
@@ -136,7 +144,7 @@ class Route:
     output_capped: bool = False
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Reply:
     """A complete answer, normalized from any gateway's wire format.
 
