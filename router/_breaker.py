@@ -42,7 +42,7 @@ import attrs
 
 from ..providers import ConfigError
 
-__all__ = ["BreakerConfig", "BreakerState", "CircuitBreaker", "Permission", "Transition"]
+__all__ = ["BreakerConfig", "BreakerState", "CircuitBreaker", "Permission", "Tally", "Transition"]
 
 
 class BreakerState(enum.StrEnum):
@@ -119,12 +119,23 @@ class Permission:
         self.epoch = epoch
 
 
+class Tally:
+    """How many of a store's breakers are not closed (kept by the breakers as they move), so a
+    plan can tell with one read that every breaker is closed."""
+
+    __slots__ = ("not_closed",)
+
+    def __init__(self) -> None:
+        self.not_closed = 0
+
+
 class CircuitBreaker:
     """One breaker's state. See the module docstring for the rules.
 
     Args:
         config: the thresholds and breaks.
         rng: for break jitter (seed it in tests).
+        tally: counts this breaker while it is not closed (its store's).
     """
 
     __slots__ = (
@@ -136,15 +147,22 @@ class CircuitBreaker:
         "_failures",
         "_probes",
         "_rng",
+        "_tally",
         "_trips",
         "config",
         "open_until",
         "state",
     )
 
-    def __init__(self, config: BreakerConfig | None = None, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        config: BreakerConfig | None = None,
+        rng: random.Random | None = None,
+        tally: Tally | None = None,
+    ) -> None:
         self.config = config if config is not None else BreakerConfig()
         self._rng = rng if rng is not None else random.Random()
+        self._tally = tally if tally is not None else Tally()
         self.state = BreakerState.CLOSED
         self.open_until = 0.0
         self._buckets: deque[list[int]] = deque()  # [second, calls, failures]
@@ -258,8 +276,11 @@ class CircuitBreaker:
 
     def _move(self, after: BreakerState, reason: str, until: float | None = None) -> Transition:
         """Change state, starting a new period (epoch)."""
-        transition = Transition(self.state, after, until=until, reason=reason)
+        before = self.state
+        transition = Transition(before, after, until=until, reason=reason)
         self.state = after
+        if (before is BreakerState.CLOSED) is not (after is BreakerState.CLOSED):
+            self._tally.not_closed += 1 if before is BreakerState.CLOSED else -1
         self._epoch += 1
         if after is BreakerState.CLOSED:
             self._closed_permission = Permission(False, self._epoch)

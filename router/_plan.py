@@ -11,14 +11,15 @@ parameter comes before one that would drop some (the policies' sorts are stable)
 
 from __future__ import annotations
 
+import math
 from asyncio import get_running_loop
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ..policies import RequestContext
 from ..providers import ChatRequest, LoopClock, NoCandidatesError, Offer, PromptTooLong, UnsupportedFeature
 from ..providers.wire import ModelOffers, env_var, may_drop
-from ._breaker import BreakerState
+from ._breaker import BreakerState, Tally
 from ._outliers import ejected
 from ._runtime import Runtime
 
@@ -57,26 +58,39 @@ class _Exclusions:
 _NO_EXCLUSIONS: Final = _Exclusions()  # shared, read-only: what a request with none gets
 
 
+class _Tier(NamedTuple):
+    """A tier's offers and what planning reads of them: the parameters some offer drops, whether
+    every offer's gateway has a key, and the smallest context window (inf: none known)."""
+
+    offers: tuple[Offer, ...]
+    unsupported: frozenset[str]
+    keyed: bool
+    window: float
+
+
 class Planner:
     """Plans requests for one router (its runtime)."""
 
-    __slots__ = ("_keyed_gateways", "_rt", "_unsupported", "_version", "_walks")
+    __slots__ = ("_keyed_gateways", "_rt", "_tally", "_tiers", "_version", "_walks")
 
     def __init__(self, runtime: Runtime) -> None:
         self._rt = runtime
         # Kept per graph version (_current() starts them over when the graph changes):
-        # per tier (by identity, with the tuple kept so the id cannot be reused), the
-        # parameters some offer of it drops; the gateways with a key; each model spelling's walk.
+        # per tier (by identity, with the tuple kept so the id cannot be reused), what
+        # _tier() says of it; the gateways with a key; each model spelling's walk.
         self._version = -1
-        self._unsupported: dict[int, tuple[tuple[Offer, ...], frozenset[str]]] = {}
+        self._tiers: dict[int, _Tier] = {}
         self._keyed_gateways: frozenset[str | None] = frozenset()
         self._walks: dict[str, tuple[ModelOffers, ...]] = {}  # by the model id as asked
+        # How many breakers are not closed, where the store keeps that count (MemoryStore
+        # does; another store's breakers are read one by one).
+        self._tally: Tally | None = getattr(runtime.health.store, "tally", None)
 
     def _current(self) -> None:
         """Start the per-version caches over when the graph has changed (one check per plan)."""
         version = self._rt.graph.version
         if version != self._version:
-            self._unsupported.clear()
+            self._tiers.clear()
             self._walks.clear()
             self._keyed_gateways = frozenset(
                 name for name, gateway in self._rt.gateways.items() if gateway.api_key is not None
@@ -140,17 +154,23 @@ class Planner:
                 return "price", f"expected ${cost:.6f}, over max_cost_usd ${cap:g}"
         return None
 
-    def _drops_some(self, offers: tuple[Offer, ...], sampling: Mapping[str, Any]) -> bool:
-        """Whether some offer of this tier marks one of the request's parameters unsupported."""
-        entry = self._unsupported.get(id(offers))
-        if entry is None or entry[0] is not offers:
-            entry = (offers, frozenset().union(*(o.capabilities.unsupported_params for o in offers)))
-            self._unsupported[id(offers)] = entry
-        return not entry[1].isdisjoint(sampling)
+    def _tier(self, offers: tuple[Offer, ...]) -> _Tier:
+        """What planning reads of a tier's offers on every request, worked out once per version."""
+        entry = self._tiers.get(id(offers))
+        if entry is None or entry.offers is not offers:
+            windows = [o.context_window for o in offers if o.context_window is not None]
+            entry = _Tier(
+                offers,
+                frozenset().union(*(o.capabilities.unsupported_params for o in offers)),
+                all(o.gateway in self._keyed_gateways for o in offers),
+                min(windows, default=math.inf),
+            )
+            self._tiers[id(offers)] = entry
+        return entry
 
     def _usable(
         self, tiers: tuple[ModelOffers, ...], request: ChatRequest, ctx: RequestContext
-    ) -> tuple[list[tuple[str, list[Offer]]], _Exclusions]:
+    ) -> tuple[list[tuple[str, Sequence[Offer]]], _Exclusions]:
         """Each tier's offers that pass the hard filters, and what was excluded, with why."""
         found = _NO_EXCLUSIONS
         needs = request.needs
@@ -163,13 +183,19 @@ class Planner:
         keyed = self._keyed_gateways
         breakers, config = rt.health.store.breakers, rt.health.config
         simple = not needs and not rt.closures.entries and request.max_cost_usd is None
+        tally = self._tally
+        all_closed = simple and tally is not None and tally.not_closed == 0
         budget = ctx.prompt_tokens + (request.max_tokens or 0)
-        usable_tiers = []
+        usable_tiers: list[tuple[str, Sequence[Offer]]] = []
         for tier in tiers:
             offers = tier.offers
-            usable = []
-            if sampling and len(offers) > 1 and (droppable or self._drops_some(offers, sampling)):
+            facts = self._tier(offers)
+            if sampling and len(offers) > 1 and (droppable or not facts.unsupported.isdisjoint(sampling)):
                 offers = tuple(sorted(offers, key=lambda o: adapters[o.gateway or ""].drops(request, o)))
+            if all_closed and facts.keyed and budget <= facts.window:
+                usable_tiers.append((tier.model, offers))  # every offer passes: the tier as it is
+                continue
+            usable = []
             for offer in offers:
                 window = offer.context_window
                 if simple and offer.gateway in keyed and (window is None or budget <= window):

@@ -42,7 +42,7 @@ import attrs
 
 from ..policies import AccountLimits, AccountSnapshot, Deferral, Reservation
 from ..providers import Tier
-from ._breaker import BreakerConfig, BreakerState, CircuitBreaker, Permission, Transition
+from ._breaker import BreakerConfig, BreakerState, CircuitBreaker, Permission, Tally, Transition
 
 __all__ = [
     "SUCCEEDED",
@@ -222,6 +222,7 @@ class MemoryStore:
         self._breakers: dict[tuple[str, str | None], CircuitBreaker] = {}
         self._pairs: dict[tuple[str, str], tuple[CircuitBreaker, CircuitBreaker]] = {}
         self._listeners: list[Callable[[], None]] = []
+        self.tally = Tally()  # how many breakers are not closed (0: planning checks none)
 
     def __repr__(self) -> str:
         return f"MemoryStore(accounts={len(self._accounts)}, breakers={len(self._breakers)})"
@@ -291,7 +292,7 @@ class MemoryStore:
         key = (gateway, gateway_model)
         breaker = self._breakers.get(key)
         if breaker is None:
-            breaker = self._breakers[key] = CircuitBreaker(config, self._rng)
+            breaker = self._breakers[key] = CircuitBreaker(config, self._rng, self.tally)
         return breaker
 
     def breakers(

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from switchyard.providers import ConfigError
 from switchyard.router import BreakerConfig, BreakerState, CircuitBreaker, Permission, Transition
+from switchyard.router._breaker import Tally
 
 CLOSED, OPEN, HALF = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 
@@ -183,13 +184,15 @@ class BreakerModel(RuleBasedStateMachine):
 
     @initialize(probes=st.integers(1, 4), consecutive=st.integers(1, 6), min_calls=st.integers(1, 8))
     def setup(self, probes: int, consecutive: int, min_calls: int) -> None:
-        """A breaker with random thresholds, at time zero."""
+        """A breaker with random thresholds, at time zero, and its tally of breakers not closed."""
         self.probes = probes
+        self.tally = Tally()
         self.breaker = CircuitBreaker(
             BreakerConfig(
                 probes=probes, consecutive_failures=consecutive, min_calls=min_calls, base_break=3, window=20
             ),
             random.Random(1),
+            self.tally,
         )
         self.now = 0.0
         self.period = 0  # changes at every transition, as the breaker's epoch does
@@ -248,6 +251,12 @@ class BreakerModel(RuleBasedStateMachine):
         if self.breaker.state is HALF:
             assert len(current) <= self.probes
             assert self.breaker.probes_in_flight == len(current)
+
+    @invariant()
+    def the_tally_counts_it_while_it_is_not_closed(self) -> None:
+        """The tally a plan reads (0: every breaker closed) follows the breaker through every move."""
+        if hasattr(self, "breaker"):
+            assert self.tally.not_closed == (self.breaker.state is not CLOSED)
 
 
 TestBreakerModel = BreakerModel.TestCase

@@ -26,7 +26,7 @@ from switchyard.providers import (
     ValidationError,
 )
 from switchyard.providers.emulator import Emulator, Faults
-from switchyard.router import BreakerConfig, Event, RetryBudget, Router
+from switchyard.router import BreakerConfig, BreakerState, CircuitBreaker, Event, RetryBudget, Router
 
 from .conftest import HI
 
@@ -339,6 +339,29 @@ async def test_explain_ranks_and_excludes_without_sending(emu: Emulator, graph: 
         ("onellm", "deepseek-chat", "cannot carry tools"),
     ]
     assert sum(emu.stats(g).requests for g in ("onellm", "oneai", "onetoken", "onerouter")) == 0
+
+
+async def test_a_plan_leaves_out_an_open_breaker_and_takes_it_back_once_closed(
+    emu: Emulator, graph: ProviderGraph
+) -> None:
+    """With every breaker closed a plan passes a tier whole; one open breaker anywhere sends
+    planning back to offer-by-offer checks, until it closes again."""
+    async with Router(graph, breaker=BreakerConfig(jitter=0.0), seed=0) as router:
+        assert [c.gateway for c in router.explain("gpt-4o-mini", HI).candidates] == ["onellm", "onetoken"]
+        breaker = router.health.breaker("onellm")
+        assert isinstance(breaker, CircuitBreaker)
+        now = asyncio.get_running_loop().time()
+        breaker.force_open(now, 60.0, "test")
+        plan = router.explain("gpt-4o-mini", HI)
+        assert [c.gateway for c in plan.candidates] == ["onetoken"]
+        assert [(e.gateway, e.reason.split(" (")[0]) for e in plan.excluded] == [
+            ("onellm", "circuit open for onellm")
+        ]
+        permission, _ = breaker.acquire(now + 61.0)  # the break has passed: half-open, one probe
+        assert permission is not None and breaker.state is BreakerState.HALF_OPEN
+        assert [c.gateway for c in router.explain("gpt-4o-mini", HI).candidates] == ["onetoken"]
+        breaker.success(permission, now + 61.0)
+        assert [c.gateway for c in router.explain("gpt-4o-mini", HI).candidates] == ["onellm", "onetoken"]
 
 
 def test_from_env_builds_the_gateways_it_has_keys_for(emu: Emulator) -> None:
