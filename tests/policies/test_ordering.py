@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from switchyard.policies import Chain, CheapestPerToken, FailoverOn5xx, LowestLatency, Outcome, expected_cost
 from switchyard.providers import (
     BadRequest,
@@ -34,6 +36,38 @@ def test_cheapest_depends_on_the_request_shape() -> None:
     policy = CheapestPerToken()
     assert policy.rank([cheap_out, cheap_in], context(prompt=10_000, output=10))[0].gateway == "in"
     assert policy.rank([cheap_in, cheap_out], context(prompt=10, output=10_000))[0].gateway == "out"
+
+
+_PRICES = st.sampled_from([0.1, 0.2, 0.30000000000000004, 0.3, 1.0, 3.0, 1e-9, 2e-9])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    prices=st.lists(st.one_of(st.none(), st.tuples(_PRICES, _PRICES)), min_size=2, max_size=6),
+    prompt=st.one_of(st.just(0), st.integers(1, 10**7)),
+    output=st.one_of(st.just(0), st.integers(1, 10**6)),
+)
+def test_cheapest_ranks_a_whole_tier_as_its_sort_does(
+    prices: list[tuple[float, float] | None], prompt: int, output: int
+) -> None:
+    """A tier passed whole (a tuple) is ranked from its price chain when its prices rise together;
+    ties, rounding, unknown prices and zero token counts give the same order as the sort."""
+    offers = tuple(offer(f"g{i}", p) for i, p in enumerate(prices))
+    policy, ctx = CheapestPerToken(), context(prompt=prompt, output=output)
+    assert policy.rank(offers, ctx) == policy.rank(list(offers), ctx)
+    assert policy.rank(offers, ctx) == policy.rank(offers, ctx)  # again, from the kept chain
+
+
+def test_a_chain_ranks_a_tier_whatever_its_catalog_order() -> None:
+    """Prices that rise together order the tier for any token counts; a tie between different
+    prices is left to the sort (catalog order)."""
+    cheap, mid, dear = offer("c", (0.1, 0.4)), offer("m", (0.2, 0.8)), offer("d", (0.4, 1.6))
+    policy = CheapestPerToken()
+    for prompt, output in [(1, 1), (10_000, 1), (1, 10_000)]:
+        ranked = policy.rank((dear, cheap, mid), context(prompt=prompt, output=output))
+        assert [o.gateway for o in ranked] == ["c", "m", "d"]
+    in_only, out_only = offer("i", (0.1, 0.2)), offer("o", (0.2, 0.2))
+    assert [o.gateway for o in policy.rank((out_only, in_only), context(prompt=0, output=5))] == ["o", "i"]
 
 
 def test_cheapest_reasons() -> None:
