@@ -28,7 +28,7 @@ from ._gateway import Wire
 from ._offer import Capabilities
 from ._request import ChatRequest
 
-__all__ = ["PARAMS", "Action", "Rule", "dropped_count", "may_drop", "translate_params", "unmet_needs"]
+__all__ = ["MAY_DROP", "PARAMS", "Action", "Rule", "dropped_count", "translate_params", "unmet_needs"]
 
 
 class Action(enum.StrEnum):
@@ -114,16 +114,12 @@ def unmet_needs(needs: frozenset[str], wire: Wire, capabilities: Capabilities) -
     return frozenset(unmet)
 
 
-_DROPPED_SOMEWHERE: Final = frozenset(
+MAY_DROP: Final = frozenset(
     name
     for name, rules in PARAMS.items()
     if any(r.action in (Action.DROP, Action.NEEDS) for r in rules.values())
 )
-
-
-def may_drop(sampling: Mapping[str, Any]) -> bool:
-    """Whether some wire format drops one of these parameters (OneLLM drops ``seed``...)."""
-    return not _DROPPED_SOMEWHERE.isdisjoint(sampling)
+"""The parameters some wire format drops (OneLLM drops ``seed``...)."""
 
 
 def dropped_count(request: ChatRequest, wire: Wire, capabilities: Capabilities) -> int:

@@ -11,11 +11,12 @@ from ._adapters import Adapter, adapter_for
 from ._exchange import ByteStream
 from ._gateway import Wire, env_var
 from ._index import ModelOffers
-from ._params import may_drop
+from ._params import MAY_DROP
 from ._reply import Answer, Delta
 from ._toolcalls import ToolCallAssembler
 
 __all__ = [
+    "MAY_DROP",
     "Adapter",
     "Answer",
     "ByteStream",
@@ -25,5 +26,4 @@ __all__ = [
     "Wire",
     "adapter_for",
     "env_var",
-    "may_drop",
 ]

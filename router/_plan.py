@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ..policies import RequestContext
 from ..providers import ChatRequest, LoopClock, NoCandidatesError, Offer, PromptTooLong, UnsupportedFeature
-from ..providers.wire import ModelOffers, env_var, may_drop
+from ..providers.wire import MAY_DROP, ModelOffers, env_var
 from ._breaker import BreakerState, Tally
 from ._outliers import ejected
 from ._runtime import Runtime
@@ -59,11 +59,12 @@ _NO_EXCLUSIONS: Final = _Exclusions()  # shared, read-only: what a request with 
 
 
 class _Tier(NamedTuple):
-    """A tier's offers and what planning reads of them: the parameters some offer drops, whether
-    every offer's gateway has a key, and the smallest context window (inf: none known)."""
+    """A tier's offers and what planning reads of them: the parameters some of its offers may
+    drop (their unsupported ones, and those some wire format drops), whether every offer's
+    gateway has a key, and the smallest context window (inf: none known)."""
 
     offers: tuple[Offer, ...]
-    unsupported: frozenset[str]
+    droppable: frozenset[str]
     keyed: bool
     window: float
 
@@ -161,7 +162,7 @@ class Planner:
             windows = [o.context_window for o in offers if o.context_window is not None]
             entry = _Tier(
                 offers,
-                frozenset().union(*(o.capabilities.unsupported_params for o in offers)),
+                MAY_DROP.union(*(o.capabilities.unsupported_params for o in offers)),
                 all(o.gateway in self._keyed_gateways for o in offers),
                 min(windows, default=math.inf),
             )
@@ -175,7 +176,6 @@ class Planner:
         found = _NO_EXCLUSIONS
         needs = request.needs
         sampling = request.sampling()
-        droppable = bool(sampling) and may_drop(sampling)
         rt = self._rt
         adapters = rt.adapters
         # The common case in one test per offer (a key, no closure, both breakers closed, within
@@ -190,7 +190,7 @@ class Planner:
         for tier in tiers:
             offers = tier.offers
             facts = self._tier(offers)
-            if sampling and len(offers) > 1 and (droppable or not facts.unsupported.isdisjoint(sampling)):
+            if sampling and len(offers) > 1 and not facts.droppable.isdisjoint(sampling):
                 offers = tuple(sorted(offers, key=lambda o: adapters[o.gateway or ""].drops(request, o)))
             if all_closed and facts.keyed and budget <= facts.window:
                 usable_tiers.append((tier.model, offers))  # every offer passes: the tier as it is
@@ -239,8 +239,9 @@ class Planner:
             PromptTooLong, UnsupportedFeature, NoCandidatesError: when every
                 candidate is excluded (all by context, all by feature, or otherwise).
         """
-        self._current()
-        walk = self._walk(request.model)
+        if self._rt.graph.version != self._version:
+            self._current()
+        walk = self._walks.get(request.model) or self._walk(request.model)
         canonical = walk[0].model
         ctx = self.context(request, stream, now)
         tiers, found = self._usable(walk, request, ctx)

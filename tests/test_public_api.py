@@ -113,6 +113,7 @@ PROVIDERS_PUBLIC = [
     "WireRequest",
 ]
 WIRE_INTERNAL = [
+    "MAY_DROP",
     "Adapter",
     "Answer",
     "ByteStream",
@@ -122,7 +123,6 @@ WIRE_INTERNAL = [
     "Wire",
     "adapter_for",
     "env_var",
-    "may_drop",
 ]
 
 
