@@ -29,6 +29,8 @@ machines of ``policies._bucket`` (token buckets) and ``_breaker`` (circuit
 breakers). Its operations never suspend, so an ending operation completes even
 when the task calling it is being cancelled; a store doing I/O must keep that
 promise itself (its ending operations must not be lost to a cancellation).
+Its ``tally`` counts its breakers not closed: at 0, planning passes a tier whole
+instead of asking each offer's breakers (a store without one is asked offer by offer).
 """
 
 from __future__ import annotations
