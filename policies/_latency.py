@@ -55,7 +55,8 @@ class _PeakEwma:
         if self.stamp is None or value > self.cost:
             self.cost = value
         else:
-            w = math.exp(-max(now - self.stamp, 0.0) / decay)
+            elapsed = now - self.stamp
+            w = math.exp(-elapsed / decay) if elapsed > 0.0 else 1.0
             self.cost = self.cost * w + value * (1.0 - w)
         self.stamp = now
 
@@ -160,15 +161,19 @@ class LowestLatency(OrderingPolicy):
 
     def started(self, offer: Offer, now: float) -> None:
         """One more in flight."""
-        self._stat(offer, now).pending += 1
+        # Found without _stat()'s call when it exists (this runs for every attempt).
+        stat = self._stats.get((offer.gateway or "", offer.gateway_model)) or self._stat(offer, now)
+        stat.pending += 1
 
     def observe(self, outcome: Outcome) -> None:
         """Fold the attempt's latency (or time to first token) into the target's cost."""
-        stat = self._stat(outcome.offer, outcome.now)
-        stat.pending = max(0, stat.pending - 1)
+        offer = outcome.offer
+        stat = self._stats.get((offer.gateway or "", offer.gateway_model)) or self._stat(offer, outcome.now)
+        if stat.pending > 0:
+            stat.pending -= 1
         value = outcome.ttft if outcome.ttft is not None else outcome.latency
-        if not outcome.ok:
-            value = max(value, self.failure_penalty)
+        if not outcome.ok and value < self.failure_penalty:
+            value = self.failure_penalty
         stat.sample(value, outcome.now, self.decay)
 
     def __repr__(self) -> str:

@@ -74,7 +74,7 @@ class RequestContext:
         return self.prompt_tokens + self.output_tokens
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # made per attempt when the policy learns: dict-backed builds faster
 class Outcome:
     """How one attempt at one target went.
 

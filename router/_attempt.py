@@ -117,8 +117,8 @@ class Ticket:
         ticket = cls(run, candidate, reservation, permit, started)
         if run.hooks is not None:
             run.emit("attempt.started", offer, attempt=ticket.number)
-        if rt.policy_learns:
-            rt.policy.started(offer, started)
+        if rt.learner is not None:
+            rt.learner.started(offer, started)
         return ticket
 
     async def __aenter__(self) -> Ticket:
@@ -149,8 +149,8 @@ class Ticket:
         if rt.hedging is not None:
             rt.hedging.observe(self.offer, ttft or latency)
         await rt.admission.settle(self.reservation, used_tokens, headers, ended)
-        if rt.policy_learns:
-            rt.policy.observe(Outcome(offer=self.offer, ok=True, latency=latency, now=ended, ttft=ttft))
+        if rt.learner is not None:
+            rt.learner.observe(Outcome(self.offer, True, latency, ended, ttft))
         if run.hooks is not None:
             run.emit(
                 "attempt.finished", self.offer, attempt=self.number, outcome="ok", status=200, latency=latency
@@ -164,8 +164,8 @@ class Ticket:
         run, rt, offer = self.run, self.run.rt, self.offer
         ended = run.now()
         latency = ended - self.started
-        if rt.policy_learns:
-            rt.policy.observe(Outcome(offer=offer, ok=False, latency=latency, now=ended, error=exc))
+        if rt.learner is not None:
+            rt.learner.observe(Outcome(offer, False, latency, ended, None, exc))
         run.record(offer, type(exc).__name__, latency, exc.status, str(exc))
         run.errors.append(exc)
         if run.hooks is not None:
@@ -212,8 +212,8 @@ class Ticket:
         run, rt = self.run, self.run.rt
         ended = run.now()
         latency = ended - self.started
-        if rt.policy_learns:
-            rt.policy.observe(Outcome(offer=self.offer, ok=False, latency=latency, now=ended))
+        if rt.learner is not None:
+            rt.learner.observe(Outcome(self.offer, False, latency, ended))
         run.record(self.offer, "cancelled", latency, None, None)
         if run.hooks is not None:
             run.emit(

@@ -48,7 +48,7 @@ from ._hedge import Hedge, Hedging
 from ._outliers import Outliers
 from ._plan import Plan, Planner
 from ._run import Run, rejected
-from ._runtime import Capacity, Runtime, check_deadline, check_settings
+from ._runtime import Capacity, Runtime, check_deadline, check_settings, learner_of
 from ._store import MemoryStore, Store
 from ._stream import Stream
 from ._streamed import assemble, chunks, run_for
@@ -194,8 +194,7 @@ class Router:
             default_output=default_output_tokens,
             max_retry_after=float(max_retry_after),
             unavailable_for=float(unavailable_for),
-            # A policy that learns nothing is not told about attempts (no Outcome per attempt).
-            policy_learns=ranking.learns,
+            learner=learner_of(ranking),
             retry_same=ranking.retry_same,
             hedging=None if hedge is None else Hedging(hedge),
             outliers=outliers,

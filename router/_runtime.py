@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from ..policies import Policy
+from ..policies import Policy, RateLimitAware
 from ..providers import ConfigError, Gateway, ProviderGraph, Timeouts, TokenEstimator, Transport
 from ..providers.wire import Adapter
 from ._admission import Admission
@@ -120,7 +120,7 @@ class Runtime:
     default_output: int
     max_retry_after: float
     unavailable_for: float
-    policy_learns: bool
+    learner: Policy | None  # told about attempts: the policy that learns, None when none does
     retry_same: int
     hedging: Hedging | None
     outliers: Outliers | None
@@ -137,3 +137,12 @@ class Runtime:
     def retry_after(self, seconds: float | None) -> float | None:
         """A gateway's Retry-After, clamped to ``max_retry_after``."""
         return None if seconds is None else min(seconds, self.max_retry_after)
+
+
+def learner_of(ranking: RateLimitAware) -> Policy | None:
+    """The policy to tell about attempts: None when it learns nothing (no Outcome is made per
+    attempt); for a plain RateLimitAware, whose ``started`` and ``observe`` only pass them on,
+    its inner policy."""
+    if not ranking.learns:
+        return None
+    return ranking.inner if type(ranking) is RateLimitAware else ranking

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from switchyard.policies import LowestLatency
+from switchyard.policies import CheapestPerToken, LowestLatency, Outcome, RateLimitAware
 from switchyard.providers import ProviderGraph
 from switchyard.providers.emulator import Emulator, Faults
 from switchyard.router import Router
+from switchyard.router._runtime import learner_of
 
 from .conftest import HI
 
@@ -38,3 +39,18 @@ async def test_moves_away_from_a_slowing_gateway_and_comes_back(
     assert Counter(healthy)["onetoken"] >= 15
     assert Counter(slow[2:])["onetoken"] <= 1, "one slow answer is believed at once"
     assert Counter(recovered[-10:])["onetoken"] >= 8, "a recovered gateway is found again"
+
+
+def test_attempts_are_told_to_the_policy_that_learns() -> None:
+    """A learning policy under RateLimitAware is told about attempts directly; one that learns
+    nothing is not told (no Outcome per attempt); a RateLimitAware subclass is told itself."""
+
+    class Watching(RateLimitAware):
+        def observe(self, outcome: Outcome) -> None:
+            super().observe(outcome)
+
+    latency = LowestLatency()
+    assert learner_of(RateLimitAware(latency)) is latency
+    assert learner_of(RateLimitAware(CheapestPerToken())) is None
+    watching = Watching(latency)
+    assert learner_of(watching) is watching
