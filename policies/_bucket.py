@@ -57,7 +57,8 @@ class TokenBucket:
     def refill(self, now: float) -> None:
         """Add what has dripped in since the last look."""
         if now > self.updated:
-            self.level = min(self.capacity, self.level + (now - self.updated) * self.rate)
+            level = self.level + (now - self.updated) * self.rate
+            self.level = level if level < self.capacity else self.capacity  # min() without its call
             self.updated = now
 
     def wait(self, amount: float, now: float) -> float:
@@ -191,15 +192,12 @@ class AccountLimits:
         if now < self.closed_until:
             return Deferral(self.gateway, "Retry-After", self.closed_until)
         if self.requests is not None or self.tokens is not None:
-            waits: list[tuple[float, str]] = []
-            if self.requests is not None:
-                waits.append((self.requests.wait(1, now), "requests/min"))
-            if self.tokens is not None:
-                waits.append((self.tokens.wait(tokens, now), "tokens/min"))
-            blocked = [w for w in waits if w[0] > 0]
-            if blocked:
-                wait, limit = max(blocked)
-                return Deferral(self.gateway, limit, now + wait)
+            requests_wait = 0.0 if self.requests is None else self.requests.wait(1, now)
+            tokens_wait = 0.0 if self.tokens is None else self.tokens.wait(tokens, now)
+            if requests_wait > 0 or tokens_wait > 0:  # the longer wait; at a tie, tokens/min
+                if requests_wait > tokens_wait:
+                    return Deferral(self.gateway, "requests/min", now + requests_wait)
+                return Deferral(self.gateway, "tokens/min", now + tokens_wait)
         if self._cap is not None and self.in_flight >= self._cap:
             return Deferral(self.gateway, self._cap_name, None)
         if self.ramp is not None and self.in_flight >= self.ramp:
@@ -215,10 +213,11 @@ class AccountLimits:
         deferral = self.check(tokens, now)
         if deferral is not None:
             return deferral
+        # check() refilled both buckets to ``now``: take without take()'s refill.
         if self.requests is not None:
-            self.requests.take(1, now)
+            self.requests.level -= 1
         if self.tokens is not None:
-            self.tokens.take(tokens, now)
+            self.tokens.level -= tokens
         self.in_flight += 1
         self.reserved_tokens += tokens
         return Reservation(self.gateway, tokens)

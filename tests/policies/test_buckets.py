@@ -34,6 +34,23 @@ def test_requests_per_minute_defer_with_the_time_they_free() -> None:
     assert isinstance(account.reserve(10, 20.0), Reservation)
 
 
+@pytest.mark.parametrize(
+    ("tier", "second", "expected"),
+    [
+        (Tier(tpm=600), 100, Deferral("g", "tokens/min", 10.0)),  # 100 short, at 10 a second
+        (Tier(rpm=6, tpm=600), 100, Deferral("g", "tokens/min", 10.0)),  # requests/min is not short
+        (Tier(rpm=1, tpm=600), 100, Deferral("g", "requests/min", 60.0)),  # the longer wait names it
+        (Tier(rpm=1, tpm=600), 600, Deferral("g", "tokens/min", 60.0)),  # 60 s each: a tie is tokens/min
+    ],
+)
+def test_a_deferral_names_the_limit_with_the_longer_wait(tier: Tier, second: int, expected: Deferral) -> None:
+    """After a reservation of 600 tokens, the next is deferred until the later of the two limits
+    frees, under that limit's name (tokens/min when both free together)."""
+    account = AccountLimits("g", tier, now=0.0)
+    assert isinstance(account.reserve(600, 0.0), Reservation)
+    assert account.reserve(second, 0.0) == expected
+
+
 def test_tokens_are_reconciled_with_real_usage() -> None:
     """A reservation of 1,000 tokens that used 300 gives 700 back; one that used 1,500 takes 500 more."""
     account = AccountLimits("g", Tier(tpm=6000), now=0.0)
