@@ -79,12 +79,14 @@ class TokenBucket:
     def give(self, amount: float, now: float) -> None:
         """Give ``amount`` back, up to capacity."""
         self.refill(now)
-        self.level = min(self.capacity, self.level + amount)
+        level = self.level + amount
+        self.level = level if level < self.capacity else self.capacity
 
     def lower_to(self, level: float, now: float) -> None:
         """Lower the level to ``level`` if it is above it."""
         self.refill(now)
-        self.level = min(self.level, level)
+        if level < self.level:
+            self.level = level
 
 
 @attrs.frozen
