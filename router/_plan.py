@@ -188,10 +188,12 @@ class Planner:
         budget = ctx.prompt_tokens + (request.max_tokens or 0)
         usable_tiers: list[tuple[str, Sequence[Offer]]] = []
         for tier in tiers:
-            offers = tier.offers
-            facts = self._tier(offers)
+            offers: Sequence[Offer] = tier.offers
+            facts = self._tier(tier.offers)
             if sampling and len(offers) > 1 and not facts.droppable.isdisjoint(sampling):
-                offers = tuple(sorted(offers, key=lambda o: adapters[o.gateway or ""].drops(request, o)))
+                # A list, not a tuple: only the tier's own tuple is the identity policies keep
+                # facts by (CheapestPerToken's price chain); a new tuple per request would miss.
+                offers = sorted(offers, key=lambda o: adapters[o.gateway or ""].drops(request, o))
             if all_closed and facts.keyed and budget <= facts.window:
                 usable_tiers.append((tier.model, offers))  # every offer passes: the tier as it is
                 continue

@@ -12,6 +12,7 @@ from switchyard.policies import CheapestPerToken, FailoverOn5xx
 from switchyard.providers import (
     AllCandidatesFailed,
     BadRequest,
+    ChatRequest,
     ConfigError,
     ContextLengthExceeded,
     DeadlineExceeded,
@@ -362,6 +363,22 @@ async def test_a_plan_leaves_out_an_open_breaker_and_takes_it_back_once_closed(
         assert [c.gateway for c in router.explain("gpt-4o-mini", HI).candidates] == ["onetoken"]
         breaker.success(permission, now + 61.0)
         assert [c.gateway for c in router.explain("gpt-4o-mini", HI).candidates] == ["onellm", "onetoken"]
+
+
+async def test_a_tier_reordered_for_dropped_parameters_is_not_kept_as_a_price_chain(
+    emu: Emulator, graph: ProviderGraph
+) -> None:
+    """A request whose parameters some target drops reorders its tier per request; the policy's
+    per-tier price chains are kept only for the tiers themselves, not one per request."""
+    cheapest = CheapestPerToken()
+    async with Router(graph, policy=cheapest) as router:
+        for _ in range(5):
+            router.explain("gpt-4o-mini", HI)  # the tier as it is
+            router._planner.plan(ChatRequest.create("gpt-4o-mini", HI, seed=1), stream=False)
+        kept = len(cheapest._chains)
+        for _ in range(20):
+            router._planner.plan(ChatRequest.create("gpt-4o-mini", HI, seed=1), stream=False)
+        assert len(cheapest._chains) == kept <= 1
 
 
 def test_from_env_builds_the_gateways_it_has_keys_for(emu: Emulator) -> None:
