@@ -161,7 +161,7 @@ class LowestLatency(OrderingPolicy):
 
     def started(self, offer: Offer, now: float) -> None:
         """One more in flight."""
-        # Found without _stat()'s call when it exists (this runs for every attempt).
+        # offer_key(offer) written out, and _stat() only for a new target: this runs per attempt.
         stat = self._stats.get((offer.gateway or "", offer.gateway_model)) or self._stat(offer, now)
         stat.pending += 1
 

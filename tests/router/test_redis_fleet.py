@@ -131,8 +131,8 @@ async def test_a_killed_processes_slots_come_back_after_its_lease(
     )
     assert proc.stdout is not None
     assert (await proc.stdout.readline()).strip() == b"holding"
-    # real-time: longer than one lease, which runs on redis-server's clock; the worker renews it
-    await asyncio.sleep(1.3)
+    # Longer than one lease, which runs on redis-server's clock; the worker renews it.
+    await asyncio.sleep(1.3)  # real-time: redis-server's clock, not the loop's
     proc.kill()
     await proc.wait()
     loop = asyncio.get_running_loop()
